@@ -1,0 +1,79 @@
+# casetracker: `make demo` runs the product with demo data, `make test` runs lint and tests.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The newest working Python 3.12+; bin/find-python explains what to install if there is none.
+PYTHON ?= $(shell bin/find-python)
+
+.PHONY: help venv install install-dev demo test lint format messages clean
+
+help:
+	@echo "make demo   - install, migrate, load the demo world and run web + Celery worker + beat"
+	@echo "make test   - install test tools, run lint (ruff, mypy) and the whole test suite"
+	@echo "make lint   - ruff and mypy only"
+	@echo "make messages - extract and compile translations"
+
+$(VENV)/.created:
+	@test -n "$(PYTHON)" || { bin/find-python; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	@touch $@
+
+$(VENV)/.installed: $(VENV)/.created requirements.txt
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+# Embedded defaults: SQLite under var/ and Celery's filesystem broker under var/celery/,
+# unless DATABASE_URL and REDIS_URL (or CELERY_BROKER_URL) are set.
+demo: export DEBUG ?= 1
+demo: $(VENV)/.installed
+	@mkdir -p var
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	@echo
+	@echo "casetracker runs at http://$(HOST):$(PORT)/  (API docs: /api/v1/docs/)  Ctrl-C stops it."
+	@echo "Demo sign-ins, all with the password demo-pass-2026:"
+	@echo "  officer_lx officer_sn manager_lx manager_jn manager_sd auditor_sd"
+	@echo "  liaison_icbc liaison_ccb liaison_alipay admin"
+	@echo
+	@trap 'kill 0' INT TERM; \
+	$(VENV)/bin/celery -A casetracker worker --beat --pool=threads --concurrency=2 \
+	  --schedule var/celerybeat-schedule --loglevel=info & \
+	$(PY) manage.py runserver --noreload $(HOST):$(PORT); \
+	kill 0
+
+lint: export SECRET_KEY ?= lint-only-secret-key-not-for-production-use-0123456789
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+format: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# Lint, then the whole suite on PostgreSQL and Redis (bin/with-services finds or starts them).
+# Production settings (DEBUG off) with a throwaway key; the test client speaks plain HTTP.
+test: export SECRET_KEY ?= test-only-secret-key-not-for-production-use-0123456789
+test: export SECURE_SSL_REDIRECT ?= 0
+test: $(VENV)/.installed-dev lint
+	PY=$(PY) bin/with-services $(PY) -m pytest $(PYTEST_ARGS)
+
+messages: $(VENV)/.installed
+	$(PY) manage.py makemessages --locale zh_Hans --ignore '.venv/*' --ignore 'var/*'
+	$(PY) manage.py compilemessages --locale zh_Hans
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,78 @@
+"""Typed readers for settings taken from the environment.
+
+Each reader fails at start-up with a message naming the variable when its value cannot be
+understood: a typo in production configuration must stop the process, not be read as a
+default.
+"""
+
+import os
+from datetime import timedelta
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _raw(name: str) -> str | None:
+    value = os.environ.get(name)
+    return None if value is None else value.strip()
+
+
+def env_str(name: str, default: str | None = None, *, required: bool = False) -> str:
+    value = _raw(name)
+    if value:
+        return value
+    if required or default is None:
+        raise ImproperlyConfigured(f"The environment variable {name} must be set.")
+    return default
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = _raw(name)
+    if value is None:
+        return default
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise ImproperlyConfigured(
+        f"{name}={value!r} is not a boolean; use one of {sorted(_TRUE | _FALSE - {''})}."
+    )
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    value = _raw(name)
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a whole number.") from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name}={number} is below the minimum of {minimum}.")
+    return number
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = _raw(name)
+    if value is None:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def env_duration(name: str, default: timedelta) -> timedelta:
+    """Read a duration written as a number and a unit: ``90s``, ``30m``, ``48h``, ``10d``."""
+    value = _raw(name)
+    if not value:
+        return default
+    number, unit = value[:-1], value[-1:].lower()
+    if unit not in _UNITS or not number.isdigit():
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a duration; write a whole number and one of "
+            "s, m, h, d (e.g. 48h)."
+        )
+    return timedelta(seconds=int(number) * _UNITS[unit])

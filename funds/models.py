@@ -1,0 +1,1 @@
+"""What: cases, victims, involved accounts, transfers, instructions, flags and audit."""

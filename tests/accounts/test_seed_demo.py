@@ -1,0 +1,87 @@
+"""seed_demo builds the demo world of API.md, and running it again changes nothing."""
+
+from io import StringIO
+
+from django.core.management import call_command
+from django.test import TestCase
+
+from accounts.demo import DEMO_PASSWORD, USERS
+from accounts.models import Organization, Role, User
+
+
+def snapshot():
+    return (
+        list(Organization.objects.order_by("pk").values()),
+        list(User.objects.order_by("pk").values()),
+    )
+
+
+class SeedDemoTest(TestCase):
+    def test_it_builds_the_demo_users_of_the_contract(self):
+        call_command("seed_demo", stdout=StringIO())
+        expected = {
+            "officer_lx": ("officer", "370102"),
+            "officer_sn": ("officer", "370202"),
+            "manager_lx": ("manager", "370102"),
+            "manager_jn": ("manager", "370100"),
+            "manager_sd": ("manager", "370000"),
+            "auditor_sd": ("auditor", "370000"),
+            "liaison_icbc": ("liaison", "ICBC"),
+            "liaison_ccb": ("liaison", "CCB"),
+            "liaison_alipay": ("liaison", "ALIPAY"),
+            "admin": ("admin", None),
+        }
+        actual = {
+            u.username: (u.role, u.organization.code if u.organization else None)
+            for u in User.objects.select_related("organization")
+        }
+        assert actual == expected
+
+    def test_it_builds_the_four_level_tree_and_the_institutions(self):
+        call_command("seed_demo", stdout=StringIO())
+        lixia = Organization.objects.get(code="370102")
+        assert (lixia.name, lixia.level, lixia.parent.code) == ("历下区分局", "county", "370100")
+        assert Organization.objects.get(code="370100").parent.code == "370000"
+        assert Organization.objects.get(code="370202").parent.code == "370200"
+        for county in ("370102", "370202"):
+            assert Organization.objects.filter(parent__code=county, level="station").exists()
+        assert set(Organization.objects.institutions().values_list("code", "kind")) == {
+            ("ICBC", "bank"),
+            ("CCB", "bank"),
+            ("ABC", "bank"),
+            ("BOC", "bank"),
+            ("ALIPAY", "payment"),
+            ("TENPAY", "payment"),
+        }
+
+    def test_running_it_twice_changes_nothing(self):
+        call_command("seed_demo", stdout=StringIO())
+        before = snapshot()
+        out = StringIO()
+        call_command("seed_demo", stdout=out)
+        assert snapshot() == before
+        assert "0 users created" in out.getvalue()
+
+    def test_every_demo_user_signs_in_with_the_demo_password(self):
+        call_command("seed_demo", stdout=StringIO())
+        for username, *_ in USERS:
+            assert User.objects.get(username=username).check_password(DEMO_PASSWORD), username
+
+    def test_the_demo_password_works_only_for_demo_users(self):
+        call_command("seed_demo", stdout=StringIO())
+        User.objects.create_user(
+            "real_officer",
+            password="a-real-password-1",
+            role=Role.OFFICER,
+            organization=Organization.objects.get(code="370102"),
+        )
+        call_command("seed_demo", stdout=StringIO())
+        assert not User.objects.get(username="real_officer").check_password(DEMO_PASSWORD)
+
+    def test_it_does_not_reset_a_changed_demo_password(self):
+        call_command("seed_demo", stdout=StringIO())
+        user = User.objects.get(username="officer_lx")
+        user.set_password("changed-password-2026")
+        user.save()
+        call_command("seed_demo", stdout=StringIO())
+        assert not User.objects.get(username="officer_lx").check_password(DEMO_PASSWORD)

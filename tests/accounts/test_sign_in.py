@@ -1,0 +1,132 @@
+"""Session sign-in and sign-out, throttling of failed sign-ins, and session expiry."""
+
+from datetime import timedelta
+
+import time_machine
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.demo import DEMO_PASSWORD
+from tests.base import CaseTrackerTestCase
+
+
+class SignInPageTest(CaseTrackerTestCase):
+    def test_the_sign_in_page_is_in_chinese_by_default(self):
+        response = self.client.get(reverse("login"))
+        assert response.status_code == 200
+        assert response["Content-Language"] == "zh-hans"
+        self.assertContains(response, "登录")
+
+    def test_the_sign_in_page_is_available_in_english(self):
+        response = self.client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE="en")
+        assert response["Content-Language"] == "en"
+        self.assertContains(response, "Sign in")
+
+    def test_the_language_can_be_switched_by_the_user(self):
+        response = self.client.post(reverse("set_language"), {"language": "en", "next": "/login/"})
+        assert response.status_code == 302
+        self.assertContains(self.client.get(reverse("login")), "Password")
+
+    def test_pages_carry_a_content_security_policy_of_the_own_origin(self):
+        csp = self.client.get(reverse("login"))["Content-Security-Policy"]
+        assert "default-src 'self'" in csp
+        assert "frame-ancestors 'none'" in csp
+
+    def test_a_demo_user_signs_in_and_sees_the_home_page(self):
+        response = self.client.post(
+            reverse("login"), {"username": "officer_lx", "password": DEMO_PASSWORD}, follow=True
+        )
+        assert response.redirect_chain[-1][0] == reverse("home")
+        self.assertContains(response, "历下区分局")
+
+    def test_a_wrong_password_shows_an_error_and_does_not_sign_in(self):
+        response = self.client.post(
+            reverse("login"), {"username": "officer_lx", "password": "nope"}
+        )
+        assert response.status_code == 200
+        assert response.context["form"].errors
+        assert "_auth_user_id" not in self.client.session
+
+    def test_sign_out_ends_the_session(self):
+        self.client.force_login(self.officer_lx)
+        response = self.client.post(reverse("logout"))
+        assert response.status_code == 302
+        assert self.client.get(reverse("home")).status_code == 302
+
+    def test_home_requires_sign_in(self):
+        response = self.client.get(reverse("home"))
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("login"))
+
+
+class ThrottlingTest(CaseTrackerTestCase):
+    def fail(self, username="officer_lx", password="wrong-password"):
+        return self.client.post(reverse("login"), {"username": username, "password": password})
+
+    def test_it_locks_out_after_the_failure_limit(self):
+        for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+            assert self.fail().status_code == 200
+        assert self.fail().status_code == 429
+
+    def test_a_locked_out_user_cannot_sign_in_even_with_the_right_password(self):
+        for _ in range(settings.AXES_FAILURE_LIMIT):
+            self.fail()
+        response = self.fail(password=DEMO_PASSWORD)
+        assert response.status_code == 429
+        self.assertContains(response, "15", status_code=429)
+        assert "_auth_user_id" not in self.client.session
+
+    def test_the_lock_out_ends_after_the_cool_off(self):
+        start = timezone.now()
+        with time_machine.travel(start, tick=False) as traveller:
+            for _ in range(settings.AXES_FAILURE_LIMIT):
+                self.fail()
+            traveller.shift(settings.AXES_COOLOFF_TIME + timedelta(seconds=1))
+            response = self.client.post(
+                reverse("login"), {"username": "officer_lx", "password": DEMO_PASSWORD}
+            )
+        assert response.status_code == 302
+        assert self.client.session["_auth_user_id"] == str(self.officer_lx.pk)
+
+    def test_one_locked_username_does_not_lock_another(self):
+        for _ in range(settings.AXES_FAILURE_LIMIT):
+            self.fail()
+        response = self.client.post(
+            reverse("login"), {"username": "officer_sn", "password": DEMO_PASSWORD}
+        )
+        assert response.status_code == 302
+
+    def test_the_token_endpoint_is_throttled_too(self):
+        url = reverse("api:token")
+        for _ in range(settings.AXES_FAILURE_LIMIT):
+            self.client.post(url, {"username": "officer_lx", "password": "wrong"})
+        response = self.client.post(url, {"username": "officer_lx", "password": DEMO_PASSWORD})
+        assert response.status_code == 429
+        assert response.json()["code"] == "locked_out"
+
+
+class SessionExpiryTest(CaseTrackerTestCase):
+    def test_a_session_ends_after_the_idle_timeout(self):
+        start = timezone.now()
+        with time_machine.travel(start, tick=False) as traveller:
+            self.client.post(
+                reverse("login"), {"username": "officer_lx", "password": DEMO_PASSWORD}
+            )
+            traveller.shift(timedelta(seconds=settings.SESSION_COOKIE_AGE - 60))
+            assert self.client.get(reverse("home")).status_code == 200
+            traveller.shift(timedelta(seconds=settings.SESSION_COOKIE_AGE + 1))
+            assert self.client.get(reverse("home")).status_code == 302
+
+    def test_an_active_session_ends_at_the_absolute_maximum(self):
+        start = timezone.now()
+        step = timedelta(seconds=settings.SESSION_COOKIE_AGE // 2)
+        with time_machine.travel(start, tick=False) as traveller:
+            self.client.post(
+                reverse("login"), {"username": "officer_lx", "password": DEMO_PASSWORD}
+            )
+            while timezone.now() - start < settings.SESSION_MAX_AGE - step:
+                assert self.client.get(reverse("home")).status_code == 200
+                traveller.shift(step)
+            traveller.shift(step * 2)
+            assert self.client.get(reverse("home")).status_code == 302

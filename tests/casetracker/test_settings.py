@@ -1,0 +1,118 @@
+"""Settings from the environment: typed readers that fail loudly, and a clean deploy check."""
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
+
+from casetracker.env import env_bool, env_duration, env_int, env_list, env_str
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def env(monkeypatch):
+    return monkeypatch
+
+
+def test_env_bool_reads_the_usual_words(env):
+    for word, value in [("1", True), ("true", True), ("Yes", True), ("off", False), ("0", False)]:
+        env.setenv("X_FLAG", word)
+        assert env_bool("X_FLAG", not value) is value
+
+
+def test_env_bool_refuses_a_word_it_does_not_know(env):
+    env.setenv("X_FLAG", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="X_FLAG"):
+        env_bool("X_FLAG", False)
+
+
+def test_env_int_refuses_text_and_values_below_the_minimum(env):
+    env.setenv("X_NUM", "ten")
+    with pytest.raises(ImproperlyConfigured, match="not a whole number"):
+        env_int("X_NUM", 1)
+    env.setenv("X_NUM", "-1")
+    with pytest.raises(ImproperlyConfigured, match="minimum"):
+        env_int("X_NUM", 1, minimum=0)
+    env.delenv("X_NUM")
+    assert env_int("X_NUM", 7) == 7
+
+
+def test_env_duration_reads_units_and_refuses_others(env):
+    env.setenv("X_TIME", "48h")
+    assert env_duration("X_TIME", timedelta(0)) == timedelta(hours=48)
+    env.setenv("X_TIME", "10d")
+    assert env_duration("X_TIME", timedelta(0)) == timedelta(days=10)
+    env.setenv("X_TIME", "2 weeks")
+    with pytest.raises(ImproperlyConfigured, match="X_TIME"):
+        env_duration("X_TIME", timedelta(0))
+
+
+def test_env_list_and_required_strings(env):
+    env.setenv("X_HOSTS", "a.example, b.example,")
+    assert env_list("X_HOSTS", []) == ["a.example", "b.example"]
+    env.delenv("X_REQ", raising=False)
+    with pytest.raises(ImproperlyConfigured, match="X_REQ"):
+        env_str("X_REQ", required=True)
+
+
+def test_the_zone_and_languages_are_set():
+    assert settings.TIME_ZONE == "Asia/Shanghai"
+    assert settings.USE_TZ
+    assert settings.LANGUAGE_CODE == "zh-hans"
+    assert [code for code, _ in settings.LANGUAGES] == ["zh-hans", "en"]
+
+
+def test_the_cache_is_the_real_redis():
+    assert "RedisCache" in settings.CACHES["default"]["BACKEND"]
+    cache.set("casetracker-test-key", "值", 30)
+    assert cache.get("casetracker-test-key") == "值"
+
+
+def run_manage(*args, **env_vars):
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "SECURE_SSL_REDIRECT"}
+    }
+    env.update(env_vars)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_without_debug_a_missing_secret_key_stops_the_process():
+    result = run_manage("check", DEBUG="0")
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_a_bad_boolean_stops_the_process():
+    result = run_manage("check", DEBUG="perhaps")
+    assert result.returncode != 0
+    assert "DEBUG='perhaps' is not a boolean" in result.stderr
+
+
+def test_the_deploy_check_is_clean_with_production_settings():
+    result = run_manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="0",
+        SECRET_KEY="k" * 20 + "-production-secret-" + "z9" * 20,
+        ALLOWED_HOSTS="casetracker.example.gov.cn",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout

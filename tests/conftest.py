@@ -1,0 +1,33 @@
+"""Suite-wide set-up: real PostgreSQL and Redis, fast hashing, plain static files."""
+
+import pytest
+from django.conf import settings
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The suite runs on the real services only; SQLite or a local-memory cache would hide
+    # behaviour (locks, constraints, concurrency) that production depends on.
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in engine:
+        raise pytest.UsageError(
+            f"The tests need PostgreSQL, but DATABASE_URL points at {engine}. "
+            "Run them with `make test`, or set DATABASE_URL=postgres://... and REDIS_URL=redis://..."
+        )
+    if not settings.REDIS_URL:
+        raise pytest.UsageError(
+            "The tests need Redis: set REDIS_URL, or run them with `make test`."
+        )
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Tests do not run collectstatic, so pages link to unhashed static names.
+    settings.WHITENOISE_USE_FINDERS = True
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> None:
+    from django.core.cache import cache
+
+    cache.clear()
