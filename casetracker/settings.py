@@ -231,7 +231,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "funds.api.pagination.Pagination",
+    "EXCEPTION_HANDLER": "funds.api.exceptions.exception_handler",
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 50, minimum=1),
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -252,6 +253,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1/",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "InstructionKindEnum": "funds.models.InstructionKind",
+        "InstructionStatusEnum": "funds.models.InstructionStatus",
+        "OrganizationKindEnum": "accounts.models.OrganizationKind",
+    },
 }
 
 # Celery. The broker is Redis (CELERY_BROKER_URL, else REDIS_URL); with neither set, the
@@ -282,4 +288,33 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+# The legal and service-level clocks of DOMAIN.md (R1-R14). Each is a default that an operator
+# can change from the environment; business logic reads them from here, never a literal.
+FUND_RULES = {
+    # R1: the bank should answer a stop-payment within this.
+    "STOP_RESPONSE": env_duration("RULE_STOP_RESPONSE", timedelta(minutes=30)),
+    # R2: an executed stop-payment lapses after this unless a freeze takes over.
+    "STOP_DURATION": env_duration("RULE_STOP_DURATION", timedelta(hours=48)),
+    # R3: stop-payments per account and case.
+    "MAX_STOPS_PER_ACCOUNT": env_int("RULE_MAX_STOPS_PER_ACCOUNT", 2, minimum=1),
+    # R5: the longest term of a freeze or renewal, in months.
+    "FREEZE_MAX_MONTHS": env_int("RULE_FREEZE_MAX_MONTHS", 6, minimum=1),
+    # R6: a renewal must be filed this long before the freeze expires.
+    "RENEWAL_NOTICE": env_duration("RULE_RENEWAL_NOTICE", timedelta(days=10)),
+    # R7: funds found unrelated must be released within this of the finding.
+    "RELEASE_AFTER_FINDING": env_duration("RULE_RELEASE_AFTER_FINDING", timedelta(days=3)),
+    # R8: frozen funds must be verified as linked to the case within this many months.
+    "VERIFICATION_MONTHS": env_int("RULE_VERIFICATION_MONTHS", 3, minimum=1),
+    # R10: public notice before a proportional return.
+    "PUBLIC_NOTICE": env_duration("RULE_PUBLIC_NOTICE", timedelta(days=30)),
+    # R11: the bank pays a return within this many Chinese working days.
+    "RETURN_WORKING_DAYS": env_int("RULE_RETURN_WORKING_DAYS", 3, minimum=1),
+    # R13: the first stop-payment of a case should be asked for within this of the report.
+    "FIRST_STOP_WITHIN": env_duration("RULE_FIRST_STOP_WITHIN", timedelta(minutes=30)),
+    # R14: the bank should answer a freeze, renewal or release within this.
+    "BANK_RESPONSE": env_duration("RULE_BANK_RESPONSE", timedelta(hours=24)),
+    # An instruction should not wait for approval longer than this.
+    "APPROVAL_WITHIN": env_duration("RULE_APPROVAL_WITHIN", timedelta(hours=4)),
 }

@@ -9,9 +9,11 @@ from drf_spectacular.views import (
 
 from accounts import views as account_views
 from accounts.urls import api_urlpatterns as account_api
+from funds.urls import api_urlpatterns as funds_api
 
 api_v1 = [
     *account_api,
+    *funds_api,
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),

@@ -1,0 +1,69 @@
+"""Who may see which cases and instructions: built on accounts.scope, used by every read."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import QuerySet
+from django.http import Http404
+from django.utils.translation import gettext as _
+
+from accounts.models import Role, User
+from accounts.scope import can_see_unit, filter_by_institution, filter_by_unit
+from funds.errors import NotAllowed
+from funds.models import Case, Instruction
+
+AnyUser = User | AnonymousUser
+
+
+def require_role(actor: AnyUser, *roles: str) -> User:
+    """The actor as a User if its role is one of ``roles``; NotAllowed (403) otherwise."""
+    if not isinstance(actor, User) or not actor.is_active or actor.role not in roles:
+        raise NotAllowed(_("Your role may not do this."))
+    return actor
+
+
+def cases_visible_to(user: AnyUser) -> QuerySet[Case]:
+    """Cases of the police user's subtree; none for anyone else."""
+    return filter_by_unit(Case.objects.all(), user, field="unit")
+
+
+def case_in_scope(user: AnyUser, case: Case) -> bool:
+    return can_see_unit(user, case.unit)
+
+
+def access_case(user: AnyUser, case_id: object, queryset: QuerySet[Case] | None = None) -> Case:
+    """The case if the user may see it; 404 alike for missing and out of scope."""
+    queryset = (
+        cases_visible_to(user) if queryset is None else filter_by_unit(queryset, user, field="unit")
+    )
+    try:
+        return queryset.get(pk=int(str(case_id)))
+    except (Case.DoesNotExist, ValueError):
+        raise Http404 from None
+
+
+def instructions_visible_to(user: AnyUser) -> QuerySet[Instruction]:
+    """Police roles: instructions of their subtree's cases. Liaisons: their institution's."""
+    if isinstance(user, User) and user.role == Role.LIAISON:
+        return filter_by_institution(Instruction.objects.all(), user, field="institution")
+    return filter_by_unit(Instruction.objects.all(), user, field="case__unit")
+
+
+def instruction_in_scope(user: AnyUser, instruction: Instruction) -> bool:
+    if not isinstance(user, User) or not user.is_active:
+        return False
+    if user.role == Role.LIAISON:
+        return user.organization_id == instruction.institution_id
+    return can_see_unit(user, instruction.case.unit)
+
+
+def access_instruction(
+    user: AnyUser, instruction_id: object, queryset: QuerySet[Instruction] | None = None
+) -> Instruction:
+    base = instructions_visible_to(user)
+    if queryset is not None:
+        base = queryset & base
+    try:
+        return base.get(pk=int(str(instruction_id)))
+    except (Instruction.DoesNotExist, ValueError):
+        raise Http404 from None

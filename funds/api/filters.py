@@ -1,0 +1,49 @@
+from django.db.models import Q, QuerySet
+from django_filters import rest_framework as filters
+
+from funds.models import (
+    Case,
+    CaseStatus,
+    FraudType,
+    Instruction,
+    InstructionKind,
+    InstructionStatus,
+)
+
+
+class CaseFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=CaseStatus.choices)
+    fraud_type = filters.ChoiceFilter(choices=FraudType.choices)
+    q = filters.CharFilter(method="search", label="number, title, victim or account number")
+    reported_from = filters.DateTimeFilter(field_name="reported_at", lookup_expr="gte")
+    reported_to = filters.DateTimeFilter(field_name="reported_at", lookup_expr="lt")
+
+    class Meta:
+        model = Case
+        fields = ["status", "fraud_type"]
+
+    def search(self, queryset: QuerySet[Case], name: str, value: str) -> QuerySet[Case]:
+        value = value.strip()
+        if not value:
+            return queryset
+        matching = (
+            Q(number__icontains=value)
+            | Q(title__icontains=value)
+            | Q(pk__in=Case.objects.filter(victims__name__icontains=value).values("pk"))
+            | Q(
+                pk__in=Case.objects.filter(
+                    involved_accounts__account__number__icontains=value
+                ).values("pk")
+            )
+        )
+        return queryset.filter(matching)
+
+
+class InstructionFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=InstructionStatus.choices)
+    kind = filters.ChoiceFilter(choices=InstructionKind.choices)
+    case = filters.NumberFilter(field_name="case_id")
+
+    class Meta:
+        model = Instruction
+        fields = ["status", "kind", "case"]

@@ -1,0 +1,373 @@
+"""Serializers of API v1 (../shared/API.md): field names and shapes are the contract."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from funds.masking import mask_id_number, mask_phone
+from funds.models import (
+    Case,
+    Event,
+    FraudType,
+    Instruction,
+    InstructionKind,
+    InvolvedAccount,
+    Transfer,
+    Victim,
+)
+from funds.models.money import MAX_DIGITS
+
+
+def money(**kwargs: Any) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=2, **kwargs)
+
+
+def positive_money(**kwargs: Any) -> serializers.DecimalField:
+    return money(min_value=Decimal("0.01"), **kwargs)
+
+
+class UnitSerializer(serializers.Serializer[Any]):
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
+class TotalsSerializer(serializers.Serializer[Any]):
+    stop_requested = money()
+    stopped = money()
+    frozen = money()
+    released = money()
+    returned = money()
+    held = money()
+
+
+class CaseSerializer(serializers.ModelSerializer[Case]):
+    unit = UnitSerializer(read_only=True)
+    loss_amount = serializers.SerializerMethodField()
+    totals = serializers.SerializerMethodField()
+    fraud_type = serializers.ChoiceField(choices=FraudType.choices)
+
+    class Meta:
+        model = Case
+        fields = [
+            "id",
+            "number",
+            "title",
+            "fraud_type",
+            "status",
+            "unit",
+            "reported_at",
+            "description",
+            "filing_number",
+            "accepted_at",
+            "filed_at",
+            "closed_at",
+            "loss_amount",
+            "totals",
+        ]
+        read_only_fields = [
+            "number",
+            "status",
+            "filing_number",
+            "accepted_at",
+            "filed_at",
+            "closed_at",
+        ]
+
+    @extend_schema_field(money())
+    def get_loss_amount(self, case: Case) -> str:
+        return f"{case.loss_total:.2f}"  # type: ignore[attr-defined]
+
+    @extend_schema_field(TotalsSerializer)
+    def get_totals(self, case: Case) -> dict[str, str]:
+        return {
+            name: f"{getattr(case, f'{name}_total'):.2f}"
+            for name in ("stop_requested", "stopped", "frozen", "released", "returned", "held")
+        }
+
+    def validate_reported_at(self, value: Any) -> Any:
+        # A report cannot come from the future (a few minutes of clock skew allowed).
+        if value > timezone.now() + timedelta(minutes=5):
+            raise serializers.ValidationError(_("The report time cannot be in the future."))
+        return value
+
+
+class FilingSerializer(serializers.Serializer[Any]):
+    filing_number = serializers.CharField(max_length=64)
+
+
+ID_NUMBER = re.compile(r"^(\d{15}|\d{17}[\dXx])$")
+PHONE = re.compile(r"^\+?[\d-]{5,20}$")
+
+
+class VictimSerializer(serializers.ModelSerializer[Victim]):
+    loss_amount = positive_money()
+    returned_amount = money(read_only=True)
+    account_institution = serializers.CharField(required=False, allow_blank=True, write_only=True)
+
+    class Meta:
+        model = Victim
+        fields = [
+            "id",
+            "name",
+            "id_number",
+            "phone",
+            "loss_amount",
+            "returned_amount",
+            "account_institution",
+            "account_number",
+        ]
+        extra_kwargs = {"account_number": {"required": False}}
+
+    def validate_id_number(self, value: str) -> str:
+        value = value.strip().upper()
+        if not ID_NUMBER.match(value):
+            raise serializers.ValidationError(_("Enter a 15- or 18-character identity number."))
+        return value
+
+    def validate_phone(self, value: str) -> str:
+        value = value.strip()
+        if not PHONE.match(value):
+            raise serializers.ValidationError(_("Enter a phone number of digits."))
+        return value
+
+    def to_representation(self, instance: Victim) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["id_number"] = mask_id_number(instance.id_number)
+        data["phone"] = mask_phone(instance.phone)
+        data["account_institution"] = (
+            instance.account_institution.code if instance.account_institution_id else None  # type: ignore[union-attr]
+        )
+        return data
+
+
+class AmountsSerializer(serializers.Serializer[Any]):
+    stopped = money()
+    frozen = money()
+    released = money()
+    returned = money()
+
+
+class InvolvedAccountSerializer(serializers.ModelSerializer[InvolvedAccount]):
+    institution = serializers.CharField(max_length=32)
+    number = serializers.CharField(max_length=64)
+    holder_name = serializers.CharField(max_length=100)
+    layer = serializers.IntegerField(min_value=1, max_value=50)
+    amounts = serializers.SerializerMethodField()
+    other_cases = serializers.SerializerMethodField()
+
+    class Meta:
+        model = InvolvedAccount
+        fields = [
+            "id",
+            "institution",
+            "number",
+            "holder_name",
+            "layer",
+            "stage",
+            "amounts",
+            "other_cases",
+        ]
+        read_only_fields = ["stage"]
+
+    def to_representation(self, instance: InvolvedAccount) -> dict[str, Any]:
+        account = instance.account
+        return {
+            "id": instance.pk,
+            "institution": account.institution.code,
+            "number": account.number,
+            "holder_name": account.holder_name,
+            "layer": instance.layer,
+            "stage": instance.stage,
+            "amounts": self.get_amounts(instance),
+            "other_cases": self.get_other_cases(instance),
+        }
+
+    @extend_schema_field(AmountsSerializer)
+    def get_amounts(self, instance: InvolvedAccount) -> dict[str, str]:
+        return {
+            "stopped": f"{instance.stopped_amount:.2f}",
+            "frozen": f"{instance.frozen_amount:.2f}",
+            "released": f"{instance.released_amount:.2f}",
+            "returned": f"{instance.returned_amount:.2f}",
+        }
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_other_cases(self, instance: InvolvedAccount) -> list[str]:
+        involvements = getattr(instance.account, "all_involvements", None)
+        if involvements is None:
+            involvements = instance.account.involvements.select_related("case")
+        return sorted({i.case.number for i in involvements if i.case_id != instance.case_id})
+
+
+class AccountRefSerializer(serializers.Serializer[Any]):
+    institution = serializers.CharField(max_length=32)
+    number = serializers.CharField(max_length=64)
+    holder_name = serializers.CharField(max_length=100)
+
+
+class TransferSerializer(serializers.ModelSerializer[Transfer]):
+    from_account = AccountRefSerializer()
+    to_account = AccountRefSerializer()
+    amount = positive_money()
+
+    class Meta:
+        model = Transfer
+        fields = ["id", "from_account", "to_account", "amount", "occurred_at", "reference"]
+
+    def to_representation(self, instance: Transfer) -> dict[str, Any]:
+        def ref(account: Any) -> dict[str, str]:
+            return {
+                "institution": account.institution.code,
+                "number": account.number,
+                "holder_name": account.holder_name,
+            }
+
+        return {
+            "id": instance.pk,
+            "from_account": ref(instance.from_account),
+            "to_account": ref(instance.to_account),
+            "amount": f"{instance.amount:.2f}",
+            "occurred_at": serializers.DateTimeField().to_representation(instance.occurred_at),
+            "reference": instance.reference,
+        }
+
+
+class CaseRefSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+
+
+class InstructionSerializer(serializers.ModelSerializer[Instruction]):
+    """An instruction as API.md lists it, with a few read-only extensions."""
+
+    case = serializers.SerializerMethodField()
+    account = serializers.IntegerField(source="involved_id", read_only=True)
+    institution = serializers.CharField(source="institution.code", read_only=True)
+    approved_by = serializers.CharField(source="approved_by.username", read_only=True, default=None)
+    account_number = serializers.CharField(source="involved.account.number", read_only=True)
+    holder_name = serializers.CharField(source="involved.account.holder_name", read_only=True)
+    requested_amount = money(read_only=True)
+    executed_amount = money(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Instruction
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "case",
+            "account",
+            "institution",
+            "requested_amount",
+            "executed_amount",
+            "requested_at",
+            "response_due_at",
+            "responded_at",
+            "bank_reference",
+            "instrument_number",
+            "effective_until",
+            "approved_by",
+            # Extensions of the contract:
+            "approved_at",
+            "account_number",
+            "holder_name",
+            "term_months",
+            "freeze",
+            "victim",
+            "reason",
+            "reject_reason",
+            "queued",
+            "ended_at",
+            "end_reason",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(CaseRefSerializer)
+    def get_case(self, instance: Instruction) -> dict[str, Any]:
+        return {"id": instance.case_id, "number": instance.case.number}
+
+
+class InstructionCreateSerializer(serializers.Serializer[Any]):
+    kind = serializers.ChoiceField(choices=InstructionKind.choices)
+    account = serializers.IntegerField(required=False, help_text="The involved account's id.")
+    amount = positive_money(required=False)
+    instrument_number = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, default=""
+    )
+    term_months = serializers.IntegerField(required=False, min_value=1)
+    freeze = serializers.IntegerField(
+        required=False, help_text="The freeze's id (renewal, release, return)."
+    )
+    victim = serializers.IntegerField(required=False, help_text="The victim's id (return).")
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        kind = attrs["kind"]
+        errors: dict[str, list[str]] = {}
+        if (
+            kind in (InstructionKind.STOP_PAYMENT, InstructionKind.FREEZE)
+            and "account" not in attrs
+        ):
+            errors["account"] = [str(_("This field is required."))]
+        if (
+            kind
+            in (
+                InstructionKind.STOP_PAYMENT,
+                InstructionKind.FREEZE,
+                InstructionKind.RELEASE,
+                InstructionKind.RETURN,
+            )
+            and "amount" not in attrs
+        ):
+            errors["amount"] = [str(_("This field is required."))]
+        if (
+            kind in (InstructionKind.RENEWAL, InstructionKind.RELEASE, InstructionKind.RETURN)
+            and "freeze" not in attrs
+        ):
+            errors["freeze"] = [str(_("This field is required."))]
+        if kind == InstructionKind.RETURN and "victim" not in attrs:
+            errors["victim"] = [str(_("This field is required."))]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class ExecuteSerializer(serializers.Serializer[Any]):
+    executed_amount = money(min_value=Decimal("0.00"))
+    bank_reference = serializers.CharField(max_length=64)
+
+
+class RejectSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField()
+
+
+class EventSerializer(serializers.ModelSerializer[Event]):
+    actor = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Event
+        fields = ["at", "actor", "type", "data"]
+
+    def get_actor(self, event: Event) -> str | None:
+        return event.actor.username if event.actor_id else None  # type: ignore[union-attr]
+
+
+class ShareSerializer(serializers.Serializer[Any]):
+    victim = serializers.IntegerField()
+    name = serializers.CharField()
+    loss_amount = money()
+    amount = money()
+
+
+class AllocationSerializer(serializers.Serializer[Any]):
+    freeze = serializers.IntegerField()
+    available = money()
+    shares = ShareSerializer(many=True)

@@ -1,0 +1,346 @@
+"""Views of API v1: cases and what hangs off them, instructions, allocation.
+
+Each view checks the role first (403: the role may not do this at all), then finds the
+object through the access helpers (404: missing or out of scope, alike), then calls one
+service, which re-checks everything under its locks.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+
+from accounts.models import Organization, Role, User
+from funds import selectors
+from funds.access import access_case, access_instruction, require_role
+from funds.allocation import allocate
+from funds.api import serializers as s
+from funds.api.filters import CaseFilter, InstructionFilter
+from funds.errors import RuleViolation
+from funds.models import Case, Instruction, InstructionKind, InstructionStatus, Transfer, Victim
+from funds.services import cases as case_services
+from funds.services import instructions as instruction_services
+
+POLICE = (Role.OFFICER, Role.MANAGER, Role.AUDITOR)
+
+
+def _user(request: Request) -> User:
+    return cast(User, request.user)
+
+
+class CaseViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet[Case],
+):
+    serializer_class = s.CaseSerializer
+    filterset_class = CaseFilter
+
+    def get_queryset(self) -> QuerySet[Case]:
+        return selectors.case_list(self.request.user)
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        require_role(request.user, *POLICE)
+
+    def get_object(self) -> Case:
+        return access_case(self.request.user, self.kwargs["pk"], self.get_queryset())
+
+    def _case(self) -> Case:
+        return access_case(self.request.user, self.kwargs["pk"])
+
+    def _answer_case(self, case: Case, code: int = status.HTTP_200_OK) -> Response:
+        fresh = selectors.with_totals(Case.objects.filter(pk=case.pk)).get()
+        return Response(s.CaseSerializer(fresh).data, status=code)
+
+    @extend_schema(request=s.CaseSerializer, responses={201: s.CaseSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Log a reported fraud in the officer's unit."""
+        require_role(request.user, Role.OFFICER)
+        serializer = s.CaseSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        case = case_services.case_report(actor=_user(request), **serializer.validated_data)
+        return self._answer_case(case, status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=s.CaseSerializer)
+    @action(detail=True, methods=["post"])
+    def accept(self, request: Request, pk: str) -> Response:
+        """``reported`` -> ``accepted``."""
+        require_role(request.user, Role.OFFICER)
+        return self._answer_case(case_services.case_accept(actor=_user(request), case=self._case()))
+
+    @extend_schema(request=s.FilingSerializer, responses=s.CaseSerializer)
+    @action(detail=True, methods=["post"], url_path="file")
+    def file_case(self, request: Request, pk: str) -> Response:
+        """``accepted`` -> ``filed`` (立案), with the filing number."""
+        require_role(request.user, Role.OFFICER)
+        case = self._case()
+        serializer = s.FilingSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._answer_case(
+            case_services.case_file(
+                actor=_user(request),
+                case=case,
+                filing_number=serializer.validated_data["filing_number"],
+            )
+        )
+
+    @extend_schema(request=None, responses=s.CaseSerializer)
+    @action(detail=True, methods=["post"])
+    def close(self, request: Request, pk: str) -> Response:
+        """Close the case (manager)."""
+        require_role(request.user, Role.MANAGER)
+        return self._answer_case(case_services.case_close(actor=_user(request), case=self._case()))
+
+    def _list(
+        self, queryset: QuerySet[Any], serializer_class: type[BaseSerializer[Any]]
+    ) -> Response:
+        page = self.paginate_queryset(queryset)
+        data = serializer_class(page, many=True).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(methods=["get"], request=None, responses=s.VictimSerializer(many=True))
+    @extend_schema(
+        methods=["post"], request=s.VictimSerializer, responses={201: s.VictimSerializer}
+    )
+    @action(detail=True, methods=["get", "post"], filterset_class=None)
+    def victims(self, request: Request, pk: str) -> Response:
+        """The case's victims; add one (officer). Identity numbers and phones come back masked."""
+        if request.method == "GET":
+            case = self._case()
+            return self._list(
+                Victim.objects.filter(case=case).select_related("account_institution"),
+                s.VictimSerializer,
+            )
+        require_role(request.user, Role.OFFICER)
+        case = self._case()
+        serializer = s.VictimSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        code = data.pop("account_institution", "")
+        institution = None
+        if code:
+            institution = Organization.objects.institutions().filter(code=code).first()
+            if institution is None:
+                raise RuleViolation(
+                    f"No bank or payment institution has the code {code}.",
+                    field="account_institution",
+                )
+        victim = case_services.victim_add(
+            actor=_user(request), case=case, account_institution=institution, **data
+        )
+        return Response(s.VictimSerializer(victim).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(methods=["get"], request=None, responses=s.InvolvedAccountSerializer(many=True))
+    @extend_schema(
+        methods=["post"],
+        request=s.InvolvedAccountSerializer,
+        responses={201: s.InvolvedAccountSerializer},
+    )
+    @action(detail=True, methods=["get", "post"], filterset_class=None)
+    def accounts(self, request: Request, pk: str) -> Response:
+        """The involved accounts; add one (officer), with the other cases it appears in."""
+        if request.method == "GET":
+            return self._list(
+                selectors.involved_accounts(self._case()), s.InvolvedAccountSerializer
+            )
+        require_role(request.user, Role.OFFICER)
+        case = self._case()
+        serializer = s.InvolvedAccountSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        involved = case_services.account_add(
+            actor=_user(request),
+            case=case,
+            institution_code=data["institution"],
+            number=data["number"],
+            holder_name=data["holder_name"],
+            layer=data["layer"],
+        )
+        fresh = selectors.involved_accounts(case).get(pk=involved.pk)
+        return Response(s.InvolvedAccountSerializer(fresh).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(methods=["get"], request=None, responses=s.TransferSerializer(many=True))
+    @extend_schema(
+        methods=["post"], request=s.TransferSerializer, responses={201: s.TransferSerializer}
+    )
+    @action(detail=True, methods=["get", "post"], filterset_class=None)
+    def transfers(self, request: Request, pk: str) -> Response:
+        """The money movements of the case; record one (officer)."""
+        if request.method == "GET":
+            case = self._case()
+            queryset = Transfer.objects.filter(case=case).select_related(
+                "from_account__institution", "to_account__institution"
+            )
+            return self._list(queryset, s.TransferSerializer)
+        require_role(request.user, Role.OFFICER)
+        case = self._case()
+        serializer = s.TransferSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        transfer = case_services.transfer_add(
+            actor=_user(request), case=case, **serializer.validated_data
+        )
+        return Response(s.TransferSerializer(transfer).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(methods=["get"], request=None, responses=s.InstructionSerializer(many=True))
+    @extend_schema(
+        methods=["post"],
+        request=s.InstructionCreateSerializer,
+        responses={201: s.InstructionSerializer},
+    )
+    @action(detail=True, methods=["get", "post"], filterset_class=None)
+    def instructions(self, request: Request, pk: str) -> Response:
+        """The case's instructions; ask an institution for one (officer)."""
+        if request.method == "GET":
+            case = self._case()
+            return self._list(
+                selectors.instruction_list(request.user).filter(case=case), s.InstructionSerializer
+            )
+        require_role(request.user, Role.OFFICER)
+        case = self._case()
+        serializer = s.InstructionCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        instruction = instruction_services.instruction_request(
+            actor=_user(request),
+            case=case,
+            request=instruction_services.InstructionRequest(
+                kind=data["kind"],
+                involved_id=data.get("account"),
+                amount=data.get("amount"),
+                instrument_number=data["instrument_number"],
+                term_months=data.get("term_months"),
+                freeze_id=data.get("freeze"),
+                victim_id=data.get("victim"),
+                reason=data["reason"],
+            ),
+        )
+        return _answer_instruction(instruction, status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=s.EventSerializer(many=True))
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def events(self, request: Request, pk: str) -> Response:
+        """The case's audit trail, oldest first."""
+        return self._list(selectors.case_events(self._case()), s.EventSerializer)
+
+    @extend_schema(
+        request=None,
+        responses=s.AllocationSerializer,
+        parameters=[OpenApiParameter("freeze", int, required=True, description="The freeze's id.")],
+    )
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def allocation(self, request: Request, pk: str) -> Response:
+        """Propose how a freeze's available funds are shared among the victims by loss (R10)."""
+        case = self._case()
+        freeze_id = request.query_params.get("freeze", "")
+        if not freeze_id.isdigit():
+            raise RuleViolation("Name the freeze: ?freeze=<id>.", field="freeze")
+        freeze = get_object_or_404(
+            Instruction,
+            pk=int(freeze_id),
+            case=case,
+            kind=InstructionKind.FREEZE,
+            status=InstructionStatus.EXECUTED,
+        )
+        available = selectors.freeze_available(freeze)
+        victims = list(Victim.objects.filter(case=case).order_by("id"))
+        shares = allocate(available, [(v, v.loss_amount) for v in victims]) if victims else []
+        return Response(
+            {
+                "freeze": freeze.pk,
+                "available": f"{available:.2f}",
+                "shares": [
+                    {
+                        "victim": v.pk,
+                        "name": v.name,
+                        "loss_amount": f"{v.loss_amount:.2f}",
+                        "amount": f"{amount:.2f}",
+                    }
+                    for v, amount in shares
+                ],
+            }
+        )
+
+
+def _answer_instruction(instruction: Instruction, code: int = status.HTTP_200_OK) -> Response:
+    fresh = Instruction.objects.select_related(
+        "case", "institution", "approved_by", "involved__account"
+    ).get(pk=instruction.pk)
+    return Response(s.InstructionSerializer(fresh).data, status=code)
+
+
+class InstructionViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Instruction]
+):
+    serializer_class = s.InstructionSerializer
+    filterset_class = InstructionFilter
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        require_role(request.user, *POLICE, Role.LIAISON)
+
+    def get_queryset(self) -> QuerySet[Instruction]:
+        return selectors.instruction_list(self.request.user)
+
+    def get_object(self) -> Instruction:
+        return access_instruction(self.request.user, self.kwargs["pk"], self.get_queryset())
+
+    def _instruction(self) -> Instruction:
+        return access_instruction(self.request.user, self.kwargs["pk"])
+
+    @extend_schema(request=None, responses=s.InstructionSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str) -> Response:
+        """``awaiting_approval`` -> ``pending`` (manager of a high enough unit)."""
+        require_role(request.user, Role.MANAGER)
+        instruction = instruction_services.instruction_approve(
+            actor=_user(request), instruction=self._instruction()
+        )
+        return _answer_instruction(instruction)
+
+    @extend_schema(request=s.ExecuteSerializer, responses=s.InstructionSerializer)
+    @action(detail=True, methods=["post"])
+    def execute(self, request: Request, pk: str) -> Response:
+        """``pending`` -> ``executed`` with the amount actually found (liaison)."""
+        require_role(request.user, Role.LIAISON)
+        instruction = self._instruction()
+        serializer = s.ExecuteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        instruction = instruction_services.instruction_execute(
+            actor=_user(request), instruction=instruction, **serializer.validated_data
+        )
+        return _answer_instruction(instruction)
+
+    @extend_schema(request=s.RejectSerializer, responses=s.InstructionSerializer)
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str) -> Response:
+        """``pending`` -> ``rejected`` with a reason (liaison)."""
+        require_role(request.user, Role.LIAISON)
+        instruction = self._instruction()
+        serializer = s.RejectSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        instruction = instruction_services.instruction_reject(
+            actor=_user(request),
+            instruction=instruction,
+            reason=serializer.validated_data["reason"],
+        )
+        return _answer_instruction(instruction)
+
+    @extend_schema(request=None, responses=s.InstructionSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        """Withdraw an instruction not yet answered (officer)."""
+        require_role(request.user, Role.OFFICER)
+        instruction = instruction_services.instruction_cancel(
+            actor=_user(request), instruction=self._instruction()
+        )
+        return _answer_instruction(instruction)

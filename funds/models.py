@@ -1,1 +1,0 @@
-"""What: cases, victims, involved accounts, transfers, instructions, flags and audit."""

@@ -1,0 +1,23 @@
+"""What: cases, victims, involved accounts, transfers, instructions and their audit trail."""
+
+from funds.models.accounts import BankAccount, InvolvedAccount, Stage, Transfer
+from funds.models.audit import Event
+from funds.models.cases import Case, CaseNumberCounter, CaseStatus, FraudType, Victim
+from funds.models.instructions import EndReason, Instruction, InstructionKind, InstructionStatus
+
+__all__ = [
+    "BankAccount",
+    "Case",
+    "CaseNumberCounter",
+    "CaseStatus",
+    "EndReason",
+    "Event",
+    "FraudType",
+    "Instruction",
+    "InstructionKind",
+    "InstructionStatus",
+    "InvolvedAccount",
+    "Stage",
+    "Transfer",
+    "Victim",
+]

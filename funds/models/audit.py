@@ -1,0 +1,45 @@
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Event(models.Model):
+    """One change of state: who, when, what, and the amounts. Never edited, never deleted.
+
+    Besides refusing in Python, PostgreSQL refuses UPDATE and DELETE on this table by a
+    trigger (migration funds 0002), so not even a raw query can rewrite history.
+    """
+
+    case = models.ForeignKey("funds.Case", on_delete=models.PROTECT, related_name="events")
+    instruction = models.ForeignKey(
+        "funds.Instruction", on_delete=models.PROTECT, null=True, blank=True, related_name="events"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("Empty for the system (deadline sweep)."),
+    )
+    type = models.CharField(_("type"), max_length=40)
+    at = models.DateTimeField(_("at"))
+    data = models.JSONField(_("data"), default=dict, encoder=DjangoJSONEncoder)
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["case", "at"], name="event_case_at")]
+
+    def __str__(self) -> str:
+        return f"{self.type} @ {self.at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None:
+            raise PermissionError("Audit events cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise PermissionError("Audit events cannot be deleted.")

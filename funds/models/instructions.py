@@ -1,0 +1,195 @@
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils.translation import gettext_lazy as _
+
+from funds.models.money import ZERO, money_field
+
+
+class InstructionKind(models.TextChoices):
+    STOP_PAYMENT = "stop_payment", _("Stop-payment")
+    FREEZE = "freeze", _("Freeze")
+    RENEWAL = "renewal", _("Renewal")
+    RELEASE = "release", _("Release")
+    RETURN = "return", _("Return")
+
+
+class InstructionStatus(models.TextChoices):
+    AWAITING_APPROVAL = "awaiting_approval", _("Awaiting approval")
+    PENDING = "pending", _("Pending at the institution")
+    EXECUTED = "executed", _("Executed")
+    REJECTED = "rejected", _("Rejected")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+OPEN_STATUSES = (InstructionStatus.AWAITING_APPROVAL, InstructionStatus.PENDING)
+
+
+class EndReason(models.TextChoices):
+    """Why an executed stop-payment or freeze is no longer in force."""
+
+    LAPSED = "lapsed", _("Lapsed after its term (R2)")
+    SUPERSEDED = "superseded", _("Superseded by a freeze")
+    EXPIRED = "expired", _("Expired without renewal (R5)")
+    EMPTIED = "emptied", _("Everything released or returned")
+
+
+class Instruction(models.Model):
+    """A request from a police unit to the institution that holds an account.
+
+    Stop-payments, freezes, renewals, releases and returns share this table; the rules of
+    each kind live in funds.services.instructions and the allowed transitions in
+    funds.services.transitions.
+    """
+
+    case = models.ForeignKey("funds.Case", on_delete=models.CASCADE, related_name="instructions")
+    involved = models.ForeignKey(
+        "funds.InvolvedAccount", on_delete=models.CASCADE, related_name="instructions"
+    )
+    # The addressed institution, copied from the account so that a liaison's inbox is one
+    # indexed lookup.
+    institution = models.ForeignKey(
+        "accounts.Organization", on_delete=models.PROTECT, related_name="+"
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=InstructionKind.choices)
+    status = models.CharField(_("status"), max_length=20, choices=InstructionStatus.choices)
+    requested_amount = money_field(_("requested amount"), default=None)
+    executed_amount = money_field(_("executed amount"), default=None, null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(_("requested at"))
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approved_at = models.DateTimeField(_("approved at"), null=True, blank=True)
+    response_due_at = models.DateTimeField(_("answer due at"), null=True, blank=True)
+    responded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    responded_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+    bank_reference = models.CharField(_("bank reference"), max_length=64, blank=True)
+    reject_reason = models.TextField(_("reason for rejection"), blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    instrument_number = models.CharField(_("legal instrument number"), max_length=64, blank=True)
+    term_months = models.PositiveSmallIntegerField(_("term in months"), null=True, blank=True)
+    freeze = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="follow_ups",
+        help_text=_("The freeze that a renewal, release or return acts on."),
+    )
+    victim = models.ForeignKey(
+        "funds.Victim", on_delete=models.PROTECT, null=True, blank=True, related_name="returns"
+    )
+    reason = models.TextField(_("reason"), blank=True)
+    # R12: funds already frozen by another case; this freeze waits its turn (轮候冻结).
+    queued = models.BooleanField(_("queued behind another freeze"), default=False)
+    effective_until = models.DateTimeField(_("in force until"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    end_reason = models.CharField(
+        _("end reason"), max_length=16, choices=EndReason.choices, blank=True
+    )
+    # On a freeze: what executed releases and returns have taken out of it.
+    released_amount = money_field(_("released"))
+    returned_amount = money_field(_("returned"))
+
+    class Meta:
+        verbose_name = _("instruction")
+        verbose_name_plural = _("instructions")
+        ordering = ["-requested_at", "-id"]
+        indexes = [
+            models.Index(fields=["case", "kind"], name="instruction_case_kind"),
+            models.Index(
+                fields=["institution", "response_due_at"],
+                name="instruction_inbox",
+                condition=Q(status="pending"),
+            ),
+            models.Index(fields=["institution", "status"], name="instruction_institution_status"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(requested_amount__gt=0), name="instruction_requested_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(executed_amount__isnull=True)
+                | Q(executed_amount__gte=0) & Q(executed_amount__lte=F("requested_amount")),
+                name="instruction_executed_within_requested",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=InstructionStatus.EXECUTED)
+                | Q(executed_amount__isnull=False, responded_at__isnull=False),
+                name="instruction_executed_has_answer",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=InstructionStatus.REJECTED)
+                | Q(responded_at__isnull=False) & ~Q(reject_reason=""),
+                name="instruction_rejected_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    kind__in=[
+                        InstructionKind.RENEWAL,
+                        InstructionKind.RELEASE,
+                        InstructionKind.RETURN,
+                    ],
+                    freeze__isnull=False,
+                )
+                | Q(
+                    kind__in=[InstructionKind.STOP_PAYMENT, InstructionKind.FREEZE],
+                    freeze__isnull=True,
+                ),
+                name="instruction_follow_up_names_its_freeze",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind=InstructionKind.RETURN) | Q(victim__isnull=False),
+                name="instruction_return_names_a_victim",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind__in=[InstructionKind.FREEZE, InstructionKind.RENEWAL])
+                | Q(term_months__gte=1) & ~Q(instrument_number=""),
+                name="instruction_freeze_has_instrument_and_term",
+            ),
+            models.CheckConstraint(
+                condition=Q(released_amount__gte=0)
+                & Q(returned_amount__gte=0)
+                & Q(
+                    released_amount__lte=Coalesce(F("executed_amount"), ZERO) - F("returned_amount")
+                ),
+                name="instruction_taken_out_within_frozen",
+            ),
+            # One open stop-payment and one open freeze per involved account at a time.
+            models.UniqueConstraint(
+                fields=["involved", "kind"],
+                condition=Q(
+                    kind__in=["stop_payment", "freeze"], status__in=["awaiting_approval", "pending"]
+                ),
+                name="instruction_one_open_stop_or_freeze",
+            ),
+            # One open renewal per freeze.
+            models.UniqueConstraint(
+                fields=["freeze"],
+                condition=Q(kind="renewal", status__in=["awaiting_approval", "pending"]),
+                name="instruction_one_open_renewal",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def held_amount(self) -> Decimal:
+        """On an executed freeze: what it still holds."""
+        return (self.executed_amount or ZERO) - self.released_amount - self.returned_amount

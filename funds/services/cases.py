@@ -1,0 +1,306 @@
+"""Services for cases and what an officer logs in them: victims, accounts, transfers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection, transaction
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Organization, OrganizationKind, Role, User
+from funds.access import case_in_scope, require_role
+from funds.errors import InvalidState, RuleViolation
+from funds.models import (
+    BankAccount,
+    Case,
+    CaseStatus,
+    InvolvedAccount,
+    Transfer,
+    Victim,
+)
+from funds.services.audit import record_event
+from funds.transitions import CASE_TRANSITIONS, next_status
+
+
+def _next_case_number(unit: Organization, year: int) -> str:
+    """Give out the next number of the unit's year, safe under concurrent creation.
+
+    One upsert both creates the year's counter and increments it; PostgreSQL's row lock on
+    the conflicting row makes concurrent callers queue, so no two get the same value.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO funds_casenumbercounter (unit_id, year, last) VALUES (%s, %s, 1)
+            ON CONFLICT (unit_id, year)
+            DO UPDATE SET last = funds_casenumbercounter.last + 1
+            RETURNING last
+            """,
+            [unit.pk, year],
+        )
+        (last,) = cursor.fetchone()
+    return f"{unit.code}-{year}-{last:05d}"
+
+
+def lock_case(case: Case) -> Case:
+    """Re-read the case under a row lock; every change in a case starts here (lock order:
+    case, involved account, instructions by id, victim)."""
+    return Case.objects.select_for_update(of=("self",)).select_related("unit").get(pk=case.pk)
+
+
+def _require_case_actor(actor: User, case: Case, *roles: str) -> User:
+    require_role(actor, *roles)
+    if not case_in_scope(actor, case):
+        raise Http404
+    return actor
+
+
+def _require_open(case: Case) -> None:
+    if case.status == CaseStatus.CLOSED:
+        raise InvalidState(_("The case is closed."))
+
+
+@transaction.atomic
+def case_report(
+    *, actor: User, title: str, fraud_type: str, reported_at: datetime, description: str = ""
+) -> Case:
+    """Log a reported fraud in the officer's own unit; the case starts ``reported``."""
+    require_role(actor, Role.OFFICER)
+    unit = actor.organization
+    assert unit is not None and unit.is_police  # officers belong to police units (User.clean)
+    now = timezone.now()
+    case = Case.objects.create(
+        number=_next_case_number(unit, timezone.localtime(now).year),
+        unit=unit,
+        title=title,
+        fraud_type=fraud_type,
+        reported_at=reported_at,
+        description=description,
+        created_by=actor,
+    )
+    record_event(
+        case=case,
+        type="case_reported",
+        actor=actor,
+        number=case.number,
+        title=title,
+        fraud_type=fraud_type,
+        reported_at=reported_at.isoformat(),
+    )
+    return case
+
+
+def _case_transition(
+    *, actor: User, case: Case, action: str, roles: tuple[str, ...], **changes: object
+) -> Case:
+    with transaction.atomic():
+        case = lock_case(case)
+        _require_case_actor(actor, case, *roles)
+        before = case.status
+        case.status = next_status(CASE_TRANSITIONS, action, case.status)
+        for field, value in changes.items():
+            setattr(case, field, value)
+        case.save(update_fields=["status", *changes])
+        data: dict[str, Any] = {
+            k: v.isoformat() if isinstance(v, datetime) else v for k, v in changes.items()
+        }
+        record_event(
+            case=case,
+            type=f"case_{case.status}",
+            actor=actor,
+            before=before,
+            after=case.status,
+            **data,
+        )
+    return case
+
+
+def case_accept(*, actor: User, case: Case) -> Case:
+    """``reported`` -> ``accepted`` (受案)."""
+    return _case_transition(
+        actor=actor, case=case, action="accept", roles=(Role.OFFICER,), accepted_at=timezone.now()
+    )
+
+
+def case_file(*, actor: User, case: Case, filing_number: str) -> Case:
+    """``accepted`` -> ``filed`` (立案); freezes are possible from here on (R4)."""
+    if not filing_number.strip():
+        raise RuleViolation(_("A filing number is required."), field="filing_number")
+    return _case_transition(
+        actor=actor,
+        case=case,
+        action="file",
+        roles=(Role.OFFICER,),
+        filed_at=timezone.now(),
+        filing_number=filing_number.strip(),
+    )
+
+
+def case_close(*, actor: User, case: Case) -> Case:
+    """Any open status -> ``closed``, by a manager of the case's unit or above."""
+    return _case_transition(
+        actor=actor, case=case, action="close", roles=(Role.MANAGER,), closed_at=timezone.now()
+    )
+
+
+@transaction.atomic
+def victim_add(
+    *,
+    actor: User,
+    case: Case,
+    name: str,
+    id_number: str,
+    phone: str,
+    loss_amount: Decimal,
+    account_institution: Organization | None = None,
+    account_number: str = "",
+) -> Victim:
+    case = lock_case(case)
+    _require_case_actor(actor, case, Role.OFFICER)
+    _require_open(case)
+    if loss_amount <= 0:
+        raise RuleViolation(_("The loss must be more than zero."), field="loss_amount")
+    victim = Victim.objects.create(
+        case=case,
+        name=name,
+        id_number=id_number,
+        phone=phone,
+        loss_amount=loss_amount,
+        account_institution=account_institution,
+        account_number=account_number,
+    )
+    # Identity numbers and phones stay out of the audit trail: it is read more widely.
+    record_event(
+        case=case,
+        type="victim_added",
+        actor=actor,
+        victim=victim.pk,
+        name=name,
+        loss_amount=loss_amount,
+    )
+    return victim
+
+
+def _institution(code: str, field: str) -> Organization:
+    institution = (
+        Organization.objects.filter(code=code).exclude(kind=OrganizationKind.POLICE).first()
+    )
+    if institution is None:
+        raise RuleViolation(
+            _("No bank or payment institution has the code %(code)s.") % {"code": code}, field=field
+        )
+    return institution
+
+
+def bank_account_get_or_create(
+    *, institution_code: str, number: str, holder_name: str, field: str
+) -> BankAccount:
+    """The account known by institution and number, created on first mention."""
+    institution = _institution(institution_code, field)
+    account, _created = BankAccount.objects.get_or_create(
+        institution=institution,
+        number=number.strip(),
+        defaults={"holder_name": holder_name.strip()},
+    )
+    return account
+
+
+@transaction.atomic
+def account_add(
+    *, actor: User, case: Case, institution_code: str, number: str, holder_name: str, layer: int
+) -> InvolvedAccount:
+    """Add an account that received or moved the money to the case, at its layer."""
+    case = lock_case(case)
+    _require_case_actor(actor, case, Role.OFFICER)
+    _require_open(case)
+    if layer < 1:
+        raise RuleViolation(_("The layer starts at 1."), field="layer")
+    account = bank_account_get_or_create(
+        institution_code=institution_code,
+        number=number,
+        holder_name=holder_name,
+        field="institution",
+    )
+    if InvolvedAccount.objects.filter(case=case, account=account).exists():
+        raise RuleViolation(_("This account is already part of the case."), field="number")
+    involved = InvolvedAccount.objects.create(
+        case=case, account=account, layer=layer, created_by=actor
+    )
+    other_cases = list(
+        InvolvedAccount.objects.filter(account=account)
+        .exclude(case=case)
+        .values_list("case__number", flat=True)
+        .order_by("case__number")
+    )
+    record_event(
+        case=case,
+        type="account_added",
+        actor=actor,
+        involved_account=involved.pk,
+        institution=institution_code,
+        number=account.number,
+        holder_name=account.holder_name,
+        layer=layer,
+        other_cases=other_cases,
+    )
+    return involved
+
+
+@transaction.atomic
+def transfer_add(
+    *,
+    actor: User,
+    case: Case,
+    from_account: dict[str, str],
+    to_account: dict[str, str],
+    amount: Decimal,
+    occurred_at: datetime,
+    reference: str,
+) -> Transfer:
+    """Record one movement of money between two accounts."""
+    case = lock_case(case)
+    _require_case_actor(actor, case, Role.OFFICER)
+    _require_open(case)
+    if amount <= 0:
+        raise RuleViolation(_("The amount must be more than zero."), field="amount")
+    source = bank_account_get_or_create(
+        institution_code=from_account["institution"],
+        number=from_account["number"],
+        holder_name=from_account["holder_name"],
+        field="from_account",
+    )
+    target = bank_account_get_or_create(
+        institution_code=to_account["institution"],
+        number=to_account["number"],
+        holder_name=to_account["holder_name"],
+        field="to_account",
+    )
+    if source.pk == target.pk:
+        raise RuleViolation(_("A transfer needs two different accounts."), field="to_account")
+    if Transfer.objects.filter(case=case, from_account=source, reference=reference).exists():
+        raise RuleViolation(_("This transfer is already recorded in the case."), field="reference")
+    transfer = Transfer.objects.create(
+        case=case,
+        from_account=source,
+        to_account=target,
+        amount=amount,
+        occurred_at=occurred_at,
+        reference=reference,
+        created_by=actor,
+    )
+    record_event(
+        case=case,
+        type="transfer_added",
+        actor=actor,
+        transfer=transfer.pk,
+        from_account=source.number,
+        to_account=target.number,
+        amount=amount,
+        occurred_at=occurred_at.isoformat(),
+        reference=reference,
+    )
+    return transfer

@@ -1,0 +1,548 @@
+"""Services for instructions to institutions: request, approve, execute, reject, cancel.
+
+Every function here opens a transaction, locks in the one order used everywhere (the case,
+then the involved account, then instructions by id, then the victim), re-reads state under
+those locks, checks the transition table and the rules of DOMAIN.md, saves with
+update_fields, refreshes the account's stage and writes the audit event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Role, UnitLevel, User
+from funds.access import case_in_scope, require_role
+from funds.errors import InvalidState, NotAllowed, RuleViolation
+from funds.models import (
+    Case,
+    CaseStatus,
+    EndReason,
+    Instruction,
+    InstructionKind,
+    InstructionStatus,
+    InvolvedAccount,
+    Victim,
+)
+from funds.models.instructions import OPEN_STATUSES
+from funds.models.money import ZERO
+from funds.rules import add_months, add_working_days, rule
+from funds.selectors import freeze_available
+from funds.services.audit import record_event
+from funds.services.cases import lock_case
+from funds.services.stages import in_force, refresh_stage
+from funds.transitions import INSTRUCTION_TRANSITIONS, next_status
+
+# The lowest unit level whose manager may approve each kind (R4, R5, R9).
+APPROVAL_LEVEL = {
+    InstructionKind.FREEZE: UnitLevel.COUNTY,
+    InstructionKind.RENEWAL: UnitLevel.COUNTY,
+    InstructionKind.RELEASE: UnitLevel.COUNTY,
+    InstructionKind.RETURN: UnitLevel.CITY,
+}
+FOLLOW_UP_KINDS = (InstructionKind.RENEWAL, InstructionKind.RELEASE, InstructionKind.RETURN)
+
+
+@dataclass(frozen=True)
+class InstructionRequest:
+    """What an officer asks for; which fields matter depends on ``kind``."""
+
+    kind: str
+    involved_id: int | None
+    amount: Decimal | None = None
+    instrument_number: str = ""
+    term_months: int | None = None
+    freeze_id: int | None = None
+    victim_id: int | None = None
+    reason: str = ""
+
+
+def _lock_involved(case: Case, involved_id: int | None) -> InvolvedAccount:
+    if involved_id is None:
+        raise RuleViolation(_("Name the account."), field="account")
+    try:
+        return (
+            InvolvedAccount.objects.select_for_update(of=("self",))
+            .select_related("account")
+            .get(pk=involved_id, case=case)
+        )
+    except InvolvedAccount.DoesNotExist:
+        raise RuleViolation(_("No such account in this case."), field="account") from None
+
+
+def _require_freeze_in_force(freeze: Instruction, now: datetime) -> None:
+    if not in_force(freeze, now):
+        raise InvalidState(_("The freeze is not in force."))
+
+
+@transaction.atomic
+def instruction_request(*, actor: User, case: Case, request: InstructionRequest) -> Instruction:
+    """Ask an institution to stop, freeze, renew, release or return (API.md, "kinds")."""
+    require_role(actor, Role.OFFICER)
+    case = lock_case(case)
+    if not case_in_scope(actor, case):
+        raise Http404
+    now = timezone.now()
+    kind = request.kind
+    if case.status == CaseStatus.CLOSED and kind not in (
+        InstructionKind.RELEASE,
+        InstructionKind.RETURN,
+    ):
+        raise InvalidState(_("The case is closed."))
+
+    freeze: Instruction | None = None
+    involved_id = request.involved_id
+    if kind in FOLLOW_UP_KINDS:
+        freeze = (
+            Instruction.objects.filter(
+                pk=request.freeze_id or 0, case=case, kind=InstructionKind.FREEZE
+            )
+            .only("involved_id")
+            .first()
+        )
+        if freeze is None:
+            raise RuleViolation(_("No such freeze in this case."), field="freeze")
+        if involved_id is not None and involved_id != freeze.involved_id:
+            raise RuleViolation(_("The freeze is on another account."), field="account")
+        involved_id = freeze.involved_id
+    involved = _lock_involved(case, involved_id)
+    if freeze is not None:
+        freeze = Instruction.objects.select_for_update().get(pk=freeze.pk)
+
+    instruction = Instruction(
+        case=case,
+        involved=involved,
+        institution_id=involved.account.institution_id,
+        kind=kind,
+        requested_by=actor,
+        requested_at=now,
+        freeze=freeze,
+    )
+    amount = request.amount
+    handler = {
+        InstructionKind.STOP_PAYMENT: _prepare_stop,
+        InstructionKind.FREEZE: _prepare_freeze,
+        InstructionKind.RENEWAL: _prepare_renewal,
+        InstructionKind.RELEASE: _prepare_release,
+        InstructionKind.RETURN: _prepare_return,
+    }[InstructionKind(kind)]
+    handler(instruction=instruction, case=case, involved=involved, request=request, now=now)
+    if instruction.requested_amount is None:
+        if amount is None:
+            raise RuleViolation(_("An amount is required."), field="amount")
+        instruction.requested_amount = amount
+    if instruction.requested_amount <= 0:
+        raise RuleViolation(_("The amount must be more than zero."), field="amount")
+    if freeze is not None and kind in (InstructionKind.RELEASE, InstructionKind.RETURN):
+        available = freeze_available(freeze)
+        if instruction.requested_amount > available:
+            raise RuleViolation(
+                _("At most %(available)s is still held and not yet asked for.")
+                % {"available": f"{available:.2f}"},
+                field="amount",
+            )
+    instruction.save()
+    refresh_stage(involved, now)
+    record_event(
+        case=case,
+        type="instruction_requested",
+        actor=actor,
+        instruction=instruction,
+        kind=kind,
+        status=instruction.status,
+        account=involved.account.number,
+        institution=involved.account.institution.code,
+        requested_amount=instruction.requested_amount,
+        instrument_number=instruction.instrument_number,
+        term_months=instruction.term_months,
+        freeze=freeze.pk if freeze else None,
+        victim=instruction.victim_id,
+        queued=instruction.queued,
+    )
+    return instruction
+
+
+def _prepare_stop(
+    *,
+    instruction: Instruction,
+    case: Case,
+    involved: InvolvedAccount,
+    request: InstructionRequest,
+    now: datetime,
+) -> None:
+    # R1: no approval; the bank should answer within minutes.
+    stops = Instruction.objects.filter(involved=involved, kind=InstructionKind.STOP_PAYMENT)
+    if stops.filter(status__in=OPEN_STATUSES).exists():
+        raise InvalidState(_("A stop-payment on this account is already waiting for the bank."))
+    # R3: at most two stop-payments per account in a case (cancelled and rejected ones
+    # never took hold and do not count).
+    limit = rule("MAX_STOPS_PER_ACCOUNT")
+    if stops.filter(status=InstructionStatus.EXECUTED).count() >= limit:
+        raise InvalidState(
+            _("This account has already been stopped %(limit)d times in this case (R3).")
+            % {"limit": limit}
+        )
+    freezes = Instruction.objects.filter(involved=involved, kind=InstructionKind.FREEZE)
+    if any(in_force(f, now) for f in freezes.filter(status=InstructionStatus.EXECUTED)):
+        raise InvalidState(_("A freeze is in force on this account; a stop-payment adds nothing."))
+    instruction.status = InstructionStatus.PENDING
+    instruction.response_due_at = now + rule("STOP_RESPONSE")
+
+
+def _require_term(request: InstructionRequest) -> int:
+    maximum = rule("FREEZE_MAX_MONTHS")
+    term = maximum if request.term_months is None else request.term_months
+    if not 1 <= term <= maximum:
+        raise RuleViolation(
+            _("The term is 1 to %(max)d months (R5).") % {"max": maximum}, field="term_months"
+        )
+    return term
+
+
+def _require_instrument(request: InstructionRequest) -> str:
+    number = request.instrument_number.strip()
+    if not number:
+        raise RuleViolation(
+            _("The legal instrument's number is required."), field="instrument_number"
+        )
+    return number
+
+
+def _prepare_freeze(
+    *,
+    instruction: Instruction,
+    case: Case,
+    involved: InvolvedAccount,
+    request: InstructionRequest,
+    now: datetime,
+) -> None:
+    # R4: no freeze before the case is filed.
+    if case.status != CaseStatus.FILED:
+        raise InvalidState(_("A freeze needs a filed case (R4)."))
+    instruction.instrument_number = _require_instrument(request)
+    instruction.term_months = _require_term(request)
+    if Instruction.objects.filter(
+        involved=involved, kind=InstructionKind.FREEZE, status__in=OPEN_STATUSES
+    ).exists():
+        raise InvalidState(_("A freeze on this account is already waiting."))
+    # R12: funds frozen by another case cannot be frozen again; this freeze is queued.
+    others = Instruction.objects.filter(
+        involved__account=involved.account,
+        kind=InstructionKind.FREEZE,
+        status=InstructionStatus.EXECUTED,
+        ended_at__isnull=True,
+        executed_amount__gt=0,
+        effective_until__gt=now,
+    ).exclude(case=case)
+    instruction.queued = others.exists()
+    instruction.status = InstructionStatus.AWAITING_APPROVAL
+
+
+def _prepare_renewal(
+    *,
+    instruction: Instruction,
+    case: Case,
+    involved: InvolvedAccount,
+    request: InstructionRequest,
+    now: datetime,
+) -> None:
+    freeze = instruction.freeze
+    assert freeze is not None
+    _require_freeze_in_force(freeze, now)
+    instruction.instrument_number = _require_instrument(request)
+    instruction.term_months = _require_term(request)
+    if Instruction.objects.filter(
+        freeze=freeze, kind=InstructionKind.RENEWAL, status__in=OPEN_STATUSES
+    ).exists():
+        raise InvalidState(_("A renewal of this freeze is already waiting."))
+    held = freeze.held_amount
+    amount = held if request.amount is None else request.amount
+    if amount > held:
+        raise RuleViolation(
+            _("At most %(held)s is held by this freeze.") % {"held": f"{held:.2f}"}, field="amount"
+        )
+    instruction.requested_amount = amount
+    instruction.status = InstructionStatus.AWAITING_APPROVAL
+
+
+def _prepare_release(
+    *,
+    instruction: Instruction,
+    case: Case,
+    involved: InvolvedAccount,
+    request: InstructionRequest,
+    now: datetime,
+) -> None:
+    assert instruction.freeze is not None
+    _require_freeze_in_force(instruction.freeze, now)
+    if not request.reason.strip():
+        raise RuleViolation(_("Say why the funds are released."), field="reason")
+    instruction.reason = request.reason.strip()
+    instruction.status = InstructionStatus.AWAITING_APPROVAL
+
+
+def _prepare_return(
+    *,
+    instruction: Instruction,
+    case: Case,
+    involved: InvolvedAccount,
+    request: InstructionRequest,
+    now: datetime,
+) -> None:
+    assert instruction.freeze is not None
+    _require_freeze_in_force(instruction.freeze, now)
+    victim = Victim.objects.filter(pk=request.victim_id or 0, case=case).first()
+    if victim is None:
+        raise RuleViolation(_("No such victim in this case."), field="victim")
+    instruction.victim = victim
+    instruction.reason = request.reason.strip()
+    instruction.status = InstructionStatus.AWAITING_APPROVAL
+
+
+def _lock_instruction(
+    instruction: Instruction,
+) -> tuple[Case, InvolvedAccount, Instruction, Instruction | None]:
+    """Lock, in the global order, the case, the account, the instruction and its freeze."""
+    case = lock_case(instruction.case)
+    involved = (
+        InvolvedAccount.objects.select_for_update(of=("self",))
+        .select_related("account")
+        .get(pk=instruction.involved_id)
+    )
+    ids = sorted({instruction.pk, *([instruction.freeze_id] if instruction.freeze_id else [])})
+    locked = {
+        i.pk: i for i in Instruction.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+    }
+    current = locked[instruction.pk]
+    freeze = locked.get(current.freeze_id) if current.freeze_id else None
+    return case, involved, current, freeze
+
+
+def instruction_approve(*, actor: User, instruction: Instruction) -> Instruction:
+    """``awaiting_approval`` -> ``pending``, by a manager of a high enough unit above the case."""
+    require_role(actor, Role.MANAGER)
+    with transaction.atomic():
+        case, _involved, instruction, freeze = _lock_instruction(instruction)
+        if not case_in_scope(actor, case):
+            raise Http404
+        instruction.status = next_status(INSTRUCTION_TRANSITIONS, "approve", instruction.status)
+        level = APPROVAL_LEVEL[InstructionKind(instruction.kind)]
+        unit = actor.organization
+        if unit is None or not unit.is_at_or_above(level):
+            raise NotAllowed(
+                _("A %(kind)s must be approved by a manager at %(level)s level or above.")
+                % {"kind": instruction.get_kind_display(), "level": UnitLevel(level).label}
+            )
+        now = timezone.now()
+        if freeze is not None:
+            _require_freeze_in_force(freeze, now)
+        elif case.status != CaseStatus.FILED:
+            raise InvalidState(_("A freeze needs a filed case (R4)."))
+        instruction.approved_by = actor
+        instruction.approved_at = now
+        instruction.response_due_at = (
+            add_working_days(now, rule("RETURN_WORKING_DAYS"))  # R11
+            if instruction.kind == InstructionKind.RETURN
+            else now + rule("BANK_RESPONSE")  # R14
+        )
+        instruction.save(update_fields=["status", "approved_by", "approved_at", "response_due_at"])
+        record_event(
+            case=case,
+            type="instruction_approved",
+            actor=actor,
+            instruction=instruction,
+            kind=instruction.kind,
+            before=InstructionStatus.AWAITING_APPROVAL,
+            after=instruction.status,
+            requested_amount=instruction.requested_amount,
+            response_due_at=instruction.response_due_at.isoformat(),
+        )
+    return instruction
+
+
+def _require_liaison_of(actor: User, instruction: Instruction) -> None:
+    require_role(actor, Role.LIAISON)
+    if actor.organization_id != instruction.institution_id:
+        raise Http404
+
+
+def instruction_execute(
+    *, actor: User, instruction: Instruction, executed_amount: Decimal, bank_reference: str
+) -> Instruction:
+    """The institution's answer: done, with the amount actually found (possibly zero)."""
+    _require_liaison_of(actor, instruction)
+    if not bank_reference.strip():
+        raise RuleViolation(_("The bank's reference is required."), field="bank_reference")
+    if executed_amount < 0:
+        raise RuleViolation(_("The amount cannot be negative."), field="executed_amount")
+    with transaction.atomic():
+        case, involved, instruction, freeze = _lock_instruction(instruction)
+        _require_liaison_of(actor, instruction)
+        instruction.status = next_status(INSTRUCTION_TRANSITIONS, "execute", instruction.status)
+        if executed_amount > instruction.requested_amount:
+            raise RuleViolation(
+                _("At most the requested %(amount)s can be executed.")
+                % {"amount": f"{instruction.requested_amount:.2f}"},
+                field="executed_amount",
+            )
+        now = timezone.now()
+        instruction.executed_amount = executed_amount
+        instruction.bank_reference = bank_reference.strip()
+        instruction.responded_by = actor
+        instruction.responded_at = now
+        fields = ["status", "executed_amount", "bank_reference", "responded_by", "responded_at"]
+        effects = _apply_execution(instruction, involved, freeze, now)
+        if instruction.effective_until is not None:
+            fields.append("effective_until")
+        instruction.save(update_fields=fields)
+        stage = refresh_stage(involved, now)
+        record_event(
+            case=case,
+            type="instruction_executed",
+            actor=actor,
+            instruction=instruction,
+            kind=instruction.kind,
+            before=InstructionStatus.PENDING,
+            after=instruction.status,
+            requested_amount=instruction.requested_amount,
+            executed_amount=executed_amount,
+            bank_reference=instruction.bank_reference,
+            effective_until=instruction.effective_until.isoformat()
+            if instruction.effective_until
+            else None,
+            stage=stage,
+            **effects,
+        )
+    return instruction
+
+
+def _apply_execution(
+    instruction: Instruction, involved: InvolvedAccount, freeze: Instruction | None, now: datetime
+) -> dict[str, object]:
+    """Carry an executed instruction's effect onto the account, its freeze and the victim."""
+    amount = instruction.executed_amount or ZERO
+    kind = instruction.kind
+    effects: dict[str, object] = {}
+    if kind == InstructionKind.STOP_PAYMENT:
+        if amount > 0:
+            instruction.effective_until = now + rule("STOP_DURATION")  # R2
+            involved.stopped_amount += amount
+            involved.save(update_fields=["stopped_amount"])
+    elif kind == InstructionKind.FREEZE:
+        if amount > 0:
+            assert instruction.term_months is not None
+            instruction.effective_until = add_months(now, instruction.term_months)  # R5
+            involved.frozen_amount += amount
+            involved.save(update_fields=["frozen_amount"])
+            # A freeze takes over from the stop-payments on the account.
+            superseded = list(
+                Instruction.objects.filter(
+                    involved=involved,
+                    kind=InstructionKind.STOP_PAYMENT,
+                    status=InstructionStatus.EXECUTED,
+                    ended_at__isnull=True,
+                )
+                .order_by("pk")
+                .select_for_update()
+                .values_list("pk", flat=True)
+            )
+            Instruction.objects.filter(pk__in=superseded).update(
+                ended_at=now, end_reason=EndReason.SUPERSEDED
+            )
+            effects["superseded_stops"] = superseded
+    else:
+        assert freeze is not None
+        _require_freeze_in_force(freeze, now)
+        if kind == InstructionKind.RENEWAL:
+            assert instruction.term_months is not None and freeze.effective_until is not None
+            before = freeze.effective_until
+            freeze.effective_until = add_months(before, instruction.term_months)
+            instruction.effective_until = freeze.effective_until
+            freeze.save(update_fields=["effective_until"])
+            effects.update(freeze=freeze.pk, expiry_before=before.isoformat())
+        else:
+            if amount > freeze.held_amount:
+                raise InvalidState(_("The freeze holds less than that now."))
+            if kind == InstructionKind.RELEASE:
+                freeze.released_amount += amount
+                involved.released_amount += amount
+                involved.save(update_fields=["released_amount"])
+                update = ["released_amount"]
+            else:
+                freeze.returned_amount += amount
+                involved.returned_amount += amount
+                involved.save(update_fields=["returned_amount"])
+                update = ["returned_amount"]
+                victim = Victim.objects.select_for_update().get(pk=instruction.victim_id or 0)
+                victim.returned_amount += amount
+                victim.save(update_fields=["returned_amount"])
+                effects["victim"] = victim.pk
+            if freeze.held_amount == 0:
+                freeze.ended_at = now
+                freeze.end_reason = EndReason.EMPTIED
+                update += ["ended_at", "end_reason"]
+            freeze.save(update_fields=update)
+            effects.update(freeze=freeze.pk, freeze_held=freeze.held_amount)
+    return effects
+
+
+def instruction_reject(*, actor: User, instruction: Instruction, reason: str) -> Instruction:
+    """The institution's answer: refused, with a reason."""
+    _require_liaison_of(actor, instruction)
+    if not reason.strip():
+        raise RuleViolation(_("Say why the instruction is rejected."), field="reason")
+    with transaction.atomic():
+        case, involved, instruction, _freeze = _lock_instruction(instruction)
+        _require_liaison_of(actor, instruction)
+        instruction.status = next_status(INSTRUCTION_TRANSITIONS, "reject", instruction.status)
+        now = timezone.now()
+        instruction.reject_reason = reason.strip()
+        instruction.responded_by = actor
+        instruction.responded_at = now
+        instruction.save(update_fields=["status", "reject_reason", "responded_by", "responded_at"])
+        stage = refresh_stage(involved, now)
+        record_event(
+            case=case,
+            type="instruction_rejected",
+            actor=actor,
+            instruction=instruction,
+            kind=instruction.kind,
+            before=InstructionStatus.PENDING,
+            after=instruction.status,
+            reason=instruction.reject_reason,
+            stage=stage,
+        )
+    return instruction
+
+
+def instruction_cancel(*, actor: User, instruction: Instruction) -> Instruction:
+    """Withdraw an instruction not yet answered, by an officer of the case's unit."""
+    require_role(actor, Role.OFFICER)
+    with transaction.atomic():
+        case, involved, instruction, _freeze = _lock_instruction(instruction)
+        if not case_in_scope(actor, case):
+            raise Http404
+        before = instruction.status
+        instruction.status = next_status(INSTRUCTION_TRANSITIONS, "cancel", instruction.status)
+        now = timezone.now()
+        instruction.cancelled_by = actor
+        instruction.cancelled_at = now
+        instruction.save(update_fields=["status", "cancelled_by", "cancelled_at"])
+        stage = refresh_stage(involved, now)
+        record_event(
+            case=case,
+            type="instruction_cancelled",
+            actor=actor,
+            instruction=instruction,
+            kind=instruction.kind,
+            before=before,
+            after=instruction.status,
+            stage=stage,
+        )
+    return instruction

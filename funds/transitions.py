@@ -1,0 +1,40 @@
+"""The allowed transitions of each state machine, in one table each (docs/lifecycle.md).
+
+Services read these tables; nothing else decides whether a transition is allowed.
+"""
+
+from django.utils.translation import gettext as _
+
+from funds.errors import InvalidState
+from funds.models import CaseStatus, InstructionStatus
+
+# action: (statuses it may start from, status it leads to)
+CASE_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "accept": (frozenset({CaseStatus.REPORTED}), CaseStatus.ACCEPTED),
+    "file": (frozenset({CaseStatus.ACCEPTED}), CaseStatus.FILED),
+    "close": (
+        frozenset({CaseStatus.REPORTED, CaseStatus.ACCEPTED, CaseStatus.FILED}),
+        CaseStatus.CLOSED,
+    ),
+}
+
+INSTRUCTION_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "approve": (frozenset({InstructionStatus.AWAITING_APPROVAL}), InstructionStatus.PENDING),
+    "execute": (frozenset({InstructionStatus.PENDING}), InstructionStatus.EXECUTED),
+    "reject": (frozenset({InstructionStatus.PENDING}), InstructionStatus.REJECTED),
+    "cancel": (
+        frozenset({InstructionStatus.AWAITING_APPROVAL, InstructionStatus.PENDING}),
+        InstructionStatus.CANCELLED,
+    ),
+}
+
+
+def next_status(table: dict[str, tuple[frozenset[str], str]], action: str, current: str) -> str:
+    """The status ``action`` leads to from ``current``, or InvalidState."""
+    sources, target = table[action]
+    if current not in sources:
+        raise InvalidState(
+            _("Cannot %(action)s: the status is %(status)s.")
+            % {"action": action, "status": current}
+        )
+    return target
