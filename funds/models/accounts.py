@@ -133,3 +133,6 @@ class Transfer(models.Model):
                 name="transfer_reference_once_per_case",
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.from_account_id} -> {self.to_account_id}"

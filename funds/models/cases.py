@@ -101,6 +101,9 @@ class CaseNumberCounter(models.Model):
             models.UniqueConstraint(fields=["unit", "year"], name="case_counter_unit_year")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.unit_id}/{self.year}: {self.last}"
+
 
 class Victim(models.Model):
     case = models.ForeignKey(
