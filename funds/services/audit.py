@@ -5,9 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from django.utils import timezone
-
 from accounts.models import User
+from funds import clock
 from funds.models import Case, Event, Instruction
 
 
@@ -33,6 +32,6 @@ def record_event(
         instruction=instruction,
         actor=actor,
         type=type,
-        at=timezone.now(),
+        at=clock.now(),
         data=_plain(data),
     )

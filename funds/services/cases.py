@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization, OrganizationKind, Role, User
+from funds import clock
 from funds.access import case_in_scope, require_role
 from funds.errors import InvalidState, RuleViolation
 from funds.models import (
@@ -72,7 +73,7 @@ def case_report(
     require_role(actor, Role.OFFICER)
     unit = actor.organization
     assert unit is not None and unit.is_police  # officers belong to police units (User.clean)
-    now = timezone.now()
+    now = clock.now()
     case = Case.objects.create(
         number=_next_case_number(unit, timezone.localtime(now).year),
         unit=unit,
@@ -122,7 +123,7 @@ def _case_transition(
 def case_accept(*, actor: User, case: Case) -> Case:
     """``reported`` -> ``accepted`` (受案)."""
     return _case_transition(
-        actor=actor, case=case, action="accept", roles=(Role.OFFICER,), accepted_at=timezone.now()
+        actor=actor, case=case, action="accept", roles=(Role.OFFICER,), accepted_at=clock.now()
     )
 
 
@@ -135,7 +136,7 @@ def case_file(*, actor: User, case: Case, filing_number: str) -> Case:
         case=case,
         action="file",
         roles=(Role.OFFICER,),
-        filed_at=timezone.now(),
+        filed_at=clock.now(),
         filing_number=filing_number.strip(),
     )
 
@@ -143,7 +144,7 @@ def case_file(*, actor: User, case: Case, filing_number: str) -> Case:
 def case_close(*, actor: User, case: Case) -> Case:
     """Any open status -> ``closed``, by a manager of the case's unit or above."""
     return _case_transition(
-        actor=actor, case=case, action="close", roles=(Role.MANAGER,), closed_at=timezone.now()
+        actor=actor, case=case, action="close", roles=(Role.MANAGER,), closed_at=clock.now()
     )
 
 

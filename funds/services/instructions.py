@@ -14,10 +14,10 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.http import Http404
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Role, UnitLevel, User
+from funds import clock
 from funds.access import case_in_scope, require_role
 from funds.errors import InvalidState, NotAllowed, RuleViolation
 from funds.models import (
@@ -88,7 +88,7 @@ def instruction_request(*, actor: User, case: Case, request: InstructionRequest)
     case = lock_case(case)
     if not case_in_scope(actor, case):
         raise Http404
-    now = timezone.now()
+    now = clock.now()
     kind = request.kind
     if case.status == CaseStatus.CLOSED and kind not in (
         InstructionKind.RELEASE,
@@ -339,7 +339,7 @@ def instruction_approve(*, actor: User, instruction: Instruction) -> Instruction
                 _("A %(kind)s must be approved by a manager at %(level)s level or above.")
                 % {"kind": instruction.get_kind_display(), "level": UnitLevel(level).label}
             )
-        now = timezone.now()
+        now = clock.now()
         if freeze is not None:
             _require_freeze_in_force(freeze, now)
         elif case.status != CaseStatus.FILED:
@@ -391,7 +391,7 @@ def instruction_execute(
                 % {"amount": f"{instruction.requested_amount:.2f}"},
                 field="executed_amount",
             )
-        now = timezone.now()
+        now = clock.now()
         instruction.executed_amount = executed_amount
         instruction.bank_reference = bank_reference.strip()
         instruction.responded_by = actor
@@ -501,7 +501,7 @@ def instruction_reject(*, actor: User, instruction: Instruction, reason: str) ->
         case, involved, instruction, _freeze = _lock_instruction(instruction)
         _require_liaison_of(actor, instruction)
         instruction.status = next_status(INSTRUCTION_TRANSITIONS, "reject", instruction.status)
-        now = timezone.now()
+        now = clock.now()
         instruction.reject_reason = reason.strip()
         instruction.responded_by = actor
         instruction.responded_at = now
@@ -530,7 +530,7 @@ def instruction_cancel(*, actor: User, instruction: Instruction) -> Instruction:
             raise Http404
         before = instruction.status
         instruction.status = next_status(INSTRUCTION_TRANSITIONS, "cancel", instruction.status)
-        now = timezone.now()
+        now = clock.now()
         instruction.cancelled_by = actor
         instruction.cancelled_at = now
         instruction.save(update_fields=["status", "cancelled_by", "cancelled_at"])

@@ -7,12 +7,13 @@ from django.test import TestCase
 
 from accounts.demo import DEMO_PASSWORD, USERS
 from accounts.models import Organization, Role, User
+from funds.models import Case, Event, Instruction, InvolvedAccount, Stage, Victim
 
 
 def snapshot():
-    return (
-        list(Organization.objects.order_by("pk").values()),
-        list(User.objects.order_by("pk").values()),
+    return tuple(
+        list(model.objects.order_by("pk").values())
+        for model in (Organization, User, Case, Victim, InvolvedAccount, Instruction, Event)
     )
 
 
@@ -61,6 +62,27 @@ class SeedDemoTest(TestCase):
         call_command("seed_demo", stdout=out)
         assert snapshot() == before
         assert "0 users created" in out.getvalue()
+
+    def test_it_builds_cases_in_every_stage(self):
+        call_command("seed_demo", stdout=StringIO())
+        assert set(Case.objects.values_list("status", flat=True)) == {"reported", "filed", "closed"}
+        stages = set(InvolvedAccount.objects.values_list("stage", flat=True))
+        assert {
+            Stage.IDENTIFIED,
+            Stage.STOP_REQUESTED,
+            Stage.STOPPED,
+            Stage.STOP_FAILED,
+            Stage.FREEZE_REQUESTED,
+            Stage.FROZEN,
+            Stage.RELEASED,
+            Stage.RETURNED,
+        } <= stages
+        kinds = set(Instruction.objects.values_list("kind", "status"))
+        assert ("return", "pending") in kinds
+        assert ("stop_payment", "rejected") in kinds
+        assert Instruction.objects.filter(queued=True).exists()
+        # Built through the services: every case has its audit trail from the report on.
+        assert Event.objects.filter(type="case_reported").count() == Case.objects.count()
 
     def test_every_demo_user_signs_in_with_the_demo_password(self):
         call_command("seed_demo", stdout=StringIO())

@@ -1,10 +1,12 @@
-"""Load the demo world (accounts.demo); running it again changes nothing."""
+"""Load the demo world: organisations and users (accounts.demo), then cases in every stage
+(funds.demo). Running it again changes nothing."""
 
 from typing import Any
 
 from django.core.management.base import BaseCommand
 
 from accounts.demo import DEMO_PASSWORD, build_demo_world
+from funds.demo import build_demo_cases
 
 
 class Command(BaseCommand):
@@ -12,8 +14,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         orgs, created = build_demo_world()
+        cases = build_demo_cases()
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo world ready: {len(orgs)} organisations, {created} users created."
+                f"Demo world ready: {len(orgs)} organisations, {created} users created, "
+                f"{cases} demo cases created."
             )
         )
