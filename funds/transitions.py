@@ -29,12 +29,15 @@ INSTRUCTION_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 }
 
 
+LABELS = {**dict(CaseStatus.choices), **dict(InstructionStatus.choices)}
+
+
 def next_status(table: dict[str, tuple[frozenset[str], str]], action: str, current: str) -> str:
     """The status ``action`` leads to from ``current``, or InvalidState."""
     sources, target = table[action]
     if current not in sources:
         raise InvalidState(
-            _("Cannot %(action)s: the status is %(status)s.")
-            % {"action": action, "status": current}
+            _("This cannot be done while the status is “%(status)s”.")
+            % {"status": LABELS.get(current, current)}
         )
     return target

@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -132,7 +133,7 @@ class CaseViewSet(
             institution = Organization.objects.institutions().filter(code=code).first()
             if institution is None:
                 raise RuleViolation(
-                    f"No bank or payment institution has the code {code}.",
+                    _("No bank or payment institution has the code %(code)s.") % {"code": code},
                     field="account_institution",
                 )
         victim = case_services.victim_add(
@@ -243,7 +244,7 @@ class CaseViewSet(
         case = self._case()
         freeze_id = request.query_params.get("freeze", "")
         if not freeze_id.isdigit():
-            raise RuleViolation("Name the freeze: ?freeze=<id>.", field="freeze")
+            raise RuleViolation(_("Name the freeze: ?freeze=<id>."), field="freeze")
         freeze = get_object_or_404(
             Instruction,
             pk=int(freeze_id),
