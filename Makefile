@@ -9,13 +9,14 @@ PORT ?= 8000
 # The newest working Python 3.12+; bin/find-python explains what to install if there is none.
 PYTHON ?= $(shell bin/find-python)
 
-.PHONY: help venv install install-dev demo test lint format messages clean
+.PHONY: help venv install install-dev demo test lint format messages schema clean
 
 help:
 	@echo "make demo   - install, migrate, load the demo world and run web + Celery worker + beat"
 	@echo "make test   - install test tools, run lint (ruff, mypy) and the whole test suite"
 	@echo "make lint   - ruff and mypy only"
 	@echo "make messages - extract and compile translations"
+	@echo "make schema - regenerate docs/openapi.yaml"
 
 $(VENV)/.created:
 	@test -n "$(PYTHON)" || { bin/find-python; exit 1; }
@@ -74,6 +75,10 @@ test: $(VENV)/.installed-dev lint
 messages: $(VENV)/.installed
 	$(PY) manage.py makemessages --locale zh_Hans --ignore '.venv/*' --ignore 'var/*'
 	$(PY) manage.py compilemessages --locale zh_Hans
+
+# The OpenAPI schema published in docs/ (a test checks that it matches the code).
+schema: $(VENV)/.installed
+	DEBUG=1 $(PY) manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .mypy_cache .ruff_cache

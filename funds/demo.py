@@ -374,7 +374,10 @@ def build_demo_cases() -> int:
     queued.case = Case.objects.get(title=TITLES[4])
     shared = queued.account("ICBC", "6222021602000121212", "朱某", 2)
     queued.ask(
-        InstructionKind.FREEZE, shared, amount=D("42000.00"), instrument_number="济历公（刑）冻财字〔2026〕056号"
+        InstructionKind.FREEZE,
+        shared,
+        amount=D("42000.00"),
+        instrument_number="济历公（刑）冻财字〔2026〕056号",
     )
 
     return Case.objects.filter(title__in=TITLES).count()
