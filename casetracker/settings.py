@@ -266,12 +266,14 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
 if CELERY_BROKER_URL == "filesystem://":
     _queue = VAR_DIR / "celery" / "queue"
     _done = VAR_DIR / "celery" / "processed"
-    for _folder in (_queue, _done):
+    _control = VAR_DIR / "celery" / "control"
+    for _folder in (_queue, _done, _control):
         _folder.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue),
         "data_folder_out": str(_queue),
         "processed_folder": str(_done),
+        "control_folder": str(_control),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
@@ -279,7 +281,6 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 
 LOGGING = {
     "version": 1,
@@ -317,4 +318,25 @@ FUND_RULES = {
     "BANK_RESPONSE": env_duration("RULE_BANK_RESPONSE", timedelta(hours=24)),
     # An instruction should not wait for approval longer than this.
     "APPROVAL_WITHIN": env_duration("RULE_APPROVAL_WITHIN", timedelta(hours=4)),
+    # How long before each deadline its warning flag is raised.
+    "FIRST_STOP_WARNING": env_duration("RULE_FIRST_STOP_WARNING", timedelta(minutes=10)),
+    "STOP_RESPONSE_WARNING": env_duration("RULE_STOP_RESPONSE_WARNING", timedelta(minutes=10)),
+    "BANK_RESPONSE_WARNING": env_duration("RULE_BANK_RESPONSE_WARNING", timedelta(hours=4)),
+    "RETURN_WARNING": env_duration("RULE_RETURN_WARNING", timedelta(days=1)),
+    "APPROVAL_WARNING": env_duration("RULE_APPROVAL_WARNING", timedelta(hours=1)),
+    "STOP_LAPSE_WARNING": env_duration("RULE_STOP_LAPSE_WARNING", timedelta(hours=6)),
+    "RENEWAL_WARNING": env_duration("RULE_RENEWAL_WARNING", timedelta(days=5)),
+    "VERIFICATION_WARNING": env_duration("RULE_VERIFICATION_WARNING", timedelta(days=7)),
+    "RELEASE_WARNING": env_duration("RULE_RELEASE_WARNING", timedelta(days=1)),
+    # An overdue flag still open this long after it was raised is escalated to the managers
+    # of the unit and of its parent.
+    "ESCALATE_AFTER": env_duration("RULE_ESCALATE_AFTER", timedelta(hours=2)),
 }
+
+# The deadline sweep (funds.tasks.sweep_deadlines) runs this often under Celery beat.
+DEADLINE_SWEEP_SECONDS = env_int("DEADLINE_SWEEP_SECONDS", 60, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-deadlines": {"task": "funds.tasks.sweep_deadlines", "schedule": DEADLINE_SWEEP_SECONDS},
+}
+# Links in notification mail point here.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")

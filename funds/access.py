@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Role, User
 from accounts.scope import can_see_unit, filter_by_institution, filter_by_unit
 from funds.errors import NotAllowed
-from funds.models import Case, Instruction
+from funds.models import Case, Flag, Instruction
 
 AnyUser = User | AnonymousUser
 
@@ -67,3 +67,10 @@ def access_instruction(
         return base.get(pk=int(str(instruction_id)))
     except (Instruction.DoesNotExist, ValueError):
         raise Http404 from None
+
+
+def flags_visible_to(user: AnyUser) -> QuerySet[Flag]:
+    """Police: flags of their subtree's cases. Liaisons: flags on their institution's instructions."""
+    if isinstance(user, User) and user.role == Role.LIAISON:
+        return filter_by_institution(Flag.objects.all(), user, field="instruction__institution")
+    return filter_by_unit(Flag.objects.all(), user, field="case__unit")

@@ -4,6 +4,9 @@ from django_filters import rest_framework as filters
 from funds.models import (
     Case,
     CaseStatus,
+    Flag,
+    FlagKind,
+    FlagLevel,
     FraudType,
     Instruction,
     InstructionKind,
@@ -47,3 +50,14 @@ class InstructionFilter(filters.FilterSet):
     class Meta:
         model = Instruction
         fields = ["status", "kind", "case"]
+
+
+class FlagFilter(filters.FilterSet):
+    case = filters.NumberFilter(field_name="case_id")
+    kind = filters.ChoiceFilter(choices=FlagKind.choices)
+    level = filters.ChoiceFilter(choices=FlagLevel.choices)
+    open = filters.BooleanFilter(field_name="resolved_at", lookup_expr="isnull", label="open")
+
+    class Meta:
+        model = Flag
+        fields = ["case", "kind", "level", "open"]

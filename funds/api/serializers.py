@@ -16,10 +16,12 @@ from funds.masking import mask_id_number, mask_phone
 from funds.models import (
     Case,
     Event,
+    Flag,
     FraudType,
     Instruction,
     InstructionKind,
     InvolvedAccount,
+    Notification,
     Transfer,
     Victim,
 )
@@ -371,3 +373,33 @@ class AllocationSerializer(serializers.Serializer[Any]):
     freeze = serializers.IntegerField()
     available = money()
     shares = ShareSerializer(many=True)
+
+
+class FlagSerializer(serializers.ModelSerializer[Flag]):
+    class Meta:
+        model = Flag
+        fields = [
+            "id",
+            "kind",
+            "level",
+            "case",
+            "instruction",
+            "due_at",
+            "raised_at",
+            "resolved_at",
+        ]
+        read_only_fields = fields
+
+
+class NotificationSerializer(serializers.ModelSerializer[Notification]):
+    flag = FlagSerializer(read_only=True)
+    case_number = serializers.CharField(source="flag.case.number", read_only=True)
+
+    class Meta:
+        model = Notification
+        fields = ["id", "reason", "created_at", "read_at", "mailed_at", "case_number", "flag"]
+        read_only_fields = fields
+
+
+class ReasonSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField()

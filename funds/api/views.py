@@ -20,13 +20,22 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from accounts.models import Organization, Role, User
-from funds import selectors
-from funds.access import access_case, access_instruction, require_role
+from funds import clock, selectors
+from funds.access import access_case, access_instruction, flags_visible_to, require_role
 from funds.allocation import allocate
 from funds.api import serializers as s
-from funds.api.filters import CaseFilter, InstructionFilter
+from funds.api.filters import CaseFilter, FlagFilter, InstructionFilter
 from funds.errors import RuleViolation
-from funds.models import Case, Instruction, InstructionKind, InstructionStatus, Transfer, Victim
+from funds.models import (
+    Case,
+    Flag,
+    Instruction,
+    InstructionKind,
+    InstructionStatus,
+    Notification,
+    Transfer,
+    Victim,
+)
 from funds.services import cases as case_services
 from funds.services import instructions as instruction_services
 
@@ -338,6 +347,29 @@ class InstructionViewSet(
 
     @extend_schema(request=None, responses=s.InstructionSerializer)
     @action(detail=True, methods=["post"])
+    def verify(self, request: Request, pk: str) -> Response:
+        """R8: the frozen funds are verified as linked to the case (officer; a freeze in force)."""
+        require_role(request.user, Role.OFFICER)
+        freeze = instruction_services.freeze_verify(
+            actor=_user(request), freeze=self._instruction()
+        )
+        return _answer_instruction(freeze)
+
+    @extend_schema(request=s.ReasonSerializer, responses=s.InstructionSerializer)
+    @action(detail=True, methods=["post"])
+    def unrelated(self, request: Request, pk: str) -> Response:
+        """R7: the frozen funds are found unrelated to the case; a release is due within 3 days."""
+        require_role(request.user, Role.OFFICER)
+        freeze = self._instruction()
+        serializer = s.ReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        freeze = instruction_services.freeze_find_unrelated(
+            actor=_user(request), freeze=freeze, reason=serializer.validated_data["reason"]
+        )
+        return _answer_instruction(freeze)
+
+    @extend_schema(request=None, responses=s.InstructionSerializer)
+    @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
         """Withdraw an instruction not yet answered (officer)."""
         require_role(request.user, Role.OFFICER)
@@ -345,3 +377,40 @@ class InstructionViewSet(
             actor=_user(request), instruction=self._instruction()
         )
         return _answer_instruction(instruction)
+
+
+class FlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Flag]):
+    """Deadlines close or past: filters ``case``, ``kind``, ``level``, ``open``."""
+
+    serializer_class = s.FlagSerializer
+    filterset_class = FlagFilter
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        require_role(request.user, *POLICE, Role.LIAISON)
+
+    def get_queryset(self) -> QuerySet[Flag]:
+        return flags_visible_to(self.request.user).order_by("-raised_at", "-id")
+
+
+class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Notification]):
+    """The signed-in user's notifications, newest first; ``unread=true`` for the unread."""
+
+    serializer_class = s.NotificationSerializer
+
+    def get_queryset(self) -> QuerySet[Notification]:
+        queryset = Notification.objects.filter(recipient_id=self.request.user.pk).select_related(
+            "flag__case"
+        )
+        if self.request.query_params.get("unread") == "true":
+            queryset = queryset.filter(read_at__isnull=True)
+        return queryset.order_by("-created_at", "-id")
+
+    @extend_schema(request=None, responses=s.NotificationSerializer)
+    @action(detail=True, methods=["post"])
+    def read(self, request: Request, pk: str) -> Response:
+        """Mark one notification read (only one's own)."""
+        note = get_object_or_404(self.get_queryset(), pk=pk)
+        Notification.objects.filter(pk=note.pk, read_at__isnull=True).update(read_at=clock.now())
+        note.refresh_from_db()
+        return Response(s.NotificationSerializer(note).data)

@@ -98,6 +98,14 @@ class Instruction(models.Model):
     end_reason = models.CharField(
         _("end reason"), max_length=16, choices=EndReason.choices, blank=True
     )
+    # On a freeze: R8, the funds verified as linked to the case; R7, found unrelated.
+    verified_at = models.DateTimeField(_("verified at"), null=True, blank=True)
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    unrelated_found_at = models.DateTimeField(_("found unrelated at"), null=True, blank=True)
+    # When the institution's liaisons were told of this instruction (funds.services.notifications).
+    institution_notified_at = models.DateTimeField(null=True, blank=True)
     # On a freeze: what executed releases and returns have taken out of it.
     released_amount = money_field(_("released"))
     returned_amount = money_field(_("returned"))

@@ -19,11 +19,13 @@ from funds.models import (
     BankAccount,
     Case,
     CaseStatus,
+    DeadlineKind,
     InvolvedAccount,
     Transfer,
     Victim,
 )
 from funds.services.audit import record_event
+from funds.services.deadlines import deadlines_meet, open_first_stop_clock
 from funds.transitions import CASE_TRANSITIONS, next_status
 
 
@@ -83,6 +85,7 @@ def case_report(
         description=description,
         created_by=actor,
     )
+    open_first_stop_clock(case, now)
     record_event(
         case=case,
         type="case_reported",
@@ -142,10 +145,18 @@ def case_file(*, actor: User, case: Case, filing_number: str) -> Case:
 
 
 def case_close(*, actor: User, case: Case) -> Case:
-    """Any open status -> ``closed``, by a manager of the case's unit or above."""
-    return _case_transition(
-        actor=actor, case=case, action="close", roles=(Role.MANAGER,), closed_at=clock.now()
-    )
+    """Any open status -> ``closed``, by a manager of the case's unit or above.
+
+    The first-stop clock stops; the clocks of instructions and freezes run on, since money
+    still held must still be renewed, released or returned in time.
+    """
+    with transaction.atomic():
+        now = clock.now()
+        case = _case_transition(
+            actor=actor, case=case, action="close", roles=(Role.MANAGER,), closed_at=now
+        )
+        deadlines_meet(now=now, kinds=[DeadlineKind.FIRST_STOP], case=case)
+    return case
 
 
 @transaction.atomic

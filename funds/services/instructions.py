@@ -23,6 +23,7 @@ from funds.errors import InvalidState, NotAllowed, RuleViolation
 from funds.models import (
     Case,
     CaseStatus,
+    DeadlineKind,
     EndReason,
     Instruction,
     InstructionKind,
@@ -36,6 +37,16 @@ from funds.rules import add_months, add_working_days, rule
 from funds.selectors import freeze_available
 from funds.services.audit import record_event
 from funds.services.cases import lock_case
+from funds.services.deadlines import (
+    FREEZE_CLOCKS,
+    deadline_open,
+    deadlines_meet,
+    open_approval_clock,
+    open_bank_response_clock,
+    open_freeze_clocks,
+    open_stop_clocks,
+)
+from funds.services.notifications import notify_institution_after_commit
 from funds.services.stages import in_force, refresh_stage
 from funds.transitions import INSTRUCTION_TRANSITIONS, next_status
 
@@ -148,6 +159,13 @@ def instruction_request(*, actor: User, case: Case, request: InstructionRequest)
                 field="amount",
             )
     instruction.save()
+    if instruction.status == InstructionStatus.PENDING:
+        # The first stop-payment stops the golden-time clock (R13).
+        deadlines_meet(now=now, kinds=[DeadlineKind.FIRST_STOP], case=case)
+        open_bank_response_clock(instruction, now)
+        notify_institution_after_commit(instruction)
+    else:
+        open_approval_clock(instruction, now)
     refresh_stage(involved, now)
     record_event(
         case=case,
@@ -352,6 +370,9 @@ def instruction_approve(*, actor: User, instruction: Instruction) -> Instruction
             else now + rule("BANK_RESPONSE")  # R14
         )
         instruction.save(update_fields=["status", "approved_by", "approved_at", "response_due_at"])
+        deadlines_meet(now=now, kinds=[DeadlineKind.APPROVAL], instructions=[instruction.pk])
+        open_bank_response_clock(instruction, now)
+        notify_institution_after_commit(instruction)
         record_event(
             case=case,
             type="instruction_approved",
@@ -401,6 +422,8 @@ def instruction_execute(
         if instruction.effective_until is not None:
             fields.append("effective_until")
         instruction.save(update_fields=fields)
+        deadlines_meet(now=now, kinds=[DeadlineKind.BANK_RESPONSE], instructions=[instruction.pk])
+        _move_clocks_on_execution(instruction, involved, freeze, now)
         stage = refresh_stage(involved, now)
         record_event(
             case=case,
@@ -492,6 +515,47 @@ def _apply_execution(
     return effects
 
 
+def _move_clocks_on_execution(
+    instruction: Instruction, involved: InvolvedAccount, freeze: Instruction | None, now: datetime
+) -> None:
+    """Start and stop the clocks that an executed instruction starts and stops."""
+    kind = instruction.kind
+    took_hold = (instruction.executed_amount or ZERO) > 0
+    if kind in (InstructionKind.STOP_PAYMENT, InstructionKind.FREEZE) and took_hold:
+        # A new hold ends the alarms of the holds on the account that lapsed or expired (or
+        # that this freeze just superseded): a stop-payment those of stop-payments, a
+        # freeze those of both.
+        ended = list(
+            Instruction.objects.filter(involved=involved, ended_at__isnull=False)
+            .exclude(pk=instruction.pk)
+            .values_list("pk", flat=True)
+        )
+        if kind == InstructionKind.STOP_PAYMENT:
+            deadlines_meet(now=now, kinds=[DeadlineKind.STOP_LAPSE], instructions=ended)
+            open_stop_clocks(instruction, now)
+        else:
+            deadlines_meet(
+                now=now,
+                kinds=[DeadlineKind.STOP_LAPSE, DeadlineKind.FREEZE_EXPIRY],
+                instructions=ended,
+            )
+            open_freeze_clocks(instruction, now, verification=True)
+    elif kind == InstructionKind.RENEWAL and freeze is not None:
+        deadlines_meet(
+            now=now,
+            kinds=[DeadlineKind.FREEZE_EXPIRY, DeadlineKind.RENEWAL],
+            instructions=[freeze.pk],
+        )
+        open_freeze_clocks(freeze, now, verification=False)
+    elif kind in (InstructionKind.RELEASE, InstructionKind.RETURN) and freeze is not None:
+        if kind == InstructionKind.RELEASE and took_hold:
+            deadlines_meet(
+                now=now, kinds=[DeadlineKind.RELEASE], instructions=[freeze.pk]
+            )  # R7 done
+        if freeze.ended_at is not None:
+            deadlines_meet(now=now, kinds=FREEZE_CLOCKS, instructions=[freeze.pk])
+
+
 def instruction_reject(*, actor: User, instruction: Instruction, reason: str) -> Instruction:
     """The institution's answer: refused, with a reason."""
     _require_liaison_of(actor, instruction)
@@ -506,6 +570,7 @@ def instruction_reject(*, actor: User, instruction: Instruction, reason: str) ->
         instruction.responded_by = actor
         instruction.responded_at = now
         instruction.save(update_fields=["status", "reject_reason", "responded_by", "responded_at"])
+        deadlines_meet(now=now, kinds=[DeadlineKind.BANK_RESPONSE], instructions=[instruction.pk])
         stage = refresh_stage(involved, now)
         record_event(
             case=case,
@@ -534,6 +599,11 @@ def instruction_cancel(*, actor: User, instruction: Instruction) -> Instruction:
         instruction.cancelled_by = actor
         instruction.cancelled_at = now
         instruction.save(update_fields=["status", "cancelled_by", "cancelled_at"])
+        deadlines_meet(
+            now=now,
+            kinds=[DeadlineKind.APPROVAL, DeadlineKind.BANK_RESPONSE],
+            instructions=[instruction.pk],
+        )
         stage = refresh_stage(involved, now)
         record_event(
             case=case,
@@ -546,3 +616,66 @@ def instruction_cancel(*, actor: User, instruction: Instruction) -> Instruction:
             stage=stage,
         )
     return instruction
+
+
+def _lock_freeze_for_officer(actor: User, freeze: Instruction) -> tuple[Case, Instruction]:
+    require_role(actor, Role.OFFICER)
+    case, _involved, freeze, _parent = _lock_instruction(freeze)
+    if not case_in_scope(actor, case):
+        raise Http404
+    if freeze.kind != InstructionKind.FREEZE:
+        raise InvalidState(_("Only a freeze can be verified or found unrelated."))
+    _require_freeze_in_force(freeze, clock.now())
+    return case, freeze
+
+
+def freeze_verify(*, actor: User, freeze: Instruction) -> Instruction:
+    """R8: record that the frozen funds are verified as linked to the case."""
+    with transaction.atomic():
+        case, freeze = _lock_freeze_for_officer(actor, freeze)
+        if freeze.verified_at is not None:
+            raise InvalidState(_("This freeze is already verified."))
+        now = clock.now()
+        freeze.verified_at = now
+        freeze.verified_by = actor
+        freeze.save(update_fields=["verified_at", "verified_by"])
+        deadlines_meet(now=now, kinds=[DeadlineKind.VERIFICATION], instructions=[freeze.pk])
+        record_event(
+            case=case,
+            type="freeze_verified",
+            actor=actor,
+            instruction=freeze,
+            held=freeze.held_amount,
+        )
+    return freeze
+
+
+def freeze_find_unrelated(*, actor: User, freeze: Instruction, reason: str) -> Instruction:
+    """R7: record that the frozen funds are unrelated to the case; release is due in 3 days."""
+    if not reason.strip():
+        raise RuleViolation(_("Say why the funds are unrelated."), field="reason")
+    with transaction.atomic():
+        case, freeze = _lock_freeze_for_officer(actor, freeze)
+        if freeze.unrelated_found_at is not None:
+            raise InvalidState(_("These funds are already recorded as unrelated."))
+        now = clock.now()
+        freeze.unrelated_found_at = now
+        freeze.save(update_fields=["unrelated_found_at"])
+        deadlines_meet(now=now, kinds=[DeadlineKind.VERIFICATION], instructions=[freeze.pk])
+        deadline_open(
+            kind=DeadlineKind.RELEASE,
+            case=case,
+            instruction=freeze,
+            due_at=now + rule("RELEASE_AFTER_FINDING"),
+            warning=rule("RELEASE_WARNING"),
+            now=now,
+        )
+        record_event(
+            case=case,
+            type="freeze_found_unrelated",
+            actor=actor,
+            instruction=freeze,
+            reason=reason.strip(),
+            held=freeze.held_amount,
+        )
+    return freeze

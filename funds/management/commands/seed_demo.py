@@ -6,7 +6,9 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from accounts.demo import DEMO_PASSWORD, build_demo_world
+from funds import clock
 from funds.demo import build_demo_cases
+from funds.services.sweep import sweep
 
 
 class Command(BaseCommand):
@@ -15,6 +17,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         orgs, created = build_demo_world()
         cases = build_demo_cases()
+        # Raise the flags the demo history calls for at once, rather than at the first beat.
+        sweep(clock.now())
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo world ready: {len(orgs)} organisations, {created} users created, "

@@ -1,0 +1,188 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+
+class DeadlineKind(models.TextChoices):
+    """The clocks of DOMAIN.md; each row of Deadline is one clock running on one subject."""
+
+    FIRST_STOP = "first_stop", _("First stop-payment (R13)")
+    BANK_RESPONSE = "bank_response", _("Institution's answer (R1, R11, R14)")
+    APPROVAL = "approval", _("Approval")
+    STOP_LAPSE = "stop_lapse", _("Stop-payment lapse (R2)")
+    RENEWAL = "renewal", _("Renewal filing (R6)")
+    FREEZE_EXPIRY = "freeze_expiry", _("Freeze expiry (R5)")
+    VERIFICATION = "verification", _("Verification of frozen funds (R8)")
+    RELEASE = "release", _("Release of unrelated funds (R7)")
+
+
+class FlagKind(models.TextChoices):
+    FIRST_STOP_OVERDUE = "first_stop_overdue", _("First stop-payment late")
+    BANK_RESPONSE_OVERDUE = "bank_response_overdue", _("Institution's answer late")
+    STOP_LAPSING = "stop_lapsing", _("Stop-payment about to lapse")
+    STOP_LAPSED = "stop_lapsed", _("Stop-payment lapsed")
+    RENEWAL_DUE = "renewal_due", _("Renewal due")
+    FREEZE_EXPIRED = "freeze_expired", _("Freeze expired")
+    VERIFICATION_OVERDUE = "verification_overdue", _("Verification late")
+    RELEASE_OVERDUE = "release_overdue", _("Release late")
+    APPROVAL_OVERDUE = "approval_overdue", _("Approval late")
+
+
+class FlagLevel(models.TextChoices):
+    WARNING = "warning", _("Warning")
+    OVERDUE = "overdue", _("Overdue")
+
+
+# Which flag a deadline raises at its warning time and at its due time (None: no flag).
+FLAG_FOR = {
+    DeadlineKind.FIRST_STOP: (FlagKind.FIRST_STOP_OVERDUE, FlagKind.FIRST_STOP_OVERDUE),
+    DeadlineKind.BANK_RESPONSE: (FlagKind.BANK_RESPONSE_OVERDUE, FlagKind.BANK_RESPONSE_OVERDUE),
+    DeadlineKind.APPROVAL: (FlagKind.APPROVAL_OVERDUE, FlagKind.APPROVAL_OVERDUE),
+    DeadlineKind.STOP_LAPSE: (FlagKind.STOP_LAPSING, FlagKind.STOP_LAPSED),
+    DeadlineKind.RENEWAL: (FlagKind.RENEWAL_DUE, FlagKind.RENEWAL_DUE),
+    DeadlineKind.FREEZE_EXPIRY: (None, FlagKind.FREEZE_EXPIRED),
+    DeadlineKind.VERIFICATION: (FlagKind.VERIFICATION_OVERDUE, FlagKind.VERIFICATION_OVERDUE),
+    DeadlineKind.RELEASE: (FlagKind.RELEASE_OVERDUE, FlagKind.RELEASE_OVERDUE),
+}
+
+
+class Deadline(models.Model):
+    """One legal clock on a case or an instruction: when it warns, when it falls due.
+
+    Opened and closed by the services in the same transaction as the change that starts or
+    stops the clock; read by the periodic sweep (funds.tasks.sweep_deadlines, through
+    funds.services.sweep), which raises flags and applies lapses and expiries. The partial
+    indexes cover only open clocks, so the sweep's cost follows what is due, not history.
+    """
+
+    kind = models.CharField(_("kind"), max_length=20, choices=DeadlineKind.choices)
+    case = models.ForeignKey("funds.Case", on_delete=models.CASCADE, related_name="deadlines")
+    instruction = models.ForeignKey(
+        "funds.Instruction",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="deadlines",
+    )
+    warn_at = models.DateTimeField(_("warning at"), null=True, blank=True)
+    due_at = models.DateTimeField(_("due at"))
+    opened_at = models.DateTimeField(_("opened at"))
+    # Set when the thing was done (or the clock no longer applies); resolves its flags.
+    met_at = models.DateTimeField(_("met at"), null=True, blank=True)
+    # Set when the sweep applied what the law does at the due time (a stop lapses, a freeze
+    # ends); the clock stays open, and its flag with it, until someone acts.
+    lapsed_at = models.DateTimeField(_("applied at"), null=True, blank=True)
+    # Set when the overdue flag was escalated to the managers.
+    escalated_at = models.DateTimeField(_("escalated at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("deadline")
+        verbose_name_plural = _("deadlines")
+        indexes = [
+            models.Index(
+                fields=["warn_at"], name="deadline_open_warn", condition=Q(met_at__isnull=True)
+            ),
+            models.Index(
+                fields=["due_at"], name="deadline_open_due", condition=Q(met_at__isnull=True)
+            ),
+            models.Index(fields=["instruction", "kind"], name="deadline_instruction_kind"),
+            models.Index(fields=["case", "kind"], name="deadline_case_kind"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(warn_at__isnull=True) | Q(warn_at__lte=F("due_at")),
+                name="deadline_warns_before_due",
+            ),
+            # One open clock of a kind per subject (a case, or an instruction).
+            models.UniqueConstraint(
+                fields=["kind", "case"],
+                condition=Q(met_at__isnull=True, instruction__isnull=True),
+                name="deadline_one_open_per_case",
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "instruction"],
+                condition=Q(met_at__isnull=True, instruction__isnull=False),
+                name="deadline_one_open_per_instruction",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} due {self.due_at:%Y-%m-%d %H:%M}"
+
+
+class Flag(models.Model):
+    """A deadline close or past: raised by the sweep once per deadline and level."""
+
+    deadline = models.ForeignKey(Deadline, on_delete=models.CASCADE, related_name="flags")
+    kind = models.CharField(_("kind"), max_length=24, choices=FlagKind.choices)
+    level = models.CharField(_("level"), max_length=8, choices=FlagLevel.choices)
+    case = models.ForeignKey("funds.Case", on_delete=models.CASCADE, related_name="flags")
+    instruction = models.ForeignKey(
+        "funds.Instruction", on_delete=models.CASCADE, null=True, blank=True, related_name="flags"
+    )
+    due_at = models.DateTimeField(_("due at"))
+    raised_at = models.DateTimeField(_("raised at"))
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("flag")
+        verbose_name_plural = _("flags")
+        ordering = ["-raised_at", "-id"]
+        indexes = [
+            models.Index(fields=["case", "-raised_at"], name="flag_case"),
+            models.Index(
+                fields=["raised_at"], name="flag_open", condition=Q(resolved_at__isnull=True)
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deadline", "level"], name="flag_once_per_deadline_and_level"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.level}"
+
+
+class NotificationReason(models.TextChoices):
+    RAISED = "raised", _("Overdue")
+    ESCALATED = "escalated", _("Escalated")
+
+
+class Notification(models.Model):
+    """One person told of one overdue flag, in the product and by mail; never twice."""
+
+    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="notifications")
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    reason = models.CharField(_("reason"), max_length=12, choices=NotificationReason.choices)
+    created_at = models.DateTimeField(_("created at"))
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+    # Mail delivery: claimed before sending (compare-and-set), so no mail goes out twice.
+    mail_claimed_at = models.DateTimeField(null=True, blank=True)
+    mailed_at = models.DateTimeField(_("mailed at"), null=True, blank=True)
+    mail_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["recipient", "-created_at"], name="notification_recipient"),
+            models.Index(
+                fields=["created_at"],
+                name="notification_unmailed",
+                condition=Q(mail_claimed_at__isnull=True),
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["flag", "recipient", "reason"],
+                name="notification_once_per_flag_recipient_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.flag_id} -> {self.recipient_id}"

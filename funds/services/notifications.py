@@ -1,0 +1,148 @@
+"""Telling people: liaisons of new instructions, officers and managers of overdue flags.
+
+Nothing here runs inside a transaction that changes domain rows: mail is sent after
+commit, each delivery claimed first by a compare-and-set so that none goes out twice, and a
+broker that cannot be reached is logged, never allowed to fail the user's request: the
+periodic sweep catches up on whatever was not sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core import mail
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from accounts.models import Role, User
+from funds import clock
+from funds.models import Instruction, InstructionStatus, Notification
+
+logger = logging.getLogger(__name__)
+
+MAIL_BATCH = 200
+
+
+def notify_institution_after_commit(instruction: Instruction) -> None:
+    """Once committed, queue a mail to the institution's liaisons about a new instruction."""
+    instruction_id = instruction.pk
+
+    def enqueue() -> None:
+        from funds.tasks import notify_institution
+
+        try:
+            notify_institution.delay(instruction_id)
+        except Exception:  # the broker is down: the sweep will catch up (catch_up_institutions)
+            logger.exception(
+                "Could not queue the notice of instruction %s; the sweep will send it.",
+                instruction_id,
+            )
+
+    transaction.on_commit(enqueue)
+
+
+def _liaisons(institution_id: int) -> list[User]:
+    return list(
+        User.objects.filter(
+            role=Role.LIAISON, organization_id=institution_id, is_active=True
+        ).exclude(email="")
+    )
+
+
+def institution_notify(*, instruction_id: int) -> bool:
+    """Mail the liaisons of a pending instruction once; answer whether this call sent it."""
+    # Compare-and-set claim: of two workers (or a worker and the sweep), one wins.
+    claimed = Instruction.objects.filter(
+        pk=instruction_id, status=InstructionStatus.PENDING, institution_notified_at__isnull=True
+    ).update(institution_notified_at=clock.now())
+    if not claimed:
+        return False
+    instruction = Instruction.objects.select_related(
+        "case", "involved__account", "institution"
+    ).get(pk=instruction_id)
+    recipients = [u.email for u in _liaisons(instruction.institution_id)]
+    if not recipients:
+        return True
+    with translation.override(settings.LANGUAGE_CODE):
+        subject = _("New %(kind)s: %(account)s, %(amount)s yuan") % {
+            "kind": instruction.get_kind_display(),
+            "account": instruction.involved.account.number,
+            "amount": f"{instruction.requested_amount:.2f}",
+        }
+        due = (
+            timezone.localtime(instruction.response_due_at) if instruction.response_due_at else None
+        )
+        body = _(
+            "Case %(case)s asks %(institution)s for a %(kind)s. Answer due: %(due)s.\n%(link)s"
+        ) % {
+            "case": instruction.case.number,
+            "institution": instruction.institution.name,
+            "kind": instruction.get_kind_display(),
+            "due": f"{due:%Y-%m-%d %H:%M}" if due else "-",
+            "link": f"{settings.SITE_URL}/inbox/",
+        }
+    try:
+        mail.send_mail(subject, body, None, recipients)
+    except Exception:
+        logger.exception("Mail about instruction %s failed.", instruction_id)
+    return True
+
+
+def catch_up_institutions(*, older_than: timedelta = timedelta(minutes=1)) -> int:
+    """Send the instruction notices that were never queued (the broker was down)."""
+    cutoff = clock.now() - older_than
+    pending = Instruction.objects.filter(
+        status=InstructionStatus.PENDING, institution_notified_at__isnull=True
+    ).filter(Q(approved_at__lte=cutoff) | Q(approved_at__isnull=True, requested_at__lte=cutoff))
+    sent = 0
+    for instruction_id in pending.values_list("pk", flat=True)[:MAIL_BATCH]:
+        sent += institution_notify(instruction_id=instruction_id)
+    return sent
+
+
+def deliver_flag_mail() -> int:
+    """Mail the notifications of overdue flags not yet mailed; each at most once."""
+    delivered = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Notification.objects.select_for_update(skip_locked=True)
+                .filter(mail_claimed_at__isnull=True)
+                .order_by("id")[:MAIL_BATCH]
+                .values_list("pk", flat=True)
+            )
+            if not batch:
+                return delivered
+            Notification.objects.filter(pk__in=batch).update(mail_claimed_at=clock.now())
+        # Sending happens outside the transaction: a slow mail server holds no locks.
+        notes = Notification.objects.filter(pk__in=batch).select_related(
+            "recipient", "flag__case", "flag__instruction"
+        )
+        for note in notes:
+            if not note.recipient.email:
+                Notification.objects.filter(pk=note.pk).update(mail_error="no address")
+                continue
+            with translation.override(settings.LANGUAGE_CODE):
+                flag = note.flag
+                subject = _("[%(level)s] %(kind)s: case %(case)s") % {
+                    "level": flag.get_level_display(),
+                    "kind": flag.get_kind_display(),
+                    "case": flag.case.number,
+                }
+                body = _("Due %(due)s. %(reason)s\n%(link)s") % {
+                    "due": f"{timezone.localtime(flag.due_at):%Y-%m-%d %H:%M}",
+                    "reason": note.get_reason_display(),
+                    "link": f"{settings.SITE_URL}/cases/{flag.case_id}/",
+                }
+            try:
+                mail.send_mail(subject, body, None, [note.recipient.email])
+            except Exception as error:
+                logger.exception("Mail for notification %s failed.", note.pk)
+                Notification.objects.filter(pk=note.pk).update(mail_error=str(error)[:500])
+                continue
+            Notification.objects.filter(pk=note.pk).update(mailed_at=clock.now())
+            delivered += 1

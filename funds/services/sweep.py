@@ -1,0 +1,244 @@
+"""The deadline sweep: one pass over the open clocks, as of a moment.
+
+Run by Celery beat every DEADLINE_SWEEP_SECONDS (funds.tasks.sweep_deadlines) and by
+``manage.py sweep_deadlines [--at]``. Each step is a set-based statement whose cost does
+not depend on how many rows are due, and each is safe to run twice or on two workers at
+once:
+
+1. lapse the stop-payments (R2) and expire the freezes (R5) whose clocks ran out, in the
+   cases this sweep could lock (``SKIP LOCKED``: a case a user is changing right now is left
+   for the next pass), with their audit events by the system and the accounts' new stages;
+2. raise warning and overdue flags (``ON CONFLICT DO NOTHING`` on one flag per clock and
+   level);
+3. record who is to be told of each new overdue flag, and escalate to the managers of the
+   unit and its parent the overdue flags left open too long;
+4. resolve the flags whose clocks were met.
+
+Mail goes out afterwards, outside the transaction (funds.services.notifications).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.db.models import Case as CaseWhen
+from django.db.models import Exists, F, OuterRef, Q, Value, When
+
+from funds.models import (
+    Case,
+    Deadline,
+    DeadlineKind,
+    EndReason,
+    Event,
+    Instruction,
+    InstructionKind,
+    InstructionStatus,
+    InvolvedAccount,
+    Stage,
+)
+from funds.models.deadlines import FLAG_FOR
+from funds.models.instructions import OPEN_STATUSES
+from funds.rules import rule
+
+
+@dataclass
+class SweepResult:
+    lapsed: int = 0
+    expired: int = 0
+    flags_raised: int = 0
+    notifications: int = 0
+    escalated: int = 0
+    flags_resolved: int = 0
+
+
+def _flag_kind_sql(level_index: int) -> str:
+    cases = " ".join(
+        f"WHEN '{deadline}' THEN '{flags[level_index]}'"
+        for deadline, flags in FLAG_FOR.items()
+        if flags[level_index]
+    )
+    return f"CASE d.kind {cases} END"
+
+
+def _kinds_with(level_index: int) -> str:
+    return ", ".join(f"'{deadline}'" for deadline, flags in FLAG_FOR.items() if flags[level_index])
+
+
+RAISE_WARNINGS = f"""
+    INSERT INTO funds_flag (deadline_id, kind, level, case_id, instruction_id, due_at, raised_at)
+    SELECT d.id, {_flag_kind_sql(0)}, 'warning', d.case_id, d.instruction_id, d.due_at, %(now)s
+    FROM funds_deadline d
+    WHERE d.met_at IS NULL AND d.warn_at <= %(now)s AND d.due_at > %(now)s
+      AND d.kind IN ({_kinds_with(0)})
+    ON CONFLICT (deadline_id, level) DO NOTHING
+"""  # noqa: S608 - the interpolated parts are the constant tables above, not input
+
+RAISE_OVERDUE = f"""
+    INSERT INTO funds_flag (deadline_id, kind, level, case_id, instruction_id, due_at, raised_at)
+    SELECT d.id, {_flag_kind_sql(1)}, 'overdue', d.case_id, d.instruction_id, d.due_at, %(now)s
+    FROM funds_deadline d
+    WHERE d.met_at IS NULL AND d.due_at <= %(now)s AND d.kind IN ({_kinds_with(1)})
+    ON CONFLICT (deadline_id, level) DO NOTHING
+"""  # noqa: S608
+
+# The officer who asked (or who logged the case) hears of every overdue flag raised now.
+NOTIFY_REQUESTERS = """
+    INSERT INTO funds_notification (flag_id, recipient_id, reason, created_at, mail_error)
+    SELECT f.id, COALESCE(i.requested_by_id, c.created_by_id), 'raised', %(now)s, ''
+    FROM funds_flag f
+    JOIN funds_case c ON c.id = f.case_id
+    LEFT JOIN funds_instruction i ON i.id = f.instruction_id
+    WHERE f.level = 'overdue' AND f.raised_at = %(now)s AND f.resolved_at IS NULL
+    ON CONFLICT (flag_id, recipient_id, reason) DO NOTHING
+"""
+
+# The institution's liaisons hear of the answers they owe.
+NOTIFY_LIAISONS = """
+    INSERT INTO funds_notification (flag_id, recipient_id, reason, created_at, mail_error)
+    SELECT f.id, u.id, 'raised', %(now)s, ''
+    FROM funds_flag f
+    JOIN funds_instruction i ON i.id = f.instruction_id
+    JOIN accounts_user u ON u.organization_id = i.institution_id AND u.role = 'liaison' AND u.is_active
+    WHERE f.level = 'overdue' AND f.kind = 'bank_response_overdue' AND f.raised_at = %(now)s
+      AND f.resolved_at IS NULL
+    ON CONFLICT (flag_id, recipient_id, reason) DO NOTHING
+"""
+
+# Overdue flags still open ESCALATE_AFTER after they were raised: the managers of the unit
+# and of its parent are told, once.
+ESCALATE = """
+    INSERT INTO funds_notification (flag_id, recipient_id, reason, created_at, mail_error)
+    SELECT f.id, u.id, 'escalated', %(now)s, ''
+    FROM funds_flag f
+    JOIN funds_deadline d ON d.id = f.deadline_id
+    JOIN funds_case c ON c.id = f.case_id
+    JOIN accounts_organization o ON o.id = c.unit_id
+    JOIN accounts_user u ON u.role = 'manager' AND u.is_active
+         AND (u.organization_id = o.id OR u.organization_id = o.parent_id)
+    WHERE f.level = 'overdue' AND f.resolved_at IS NULL AND d.escalated_at IS NULL
+      AND d.met_at IS NULL AND f.raised_at <= %(cutoff)s
+    ON CONFLICT (flag_id, recipient_id, reason) DO NOTHING
+"""
+
+MARK_ESCALATED = """
+    UPDATE funds_deadline SET escalated_at = %(now)s
+    WHERE escalated_at IS NULL AND met_at IS NULL AND id IN (
+        SELECT f.deadline_id FROM funds_flag f
+        WHERE f.level = 'overdue' AND f.resolved_at IS NULL AND f.raised_at <= %(cutoff)s
+    )
+"""
+
+RESOLVE = """
+    UPDATE funds_flag SET resolved_at = %(now)s
+    WHERE resolved_at IS NULL AND EXISTS (
+        SELECT 1 FROM funds_deadline d WHERE d.id = funds_flag.deadline_id AND d.met_at IS NOT NULL
+    )
+"""
+
+
+def _execute(sql: str, params: dict[str, datetime]) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def sweep(now: datetime) -> SweepResult:
+    """Run one pass of the sweep as of ``now``."""
+    result = SweepResult()
+    with transaction.atomic():
+        result.lapsed, result.expired = _apply_lapses(now)
+    with transaction.atomic():
+        params = {"now": now, "cutoff": now - rule("ESCALATE_AFTER")}
+        result.flags_raised = _execute(RAISE_WARNINGS, params) + _execute(RAISE_OVERDUE, params)
+        result.notifications = _execute(NOTIFY_REQUESTERS, params) + _execute(
+            NOTIFY_LIAISONS, params
+        )
+        escalations = _execute(ESCALATE, params)
+        result.escalated = _execute(MARK_ESCALATED, params)
+        result.notifications += escalations
+        result.flags_resolved = _execute(RESOLVE, params)
+    return result
+
+
+def _apply_lapses(now: datetime) -> tuple[int, int]:
+    """Lapse stop-payments and expire freezes whose clocks ran out, case by locked case."""
+    due = Deadline.objects.filter(
+        kind__in=[DeadlineKind.STOP_LAPSE, DeadlineKind.FREEZE_EXPIRY],
+        met_at__isnull=True,
+        lapsed_at__isnull=True,
+        due_at__lte=now,
+    )
+    # Lock the cases first, as every service does; skip those a user holds right now.
+    locked = list(
+        Case.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=due.values("case_id"))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not locked:
+        return 0, 0
+    rows = list(
+        due.filter(case_id__in=locked).values_list(
+            "pk", "kind", "case_id", "instruction_id", "due_at"
+        )
+    )
+    stops = [r for r in rows if r[1] == DeadlineKind.STOP_LAPSE]
+    freezes = [r for r in rows if r[1] == DeadlineKind.FREEZE_EXPIRY]
+    # Compare-and-set: only holds still in force end here.
+    Instruction.objects.filter(pk__in=[r[3] for r in stops], ended_at__isnull=True).update(
+        ended_at=F("effective_until"), end_reason=EndReason.LAPSED
+    )
+    Instruction.objects.filter(pk__in=[r[3] for r in freezes], ended_at__isnull=True).update(
+        ended_at=F("effective_until"), end_reason=EndReason.EXPIRED
+    )
+    Deadline.objects.filter(pk__in=[r[0] for r in rows]).update(lapsed_at=now)
+    Event.objects.bulk_create(
+        [
+            Event(
+                case_id=case_id,
+                instruction_id=instruction_id,
+                actor=None,
+                type="stop_lapsed" if kind == DeadlineKind.STOP_LAPSE else "freeze_expired",
+                at=now,
+                data={"effective_until": due_at.isoformat()},
+            )
+            for _pk, kind, case_id, instruction_id, due_at in rows
+        ],
+        batch_size=1000,
+    )
+    _restage(
+        Instruction.objects.filter(pk__in=[r[3] for r in stops]).values("involved_id"),
+        now,
+        kind=InstructionKind.STOP_PAYMENT,
+        held=Stage.STOPPED,
+        waiting=Stage.STOP_REQUESTED,
+        gone=Stage.LAPSED,
+    )
+    _restage(
+        Instruction.objects.filter(pk__in=[r[3] for r in freezes]).values("involved_id"),
+        now,
+        kind=InstructionKind.FREEZE,
+        held=Stage.FROZEN,
+        waiting=Stage.FREEZE_REQUESTED,
+        gone=Stage.EXPIRED,
+    )
+    return len(stops), len(freezes)
+
+
+def _restage(
+    involved_ids: object, now: datetime, *, kind: str, held: str, waiting: str, gone: str
+) -> None:
+    """Move accounts whose last hold of ``kind`` just ended, as funds.services.stages would."""
+    of_kind = Instruction.objects.filter(involved=OuterRef("pk"), kind=kind)
+    in_force = of_kind.filter(
+        status=InstructionStatus.EXECUTED,
+        executed_amount__gt=0,
+        ended_at__isnull=True,
+        effective_until__gt=now,
+    )
+    waiting_one = of_kind.filter(status__in=OPEN_STATUSES)
+    InvolvedAccount.objects.filter(Q(pk__in=involved_ids), stage=held).exclude(
+        Exists(in_force)
+    ).update(stage=CaseWhen(When(Exists(waiting_one), then=Value(waiting)), default=Value(gone)))
