@@ -10,7 +10,15 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_committed_schema_matches_the_code(tmp_path):
     out = tmp_path / "openapi.yaml"
     result = subprocess.run(
-        [sys.executable, "manage.py", "spectacular", "--validate", "--fail-on-warn", "--file", str(out)],
+        [
+            sys.executable,
+            "manage.py",
+            "spectacular",
+            "--validate",
+            "--fail-on-warn",
+            "--file",
+            str(out),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
