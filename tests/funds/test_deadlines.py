@@ -6,6 +6,7 @@ from io import StringIO
 from zoneinfo import ZoneInfo
 
 import time_machine
+from django.conf import settings
 from django.core import mail
 from django.core.management import CommandError, call_command
 from django.test import override_settings
@@ -439,12 +440,7 @@ class NotificationTest(ClockTestCase):
         self.sweep(self.start + timedelta(hours=5))
         assert Notification.objects.filter(reason="escalated").count() == 2
 
-    @override_settings(
-        FUND_RULES={
-            **__import__("django.conf").conf.settings.FUND_RULES,
-            "ESCALATE_AFTER": timedelta(minutes=10),
-        }
-    )
+    @override_settings(FUND_RULES={**settings.FUND_RULES, "ESCALATE_AFTER": timedelta(minutes=10)})
     def test_the_escalation_delay_is_a_setting(self):
         self.report(reported_at=self.start.isoformat())
         self.sweep(self.start + timedelta(minutes=30))
