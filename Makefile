@@ -9,7 +9,7 @@ PORT ?= 8000
 # The newest working Python 3.12+; bin/find-python explains what to install if there is none.
 PYTHON ?= $(shell bin/find-python)
 
-.PHONY: help venv install install-dev demo test lint format messages schema clean
+.PHONY: help venv install install-dev demo test lint format messages schema bench-sweep clean
 
 help:
 	@echo "make demo   - install, migrate, load the demo world and run web + Celery worker + beat"
@@ -79,6 +79,10 @@ messages: $(VENV)/.installed
 # The OpenAPI schema published in docs/ (a test checks that it matches the code).
 schema: $(VENV)/.installed
 	DEBUG=1 $(PY) manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
+
+# Benchmarks (PostgreSQL from DATABASE_URL, else the local default); see bench/.
+bench-sweep: $(VENV)/.installed
+	PY=$(PY) bin/with-services $(PY) bench/sweep.py
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .mypy_cache .ruff_cache

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
 from accounts.models import Role, User
 from accounts.scope import can_see_unit, filter_by_institution, filter_by_unit
 from funds.errors import NotAllowed
-from funds.models import Case, Flag, Instruction
+from funds.models import Case, Flag, FlagKind, Instruction, InstructionKind
 
 AnyUser = User | AnonymousUser
 
@@ -42,10 +42,16 @@ def access_case(user: AnyUser, case_id: object, queryset: QuerySet[Case] | None 
         raise Http404 from None
 
 
+def _sent(queryset: QuerySet[Instruction]) -> QuerySet[Instruction]:
+    """Instructions that reached the institution: a stop-payment at once, the rest once approved."""
+    return queryset.filter(Q(kind=InstructionKind.STOP_PAYMENT) | Q(approved_at__isnull=False))
+
+
 def instructions_visible_to(user: AnyUser) -> QuerySet[Instruction]:
-    """Police roles: instructions of their subtree's cases. Liaisons: their institution's."""
+    """Police roles: instructions of their subtree's cases. Liaisons: those sent to their
+    institution (an instruction still awaiting approval has not been sent)."""
     if isinstance(user, User) and user.role == Role.LIAISON:
-        return filter_by_institution(Instruction.objects.all(), user, field="institution")
+        return _sent(filter_by_institution(Instruction.objects.all(), user, field="institution"))
     return filter_by_unit(Instruction.objects.all(), user, field="case__unit")
 
 
@@ -53,7 +59,9 @@ def instruction_in_scope(user: AnyUser, instruction: Instruction) -> bool:
     if not isinstance(user, User) or not user.is_active:
         return False
     if user.role == Role.LIAISON:
-        return user.organization_id == instruction.institution_id
+        return user.organization_id == instruction.institution_id and (
+            instruction.kind == InstructionKind.STOP_PAYMENT or instruction.approved_at is not None
+        )
     return can_see_unit(user, instruction.case.unit)
 
 
@@ -70,7 +78,9 @@ def access_instruction(
 
 
 def flags_visible_to(user: AnyUser) -> QuerySet[Flag]:
-    """Police: flags of their subtree's cases. Liaisons: flags on their institution's instructions."""
+    """Police: flags of their subtree's cases. Liaisons: the late answers they owe."""
     if isinstance(user, User) and user.role == Role.LIAISON:
-        return filter_by_institution(Flag.objects.all(), user, field="instruction__institution")
+        return filter_by_institution(
+            Flag.objects.filter(kind=FlagKind.BANK_RESPONSE_OVERDUE), user, field="instruction__institution"
+        )
     return filter_by_unit(Flag.objects.all(), user, field="case__unit")

@@ -349,14 +349,18 @@ def instruction_approve(*, actor: User, instruction: Instruction) -> Instruction
         case, _involved, instruction, freeze = _lock_instruction(instruction)
         if not case_in_scope(actor, case):
             raise Http404
-        instruction.status = next_status(INSTRUCTION_TRANSITIONS, "approve", instruction.status)
-        level = APPROVAL_LEVEL[InstructionKind(instruction.kind)]
+        # The approver's level first: a manager who may never approve this kind hears so
+        # (403), whatever the instruction's state.
+        level = APPROVAL_LEVEL.get(InstructionKind(instruction.kind))
+        if level is None:
+            raise InvalidState(_("A stop-payment needs no approval (R1)."))
         unit = actor.organization
         if unit is None or not unit.is_at_or_above(level):
             raise NotAllowed(
                 _("A %(kind)s must be approved by a manager at %(level)s level or above.")
                 % {"kind": instruction.get_kind_display(), "level": UnitLevel(level).label}
             )
+        instruction.status = next_status(INSTRUCTION_TRANSITIONS, "approve", instruction.status)
         now = clock.now()
         if freeze is not None:
             _require_freeze_in_force(freeze, now)

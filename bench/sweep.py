@@ -1,0 +1,189 @@
+"""Benchmark: the deadline sweep over many open clocks, against plain SQL in the same run.
+
+    make bench-sweep                 # 1,000,000 open clocks
+    DEADLINES=100000 make bench-sweep
+
+Builds a throwaway PostgreSQL database (``<DATABASE_URL name>_bench``, dropped first),
+migrates it, fills it with cases and open clocks by ``generate_series`` (all due), then
+times:
+
+* the sweep (funds.services.sweep.sweep): lapses, flags, notices, escalation, resolution;
+* the second sweep over the same rows (nothing new to do: the idempotent case);
+* plain SQL baselines in the same database: selecting the due clocks, and inserting one
+  row per due clock into a scratch table (the least any sweep must write).
+
+It prints a table of the figures and the ratio of the sweep to the plain insert.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "casetracker.settings")
+os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
+
+import dj_database_url  # noqa: E402
+import psycopg  # noqa: E402
+
+DEADLINES = int(os.environ.get("DEADLINES", "1000000"))
+CASES = max(DEADLINES // 10, 1)
+
+
+def main() -> None:
+    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/casetracker")
+    config = dj_database_url.parse(url)
+    if "postgresql" not in config["ENGINE"]:
+        sys.exit("The benchmark needs PostgreSQL: set DATABASE_URL=postgres://...")
+    bench_name = f"{config['NAME']}_bench"
+    admin = psycopg.connect(
+        host=config["HOST"] or None,
+        port=config["PORT"] or None,
+        user=config["USER"] or None,
+        password=config["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
+    )
+    admin.execute(f'DROP DATABASE IF EXISTS "{bench_name}"')
+    admin.execute(f'CREATE DATABASE "{bench_name}"')
+    os.environ["DATABASE_URL"] = url.rsplit("/", 1)[0] + f"/{bench_name}"
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.utils import timezone
+
+    from accounts.demo import build_demo_world
+    from funds.services.sweep import sweep
+
+    call_command("migrate", verbosity=0)
+    build_demo_world()
+    now = timezone.now()
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM accounts_organization WHERE code = '370102001'")
+        (unit,) = cursor.fetchone()
+        cursor.execute("SELECT id FROM accounts_user WHERE username = 'officer_lx'")
+        (officer,) = cursor.fetchone()
+        cursor.execute(
+            """
+            INSERT INTO funds_case (number, unit_id, title, fraud_type, status, description,
+                reported_at, filing_number, created_by_id, created_at)
+            SELECT 'B-' || g, %s, 'bench ' || g, 'other', 'reported', '', %s - interval '2 hours',
+                '', %s, %s
+            FROM generate_series(1, %s) g
+            """,
+            [unit, now, officer, now, CASES],
+        )
+        cursor.execute("SELECT id FROM accounts_organization WHERE code = 'ICBC'")
+        (icbc,) = cursor.fetchone()
+        cursor.execute("SELECT min(id) FROM funds_case")
+        (first_case,) = cursor.fetchone()
+        cursor.execute(
+            """
+            INSERT INTO funds_bankaccount (institution_id, number, holder_name)
+            SELECT %s, '62220216' || lpad(g::text, 11, '0'), 'holder'
+            FROM generate_series(1, %s) g
+            """,
+            [icbc, CASES],
+        )
+        cursor.execute(
+            """
+            INSERT INTO funds_involvedaccount (case_id, account_id, layer, stage, stopped_amount,
+                frozen_amount, released_amount, returned_amount, created_by_id, created_at)
+            SELECT c.id, a.id, 1, 'stop_requested', 0, 0, 0, 0, %s, %s
+            FROM (SELECT id, row_number() OVER (ORDER BY id) n FROM funds_case) c
+            JOIN (SELECT id, row_number() OVER (ORDER BY id) n FROM funds_bankaccount) a ON a.n = c.n
+            """,
+            [officer, now],
+        )
+        # One instruction per clock beyond the cases' first-stop clocks: answered stop-payments
+        # whose clocks are left open and past due, as if every unit were behind at once.
+        cursor.execute(
+            """
+            INSERT INTO funds_instruction (case_id, involved_id, institution_id, kind, status,
+                requested_amount, executed_amount, requested_by_id, requested_at, responded_at,
+                bank_reference, reject_reason, instrument_number, reason, queued, end_reason,
+                released_amount, returned_amount, effective_until)
+            SELECT i.case_id, i.id, %s, 'stop_payment', 'executed', 100.00, 100.00, %s,
+                %s - interval '3 days', %s - interval '3 days', 'R', '', '', '', false, '', 0, 0,
+                %s - interval '1 hour'
+            FROM generate_series(1, %s) g
+            JOIN funds_involvedaccount i ON i.case_id = %s + g %% %s
+            """,
+            [icbc, officer, now, now, now, DEADLINES - CASES, first_case, CASES],
+        )
+        # Open clocks, all past due; a mix of kinds as a province sees them, 1% of them
+        # stop-payments lapsing in this very pass.
+        cursor.execute(
+            """
+            INSERT INTO funds_deadline (kind, case_id, instruction_id, warn_at, due_at, opened_at)
+            SELECT 'first_stop', c.id, NULL, c.reported_at + interval '20 minutes',
+                c.reported_at + interval '30 minutes', c.reported_at
+            FROM funds_case c
+            """
+        )
+        cursor.execute(
+            """
+            INSERT INTO funds_deadline (kind, case_id, instruction_id, warn_at, due_at, opened_at)
+            SELECT CASE WHEN i.id %% 100 = 0 THEN 'stop_lapse'
+                        ELSE (ARRAY['bank_response','approval','renewal','verification','release'])[1 + i.id %% 5]
+                   END,
+                i.case_id, i.id, %s - interval '7 hours', i.effective_until, %s - interval '3 days'
+            FROM funds_instruction i
+            """,
+            [now, now],
+        )
+        cursor.execute("ANALYZE")
+    build = time.perf_counter() - started
+
+    def timed(label: str, fn) -> tuple[str, float, object]:
+        begin = time.perf_counter()
+        value = fn()
+        return label, time.perf_counter() - begin, value
+
+    def plain_select() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM funds_deadline WHERE met_at IS NULL AND due_at <= %s", [now]
+            )
+            return cursor.fetchone()[0]
+
+    def plain_insert() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TEMP TABLE scratch (deadline_id bigint, level text, raised_at timestamptz)")
+            cursor.execute(
+                """
+                INSERT INTO scratch SELECT id, 'overdue', %s FROM funds_deadline
+                WHERE met_at IS NULL AND due_at <= %s
+                """,
+                [now, now],
+            )
+            rows = cursor.rowcount
+            cursor.execute("DROP TABLE scratch")
+            return rows
+
+    rows = [
+        timed("plain SQL: select the due clocks", plain_select),
+        timed("plain SQL: insert one row per due clock", plain_insert),
+        timed("sweep (first pass: raise, notify, escalate)", lambda: sweep(now)),
+        timed("sweep (second pass: nothing new)", lambda: sweep(now)),
+    ]
+    print(f"\nDeadline sweep benchmark: {DEADLINES:,} open clocks on {CASES:,} cases (built in {build:.1f} s)")
+    print(f"{'step':<48} {'seconds':>9}  result")
+    for label, seconds, value in rows:
+        print(f"{label:<48} {seconds:>9.2f}  {value}")
+    sweep_time, insert_time = rows[2][1], rows[1][1]
+    print(f"\nratio sweep / plain insert: {sweep_time / insert_time:.1f}x")
+    connection.close()
+    admin.execute(f'DROP DATABASE IF EXISTS "{bench_name}"')
+
+
+if __name__ == "__main__":
+    main()
