@@ -143,9 +143,19 @@ def main() -> None:
         cursor.execute("ANALYZE")
     build = time.perf_counter() - started
 
+    slow: list[tuple[float, str]] = []
+
+    def record(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        begin = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            slow.append((time.perf_counter() - begin, " ".join(sql.split())[:110]))
+
     def timed(label: str, fn) -> tuple[str, float, object]:
         begin = time.perf_counter()
-        value = fn()
+        with connection.execute_wrapper(record):
+            value = fn()
         return label, time.perf_counter() - begin, value
 
     def plain_select() -> int:
@@ -157,7 +167,9 @@ def main() -> None:
 
     def plain_insert() -> int:
         with connection.cursor() as cursor:
-            cursor.execute("CREATE TEMP TABLE scratch (deadline_id bigint, level text, raised_at timestamptz)")
+            cursor.execute(
+                "CREATE TEMP TABLE scratch (deadline_id bigint, level text, raised_at timestamptz)"
+            )
             cursor.execute(
                 """
                 INSERT INTO scratch SELECT id, 'overdue', %s FROM funds_deadline
@@ -175,12 +187,17 @@ def main() -> None:
         timed("sweep (first pass: raise, notify, escalate)", lambda: sweep(now)),
         timed("sweep (second pass: nothing new)", lambda: sweep(now)),
     ]
-    print(f"\nDeadline sweep benchmark: {DEADLINES:,} open clocks on {CASES:,} cases (built in {build:.1f} s)")
+    print(
+        f"\nDeadline sweep benchmark: {DEADLINES:,} open clocks on {CASES:,} cases (built in {build:.1f} s)"
+    )
     print(f"{'step':<48} {'seconds':>9}  result")
     for label, seconds, value in rows:
         print(f"{label:<48} {seconds:>9.2f}  {value}")
     sweep_time, insert_time = rows[2][1], rows[1][1]
     print(f"\nratio sweep / plain insert: {sweep_time / insert_time:.1f}x")
+    if os.environ.get("SHOW_QUERIES"):
+        for seconds, sql in sorted(slow, reverse=True)[:12]:
+            print(f"{seconds:8.3f}  {sql}")
     connection.close()
     admin.execute(f'DROP DATABASE IF EXISTS "{bench_name}"')
 

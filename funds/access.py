@@ -81,6 +81,8 @@ def flags_visible_to(user: AnyUser) -> QuerySet[Flag]:
     """Police: flags of their subtree's cases. Liaisons: the late answers they owe."""
     if isinstance(user, User) and user.role == Role.LIAISON:
         return filter_by_institution(
-            Flag.objects.filter(kind=FlagKind.BANK_RESPONSE_OVERDUE), user, field="instruction__institution"
+            Flag.objects.filter(kind=FlagKind.BANK_RESPONSE_OVERDUE),
+            user,
+            field="instruction__institution",
         )
     return filter_by_unit(Flag.objects.all(), user, field="case__unit")

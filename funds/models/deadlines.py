@@ -73,18 +73,37 @@ class Deadline(models.Model):
     # Set when the sweep applied what the law does at the due time (a stop lapses, a freeze
     # ends); the clock stays open, and its flag with it, until someone acts.
     lapsed_at = models.DateTimeField(_("applied at"), null=True, blank=True)
-    # Set when the overdue flag was escalated to the managers.
-    escalated_at = models.DateTimeField(_("escalated at"), null=True, blank=True)
+    # Claims of the sweep (compare-and-set): the warning and the overdue flag were raised.
+    # Once set, the row drops out of the partial indexes the sweep reads, so a pass costs
+    # what is newly due, not everything still open.
+    warning_raised_at = models.DateTimeField(null=True, blank=True)
+    overdue_raised_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("deadline")
         verbose_name_plural = _("deadlines")
         indexes = [
+            # Read by funds.services.sweep (the periodic task funds.tasks.sweep_deadlines).
             models.Index(
-                fields=["warn_at"], name="deadline_open_warn", condition=Q(met_at__isnull=True)
+                fields=["warn_at"],
+                name="deadline_to_warn",
+                condition=Q(
+                    met_at__isnull=True, warning_raised_at__isnull=True, warn_at__isnull=False
+                ),
             ),
             models.Index(
-                fields=["due_at"], name="deadline_open_due", condition=Q(met_at__isnull=True)
+                fields=["due_at"],
+                name="deadline_to_flag_overdue",
+                condition=Q(met_at__isnull=True, overdue_raised_at__isnull=True),
+            ),
+            models.Index(
+                fields=["due_at"],
+                name="deadline_to_lapse",
+                condition=Q(
+                    met_at__isnull=True,
+                    lapsed_at__isnull=True,
+                    kind__in=["stop_lapse", "freeze_expiry"],
+                ),
             ),
             models.Index(fields=["instruction", "kind"], name="deadline_instruction_kind"),
             models.Index(fields=["case", "kind"], name="deadline_case_kind"),
@@ -124,6 +143,8 @@ class Flag(models.Model):
     due_at = models.DateTimeField(_("due at"))
     raised_at = models.DateTimeField(_("raised at"))
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    # Set when an overdue flag left open was escalated to the managers (a sweep claim).
+    escalated_at = models.DateTimeField(_("escalated at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("flag")
@@ -133,6 +154,11 @@ class Flag(models.Model):
             models.Index(fields=["case", "-raised_at"], name="flag_case"),
             models.Index(
                 fields=["raised_at"], name="flag_open", condition=Q(resolved_at__isnull=True)
+            ),
+            models.Index(
+                fields=["raised_at"],
+                name="flag_to_escalate",
+                condition=Q(level="overdue", resolved_at__isnull=True, escalated_at__isnull=True),
             ),
         ]
         constraints = [

@@ -361,6 +361,11 @@ def instruction_approve(*, actor: User, instruction: Instruction) -> Instruction
                 % {"kind": instruction.get_kind_display(), "level": UnitLevel(level).label}
             )
         instruction.status = next_status(INSTRUCTION_TRANSITIONS, "approve", instruction.status)
+        if case.status == CaseStatus.CLOSED and instruction.kind not in (
+            InstructionKind.RELEASE,
+            InstructionKind.RETURN,
+        ):
+            raise InvalidState(_("The case is closed."))
         now = clock.now()
         if freeze is not None:
             _require_freeze_in_force(freeze, now)

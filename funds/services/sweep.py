@@ -11,8 +11,10 @@ once:
 2. raise warning and overdue flags (``ON CONFLICT DO NOTHING`` on one flag per clock and
    level);
 3. record who is to be told of each new overdue flag, and escalate to the managers of the
-   unit and its parent the overdue flags left open too long;
-4. resolve the flags whose clocks were met.
+   unit and its parent the overdue flags left open too long.
+
+Flags resolve when their clock is met, in the same transaction as the change that meets
+it (funds.services.deadlines.deadlines_meet), so the sweep has nothing to resolve.
 
 Mail goes out afterwards, outside the transaction (funds.services.notifications).
 """
@@ -50,7 +52,6 @@ class SweepResult:
     flags_raised: int = 0
     notifications: int = 0
     escalated: int = 0
-    flags_resolved: int = 0
 
 
 def _flag_kind_sql(level_index: int) -> str:
@@ -66,75 +67,70 @@ def _kinds_with(level_index: int) -> str:
     return ", ".join(f"'{deadline}'" for deadline, flags in FLAG_FOR.items() if flags[level_index])
 
 
-RAISE_WARNINGS = f"""
+WARNING_KINDS = _kinds_with(0)
+
+# Each step claims its rows (compare-and-set on a column that takes them out of the partial
+# index the step reads), then writes what the claim calls for. PostgreSQL does both in one
+# statement; SQLite (the embedded demo database) has no data-modifying CTEs, so there the
+# claimed rows are found again by the claim's timestamp.
+CLAIM_DUE = """
+    UPDATE funds_deadline SET
+        warning_raised_at = CASE WHEN warning_raised_at IS NULL AND warn_at <= %(now)s
+                                 THEN %(now)s ELSE warning_raised_at END,
+        overdue_raised_at = CASE WHEN overdue_raised_at IS NULL AND due_at <= %(now)s
+                                 THEN %(now)s ELSE overdue_raised_at END
+    WHERE met_at IS NULL AND (
+        (warning_raised_at IS NULL AND warn_at IS NOT NULL AND warn_at <= %(now)s)
+        OR (overdue_raised_at IS NULL AND due_at <= %(now)s)
+    )
+"""
+# A clock first seen already past due gets no stale warning: its overdue flag says it all.
+INSERT_FLAGS = f"""
     INSERT INTO funds_flag (deadline_id, kind, level, case_id, instruction_id, due_at, raised_at)
     SELECT d.id, {_flag_kind_sql(0)}, 'warning', d.case_id, d.instruction_id, d.due_at, %(now)s
-    FROM funds_deadline d
-    WHERE d.met_at IS NULL AND d.warn_at <= %(now)s AND d.due_at > %(now)s
-      AND d.kind IN ({_kinds_with(0)})
+    FROM {{claimed}} d
+    WHERE d.warning_raised_at = %(now)s AND d.due_at > %(now)s AND d.kind IN ({WARNING_KINDS})
+    UNION ALL
+    SELECT d.id, {_flag_kind_sql(1)}, 'overdue', d.case_id, d.instruction_id, d.due_at, %(now)s
+    FROM {{claimed}} d
+    WHERE d.overdue_raised_at = %(now)s AND d.kind IN ({_kinds_with(1)})
     ON CONFLICT (deadline_id, level) DO NOTHING
 """  # noqa: S608 - the interpolated parts are the constant tables above, not input
 
-RAISE_OVERDUE = f"""
-    INSERT INTO funds_flag (deadline_id, kind, level, case_id, instruction_id, due_at, raised_at)
-    SELECT d.id, {_flag_kind_sql(1)}, 'overdue', d.case_id, d.instruction_id, d.due_at, %(now)s
-    FROM funds_deadline d
-    WHERE d.met_at IS NULL AND d.due_at <= %(now)s AND d.kind IN ({_kinds_with(1)})
-    ON CONFLICT (deadline_id, level) DO NOTHING
-"""  # noqa: S608
-
-# The officer who asked (or who logged the case) hears of every overdue flag raised now.
-NOTIFY_REQUESTERS = """
+# Who hears of a new overdue flag: the officer who asked (or who logged the case), and for
+# an answer owed by an institution, its liaisons.
+NOTIFY = """
     INSERT INTO funds_notification (flag_id, recipient_id, reason, created_at, mail_error)
     SELECT f.id, COALESCE(i.requested_by_id, c.created_by_id), 'raised', %(now)s, ''
-    FROM funds_flag f
+    FROM {flags} f
     JOIN funds_case c ON c.id = f.case_id
     LEFT JOIN funds_instruction i ON i.id = f.instruction_id
-    WHERE f.level = 'overdue' AND f.raised_at = %(now)s AND f.resolved_at IS NULL
-    ON CONFLICT (flag_id, recipient_id, reason) DO NOTHING
-"""
-
-# The institution's liaisons hear of the answers they owe.
-NOTIFY_LIAISONS = """
-    INSERT INTO funds_notification (flag_id, recipient_id, reason, created_at, mail_error)
+    WHERE f.level = 'overdue'
+    UNION ALL
     SELECT f.id, u.id, 'raised', %(now)s, ''
-    FROM funds_flag f
+    FROM {flags} f
     JOIN funds_instruction i ON i.id = f.instruction_id
     JOIN accounts_user u ON u.organization_id = i.institution_id AND u.role = 'liaison' AND u.is_active
-    WHERE f.level = 'overdue' AND f.kind = 'bank_response_overdue' AND f.raised_at = %(now)s
-      AND f.resolved_at IS NULL
+    WHERE f.level = 'overdue' AND f.kind = 'bank_response_overdue'
     ON CONFLICT (flag_id, recipient_id, reason) DO NOTHING
 """
 
 # Overdue flags still open ESCALATE_AFTER after they were raised: the managers of the unit
-# and of its parent are told, once.
+# and of its parent hear of them, once.
+CLAIM_ESCALATIONS = """
+    UPDATE funds_flag SET escalated_at = %(now)s
+    WHERE level = 'overdue' AND resolved_at IS NULL AND escalated_at IS NULL
+      AND raised_at <= %(cutoff)s
+"""
 ESCALATE = """
     INSERT INTO funds_notification (flag_id, recipient_id, reason, created_at, mail_error)
     SELECT f.id, u.id, 'escalated', %(now)s, ''
-    FROM funds_flag f
-    JOIN funds_deadline d ON d.id = f.deadline_id
+    FROM {claimed} f
     JOIN funds_case c ON c.id = f.case_id
     JOIN accounts_organization o ON o.id = c.unit_id
     JOIN accounts_user u ON u.role = 'manager' AND u.is_active
          AND (u.organization_id = o.id OR u.organization_id = o.parent_id)
-    WHERE f.level = 'overdue' AND f.resolved_at IS NULL AND d.escalated_at IS NULL
-      AND d.met_at IS NULL AND f.raised_at <= %(cutoff)s
     ON CONFLICT (flag_id, recipient_id, reason) DO NOTHING
-"""
-
-MARK_ESCALATED = """
-    UPDATE funds_deadline SET escalated_at = %(now)s
-    WHERE escalated_at IS NULL AND met_at IS NULL AND id IN (
-        SELECT f.deadline_id FROM funds_flag f
-        WHERE f.level = 'overdue' AND f.resolved_at IS NULL AND f.raised_at <= %(cutoff)s
-    )
-"""
-
-RESOLVE = """
-    UPDATE funds_flag SET resolved_at = %(now)s
-    WHERE resolved_at IS NULL AND EXISTS (
-        SELECT 1 FROM funds_deadline d WHERE d.id = funds_flag.deadline_id AND d.met_at IS NOT NULL
-    )
 """
 
 
@@ -144,6 +140,19 @@ def _execute(sql: str, params: dict[str, datetime]) -> int:
         return cursor.rowcount
 
 
+def _claim_then(claim: str, then: str, params: dict[str, datetime], *, claimed_again: str) -> int:
+    """Claim rows, then run ``then`` over them (``{claimed}``); answer the rows written.
+
+    ``claimed_again`` finds this pass's claims where the database cannot chain the two.
+    """
+    if connection.vendor == "postgresql":
+        return _execute(
+            f"WITH claimed AS ({claim} RETURNING *) {then.format(claimed='claimed')}", params
+        )
+    _execute(claim, params)
+    return _execute(then.format(claimed=f"({claimed_again})"), params)
+
+
 def sweep(now: datetime) -> SweepResult:
     """Run one pass of the sweep as of ``now``."""
     result = SweepResult()
@@ -151,14 +160,24 @@ def sweep(now: datetime) -> SweepResult:
         result.lapsed, result.expired = _apply_lapses(now)
     with transaction.atomic():
         params = {"now": now, "cutoff": now - rule("ESCALATE_AFTER")}
-        result.flags_raised = _execute(RAISE_WARNINGS, params) + _execute(RAISE_OVERDUE, params)
-        result.notifications = _execute(NOTIFY_REQUESTERS, params) + _execute(
-            NOTIFY_LIAISONS, params
+        result.flags_raised = _claim_then(
+            CLAIM_DUE,
+            INSERT_FLAGS,
+            params,
+            claimed_again="SELECT * FROM funds_deadline WHERE warning_raised_at = %(now)s"
+            " OR overdue_raised_at = %(now)s",
         )
-        escalations = _execute(ESCALATE, params)
-        result.escalated = _execute(MARK_ESCALATED, params)
+        # The flags raised in this pass are the open ones raised now (index flag_open).
+        new_flags = "(SELECT * FROM funds_flag WHERE resolved_at IS NULL AND raised_at = %(now)s)"
+        result.notifications = _execute(NOTIFY.format(flags=new_flags), params)
+        escalations = _claim_then(
+            CLAIM_ESCALATIONS,
+            ESCALATE,
+            params,
+            claimed_again="SELECT * FROM funds_flag WHERE escalated_at = %(now)s",
+        )
         result.notifications += escalations
-        result.flags_resolved = _execute(RESOLVE, params)
+        result.escalated = escalations
     return result
 
 
