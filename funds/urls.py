@@ -1,5 +1,7 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from funds.api.reports import TotalsView
 from funds.api.views import CaseViewSet, FlagViewSet, InstructionViewSet, NotificationViewSet
 
 router = SimpleRouter()
@@ -8,4 +10,7 @@ router.register("instructions", InstructionViewSet, basename="instruction")
 router.register("flags", FlagViewSet, basename="flag")
 router.register("notifications", NotificationViewSet, basename="notification")
 
-api_urlpatterns = router.urls
+api_urlpatterns = [
+    *router.urls,
+    path("reports/totals/", TotalsView.as_view(), name="report-totals"),
+]
