@@ -205,6 +205,12 @@ class User(AbstractUser):
             ),
         ]
 
+    def get_full_name(self) -> str:
+        """Chinese names read family name first, with no space (李明); others as Django does."""
+        if any(ord(ch) > 0x2E7F for ch in self.last_name + self.first_name):
+            return f"{self.last_name}{self.first_name}".strip()
+        return super().get_full_name()
+
     @property
     def is_police(self) -> bool:
         return self.role in POLICE_ROLES

@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -21,8 +21,17 @@ class SignOutView(auth_views.LogoutView):
     pass
 
 
+# Where each role starts its work.
+START_PAGE = {"officer": "case-list", "manager": "desk", "auditor": "desk", "liaison": "inbox"}
+
+
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
+    page = START_PAGE.get(getattr(request.user, "role", ""))
+    if page:
+        return redirect(page)
+    if getattr(request.user, "role", "") == "admin":
+        return redirect("admin:index")
     return render(request, "home.html")
 
 

@@ -1,0 +1,172 @@
+"""Forms of the pages: validation of input only; the rules live in the services."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Organization
+from funds.models import FraudType, InstructionKind, InvolvedAccount, Victim
+from funds.models.money import MAX_DIGITS
+
+
+def money_field(label: Any, *, required: bool = True, minimum: str = "0.01") -> forms.DecimalField:
+    return forms.DecimalField(
+        label=label,
+        max_digits=MAX_DIGITS,
+        decimal_places=2,
+        min_value=Decimal(minimum),
+        required=required,
+        widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
+    )
+
+
+class LocalDateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self) -> None:
+        super().__init__(format="%Y-%m-%dT%H:%M")
+
+
+def set_choices(field: forms.Field, choices: Sequence[tuple[object, str]]) -> None:
+    assert isinstance(field, forms.ChoiceField)
+    field.choices = choices
+
+
+def institution_choices() -> list[tuple[str, str]]:
+    return [
+        (o.code, f"{o.name}（{o.code}）")
+        for o in Organization.objects.institutions().order_by("code")
+    ]
+
+
+class CaseReportForm(forms.Form):
+    title = forms.CharField(label=_("Title"), max_length=200)
+    fraud_type = forms.ChoiceField(label=_("Fraud type"), choices=FraudType.choices)
+    reported_at = forms.DateTimeField(label=_("Reported at"), widget=LocalDateTimeInput())
+    description = forms.CharField(
+        label=_("What happened"), widget=forms.Textarea(attrs={"rows": 3}), required=False
+    )
+
+    def clean_reported_at(self) -> Any:
+        value = self.cleaned_data["reported_at"]
+        if value > timezone.now() + timedelta(minutes=5):
+            raise forms.ValidationError(_("The report time cannot be in the future."))
+        return value
+
+
+class FilingForm(forms.Form):
+    filing_number = forms.CharField(label=_("Filing number"), max_length=64)
+
+
+class VictimForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=100)
+    id_number = forms.RegexField(
+        label=_("Identity number"),
+        regex=r"^(\d{15}|\d{17}[\dXx])$",
+        error_messages={"invalid": _("Enter a 15- or 18-character identity number.")},
+    )
+    phone = forms.RegexField(
+        label=_("Phone"),
+        regex=r"^\+?[\d-]{5,20}$",
+        error_messages={"invalid": _("Enter a phone number of digits.")},
+    )
+    loss_amount = money_field(_("Reported loss (yuan)"))
+    account_institution = forms.ChoiceField(label=_("Victim's bank"), required=False)
+    account_number = forms.CharField(
+        label=_("Victim's account number"), max_length=64, required=False
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self.fields["account_institution"], [("", "—"), *institution_choices()])
+
+
+class AccountForm(forms.Form):
+    """An account that received the money, with its stop-payment in the same step."""
+
+    institution = forms.ChoiceField(label=_("Bank or payment institution"))
+    number = forms.CharField(label=_("Account number"), max_length=64)
+    holder_name = forms.CharField(label=_("Holder name"), max_length=100)
+    layer = forms.IntegerField(label=_("Layer"), min_value=1, max_value=50, initial=1)
+    ask_stop = forms.BooleanField(
+        label=_("Ask the institution to stop payment now"), required=False, initial=True
+    )
+    stop_amount = money_field(_("Amount to stop (yuan)"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self.fields["institution"], institution_choices())
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("ask_stop") and not data.get("stop_amount"):
+            self.add_error("stop_amount", _("Say how much to stop."))
+        return data
+
+
+class TransferForm(forms.Form):
+    from_institution = forms.ChoiceField(label=_("From: institution"))
+    from_number = forms.CharField(label=_("From: account number"), max_length=64)
+    from_holder = forms.CharField(label=_("From: holder"), max_length=100)
+    to_institution = forms.ChoiceField(label=_("To: institution"))
+    to_number = forms.CharField(label=_("To: account number"), max_length=64)
+    to_holder = forms.CharField(label=_("To: holder"), max_length=100)
+    amount = money_field(_("Amount (yuan)"))
+    occurred_at = forms.DateTimeField(label=_("Time of the transfer"), widget=LocalDateTimeInput())
+    reference = forms.CharField(label=_("Transaction reference"), max_length=64)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self.fields["from_institution"], institution_choices())
+        set_choices(self.fields["to_institution"], institution_choices())
+
+
+class InstructionForm(forms.Form):
+    """A freeze, renewal, release or return (a stop-payment is asked with the account)."""
+
+    kind = forms.ChoiceField(label=_("Kind"), choices=InstructionKind.choices)
+    account = forms.TypedChoiceField(label=_("Account"), coerce=int, required=False)
+    freeze = forms.TypedChoiceField(label=_("Freeze"), coerce=int, required=False)
+    victim = forms.TypedChoiceField(label=_("Victim"), coerce=int, required=False)
+    amount = money_field(_("Amount (yuan)"), required=False)
+    instrument_number = forms.CharField(
+        label=_("Legal instrument number"), max_length=64, required=False
+    )
+    term_months = forms.IntegerField(label=_("Term (months)"), min_value=1, required=False)
+    reason = forms.CharField(
+        label=_("Reason"), widget=forms.Textarea(attrs={"rows": 2}), required=False
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        accounts: list[InvolvedAccount],
+        freezes: list[tuple[int, str]],
+        victims: list[Victim],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(
+            self.fields["account"],
+            [("", "—")] + [(a.pk, f"{a.account.number} {a.account.holder_name}") for a in accounts],
+        )
+        set_choices(self.fields["freeze"], [("", "—"), *freezes])
+        set_choices(self.fields["victim"], [("", "—")] + [(v.pk, v.name) for v in victims])
+
+
+class ExecuteForm(forms.Form):
+    executed_amount = money_field(_("Amount actually found (yuan)"), minimum="0.00")
+    bank_reference = forms.CharField(label=_("Your reference"), max_length=64)
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason for rejecting"), widget=forms.Textarea(attrs={"rows": 2})
+    )

@@ -1,0 +1,25 @@
+from django.urls import path
+
+from funds.views import liaison, manager, officer
+
+urlpatterns = [
+    path("cases/", officer.case_list, name="case-list"),
+    path("cases/new/", officer.case_new, name="case-new"),
+    path("cases/<int:pk>/", officer.case_detail, name="case-detail"),
+    path("cases/<int:pk>/victims/", officer.victim_add, name="case-victim-add"),
+    path("cases/<int:pk>/accounts/", officer.account_add, name="case-account-add"),
+    path("cases/<int:pk>/transfers/", officer.transfer_add, name="case-transfer-add"),
+    path("cases/<int:pk>/instructions/", officer.instruction_add, name="case-instruction-add"),
+    path("cases/<int:pk>/<slug:action>/", officer.case_action, name="case-action"),
+    path(
+        "instructions/<int:pk>/<slug:action>/",
+        officer.instruction_officer_action,
+        name="instruction-action",
+    ),
+    path("inbox/", liaison.inbox, name="inbox"),
+    path("inbox/rows/", liaison.inbox_rows, name="inbox-rows"),
+    path("inbox/<int:pk>/execute/", liaison.inbox_execute, name="inbox-execute"),
+    path("inbox/<int:pk>/reject/", liaison.inbox_reject, name="inbox-reject"),
+    path("desk/", manager.desk, name="desk"),
+    path("desk/<int:pk>/approve/", manager.desk_approve, name="desk-approve"),
+]

@@ -1,0 +1,95 @@
+"""Template helpers for the pages: money, clocks, masking."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django import template
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import ngettext
+
+from funds.masking import mask_id_number, mask_phone
+from funds.models import Instruction, InstructionKind, InstructionStatus
+from funds.services.stages import in_force
+
+register = template.Library()
+
+
+@register.filter
+def yuan(value: Decimal | str | None) -> str:
+    """¥1,234.50 (an empty dash for nothing)."""
+    if value in (None, ""):
+        return "—"
+    return f"¥{Decimal(value):,.2f}"
+
+
+@register.filter
+def id_masked(value: str) -> str:
+    return mask_id_number(value)
+
+
+@register.filter
+def phone_masked(value: str) -> str:
+    return mask_phone(value)
+
+
+def _span(seconds: float) -> str:
+    minutes = int(abs(seconds) // 60)
+    if minutes < 60:
+        return ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes}
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return _("%(h)d h %(m)d min") % {"h": hours, "m": minutes}
+    return ngettext("%(n)d day", "%(n)d days", hours // 24) % {"n": hours // 24}
+
+
+@register.simple_tag
+def clock(instruction: Instruction) -> dict[str, Any] | None:
+    """The clock that matters now for an instruction: what, until when, how it stands."""
+    now = timezone.now()
+    due: datetime | None = None
+    if instruction.status == InstructionStatus.PENDING:
+        label, due = _("Answer due"), instruction.response_due_at
+    elif instruction.status == InstructionStatus.EXECUTED and in_force(instruction, now):
+        if instruction.kind == InstructionKind.STOP_PAYMENT:
+            label, due = _("Stop lapses"), instruction.effective_until
+        elif instruction.kind == InstructionKind.FREEZE:
+            label, due = _("Freeze expires"), instruction.effective_until
+    if due is None:
+        return None
+    seconds = (due - now).total_seconds()
+    if seconds < 0:
+        state, text = "overdue", _("%(span)s late") % {"span": _span(seconds)}
+    else:
+        soon = seconds < 0.25 * max((due - instruction.requested_at).total_seconds(), 1)
+        state, text = ("warning" if soon else "ok"), _("%(span)s left") % {"span": _span(seconds)}
+    return {"label": label, "due": due, "state": state, "text": text}
+
+
+EVENT_LABELS = {
+    "case_reported": _lazy("Case reported"),
+    "case_accepted": _lazy("Case accepted"),
+    "case_filed": _lazy("Case filed"),
+    "case_closed": _lazy("Case closed"),
+    "victim_added": _lazy("Victim added"),
+    "account_added": _lazy("Account added"),
+    "transfer_added": _lazy("Transfer recorded"),
+    "instruction_requested": _lazy("Request sent"),
+    "instruction_approved": _lazy("Request approved"),
+    "instruction_executed": _lazy("Executed by the institution"),
+    "instruction_rejected": _lazy("Rejected by the institution"),
+    "instruction_cancelled": _lazy("Request cancelled"),
+    "stop_lapsed": _lazy("Stop-payment lapsed"),
+    "freeze_expired": _lazy("Freeze expired"),
+    "freeze_verified": _lazy("Frozen funds verified"),
+    "freeze_found_unrelated": _lazy("Frozen funds found unrelated"),
+}
+
+
+@register.filter
+def event_label(event_type: str) -> str:
+    return str(EVENT_LABELS.get(event_type, event_type))

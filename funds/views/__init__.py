@@ -1,0 +1,1 @@
+"""The pages: the officer's case file, the liaison's inbox, the manager's desk."""

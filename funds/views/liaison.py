@@ -1,0 +1,95 @@
+"""The liaison's inbox: what the institution must answer, most urgent first, answered in place."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from accounts.models import Role, User
+from funds import selectors
+from funds.access import access_instruction
+from funds.forms import ExecuteForm, RejectForm
+from funds.models import Instruction, InstructionStatus
+from funds.services import instructions as instruction_services
+from funds.views.common import attempt, is_htmx, roles
+
+RECENT = 20
+
+
+def _pending(request: HttpRequest) -> list[Instruction]:
+    return list(selectors.instruction_list(request.user).filter(status=InstructionStatus.PENDING))
+
+
+@roles(Role.LIAISON)
+def inbox(request: HttpRequest) -> HttpResponse:
+    answered = (
+        selectors.instruction_list(request.user)
+        .filter(status__in=[InstructionStatus.EXECUTED, InstructionStatus.REJECTED])
+        .order_by("-responded_at")[:RECENT]
+    )
+    return render(request, "funds/inbox.html", {"pending": _pending(request), "answered": answered})
+
+
+@roles(Role.LIAISON)
+def inbox_rows(request: HttpRequest) -> HttpResponse:
+    """The pending rows alone, polled by the inbox every few seconds (htmx)."""
+    return render(
+        request, "funds/_inbox_rows.html", {"pending": _pending(request), "polling": True}
+    )
+
+
+def _answer(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    instruction = access_instruction(request.user, pk)
+    user = cast(User, request.user)
+    form: ExecuteForm | RejectForm
+    if action == "execute":
+        form = ExecuteForm(request.POST, prefix=f"x{pk}")
+        done = form.is_valid() and attempt(
+            form,
+            lambda: instruction_services.instruction_execute(
+                actor=user,
+                instruction=instruction,
+                executed_amount=form.cleaned_data["executed_amount"],
+                bank_reference=form.cleaned_data["bank_reference"],
+            ),
+        )
+    else:
+        form = RejectForm(request.POST, prefix=f"r{pk}")
+        done = form.is_valid() and attempt(
+            form,
+            lambda: instruction_services.instruction_reject(
+                actor=user, instruction=instruction, reason=form.cleaned_data["reason"]
+            ),
+        )
+    instruction = selectors.instruction_list(user).get(pk=pk)
+    if is_htmx(request):
+        forms = {"execute_form": form} if action == "execute" else {"reject_form": form}
+        return render(
+            request,
+            "funds/_inbox_row.html",
+            {"instruction": instruction, "done": done, **({} if done else forms)},
+            status=200,
+        )
+    if done:
+        messages.success(request, _("Answer recorded."))
+    else:
+        for error in form.errors.values():
+            messages.error(request, " ".join(str(e) for e in error))
+    return redirect("inbox")
+
+
+@require_POST
+@roles(Role.LIAISON)
+def inbox_execute(request: HttpRequest, pk: int) -> HttpResponse:
+    return _answer(request, pk, "execute")
+
+
+@require_POST
+@roles(Role.LIAISON)
+def inbox_reject(request: HttpRequest, pk: int) -> HttpResponse:
+    return _answer(request, pk, "reject")

@@ -1,0 +1,133 @@
+"""The manager's desk: approvals waiting, flags of the subtree, totals and the funnel."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, cast
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from accounts.models import Role, User
+from accounts.scope import units_in_scope
+from funds import selectors
+from funds.access import access_instruction, flags_visible_to
+from funds.errors import DomainError
+from funds.models import Instruction, InstructionKind, InstructionStatus
+from funds.reports import totals
+from funds.services import instructions as instruction_services
+from funds.services.instructions import APPROVAL_LEVEL
+from funds.views.common import is_htmx, roles
+
+
+def _approvable(user: User) -> list[Instruction]:
+    """Instructions of the subtree waiting for approval, with whether this user may approve."""
+    waiting = list(
+        selectors.instruction_list(user)
+        .filter(status=InstructionStatus.AWAITING_APPROVAL)
+        .select_related("case__unit", "requested_by", "victim", "freeze")
+        .order_by("requested_at", "id")
+    )
+    unit = user.organization
+    for instruction in waiting:
+        level = APPROVAL_LEVEL.get(InstructionKind(instruction.kind))
+        instruction.may_approve = bool(  # type: ignore[attr-defined]
+            user.role == Role.MANAGER and unit is not None and level and unit.is_at_or_above(level)
+        )
+    return waiting
+
+
+def _period(request: HttpRequest) -> tuple[date, date]:
+    today = timezone.localdate()
+    start = parse_date(request.GET.get("from", "")) or today.replace(day=1)
+    end = parse_date(request.GET.get("to", "")) or today
+    if end < start:
+        start, end = end, start
+    return start, end
+
+
+@roles(Role.MANAGER, Role.AUDITOR)
+def desk(request: HttpRequest) -> HttpResponse:
+    user = cast(User, request.user)
+    scope = user.organization
+    assert scope is not None
+    unit_code = request.GET.get("unit")
+    if unit_code:
+        scope = units_in_scope(user).filter(code=unit_code).first() or scope
+    start, end = _period(request)
+    by_unit, total = totals(scope=scope, group_by="unit", date_from=start, date_to=end)
+    by_bank, _total = totals(scope=scope, group_by="institution", date_from=start, date_to=end)
+    chart: dict[str, Any] = {
+        "units": [r.label for r in by_unit],
+        "unitSeries": {
+            name: [str(getattr(r.figures, name)[1]) for r in by_unit]
+            for name in ("stopped", "frozen", "returned")
+        },
+        "banks": [r.label for r in by_bank],
+        "bankSeries": {
+            name: [str(getattr(r.figures, name)[1]) for r in by_bank]
+            for name in ("stopped", "frozen", "returned")
+        },
+        "funnel": [
+            str(total.loss),
+            str(total.stop_requested[1]),
+            str(total.stopped[1]),
+            str(total.frozen[1]),
+            str(total.returned[1]),
+        ],
+    }
+    flags = (
+        flags_visible_to(user)
+        .filter(resolved_at__isnull=True)
+        .select_related("case", "instruction")
+        .order_by("-level", "due_at")[:50]
+    )
+    return render(
+        request,
+        "funds/desk.html",
+        {
+            "scope": scope,
+            "children": units_in_scope(user).filter(parent=user.organization).order_by("code"),
+            "start": start,
+            "end": end,
+            "approvals": _approvable(user),
+            "flags": flags,
+            "by_unit": by_unit,
+            "by_bank": by_bank,
+            "total": total,
+            "chart": chart,
+        },
+    )
+
+
+@require_POST
+@roles(Role.MANAGER)
+def desk_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    user = cast(User, request.user)
+    instruction = access_instruction(user, pk)
+    error = None
+    try:
+        instruction = instruction_services.instruction_approve(actor=user, instruction=instruction)
+    except DomainError as refused:
+        error = refused.message
+    if is_htmx(request):
+        instruction = (
+            selectors.instruction_list(user)
+            .select_related("case__unit", "requested_by", "victim")
+            .get(pk=pk)
+        )
+        return render(
+            request,
+            "funds/_approval_row.html",
+            {"instruction": instruction, "error": error, "done": not error},
+        )
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, _("Approved and sent to the institution."))
+    return redirect("desk")

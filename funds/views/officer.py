@@ -1,0 +1,326 @@
+"""The officer's pages: the case list and the case file (一案一档), with its forms."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from accounts.models import Organization, Role, User
+from funds import selectors
+from funds.access import access_case, access_instruction
+from funds.api.filters import CaseFilter
+from funds.errors import DomainError
+from funds.forms import (
+    AccountForm,
+    CaseReportForm,
+    FilingForm,
+    InstructionForm,
+    TransferForm,
+    VictimForm,
+)
+from funds.models import (
+    Case,
+    CaseStatus,
+    Flag,
+    Instruction,
+    InstructionKind,
+    InstructionStatus,
+    Transfer,
+    Victim,
+)
+from funds.services import cases as case_services
+from funds.services import instructions as instruction_services
+from funds.services.stages import in_force
+from funds.views.common import attempt, roles
+
+POLICE = (Role.OFFICER, Role.MANAGER, Role.AUDITOR)
+
+
+def _user(request: HttpRequest) -> User:
+    return cast(User, request.user)
+
+
+@roles(*POLICE)
+def case_list(request: HttpRequest) -> HttpResponse:
+    open_flags = (
+        Flag.objects.filter(case=OuterRef("pk"), resolved_at__isnull=True)
+        .order_by()
+        .values("case")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    cases = selectors.case_list(request.user).annotate(open_flags=Coalesce(Subquery(open_flags), 0))
+    filtered = CaseFilter(request.GET, queryset=cases)
+    queryset = filtered.qs
+    if request.GET.get("flagged"):
+        queryset = queryset.filter(open_flags__gt=0)
+    page = Paginator(queryset, 25).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "funds/case_list.html",
+        {"page": page, "filter": filtered, "statuses": CaseStatus.choices, "query": request.GET},
+    )
+
+
+@roles(Role.OFFICER)
+def case_new(request: HttpRequest) -> HttpResponse:
+    form = CaseReportForm(
+        request.POST or None,
+        initial={"reported_at": timezone.localtime().replace(second=0, microsecond=0)},
+    )
+    if request.method == "POST" and form.is_valid():
+        case = case_services.case_report(actor=_user(request), **form.cleaned_data)
+        messages.success(
+            request,
+            _("Case %(number)s logged. Add the account that received the money and stop it.")
+            % {"number": case.number},
+        )
+        return redirect(reverse("case-detail", args=[case.pk]) + "#add-account")
+    return render(request, "funds/case_new.html", {"form": form})
+
+
+def _case_page(request: HttpRequest, case: Case, status: int = 200, **forms: Any) -> HttpResponse:
+    """Render the case file, with any bound forms that failed kept as typed."""
+    case = selectors.with_totals(Case.objects.filter(pk=case.pk)).get()
+    accounts = list(selectors.involved_accounts(case))
+    victims = list(Victim.objects.filter(case=case).select_related("account_institution"))
+    instructions = list(
+        Instruction.objects.filter(case=case)
+        .select_related("institution", "involved__account", "requested_by", "approved_by", "victim")
+        .order_by("-requested_at", "-id")
+    )
+    now = timezone.now()
+    freezes = [
+        (i.pk, f"#{i.pk} {i.involved.account.number} {i.held_amount:,.2f}")
+        for i in instructions
+        if i.kind == InstructionKind.FREEZE and in_force(i, now)
+    ]
+    for account in accounts:
+        account.other_case_numbers = sorted(  # type: ignore[attr-defined]
+            {i.case.number for i in account.account.all_involvements if i.case_id != case.pk}  # type: ignore[attr-defined]
+        )
+    context = {
+        "case": case,
+        "accounts": accounts,
+        "victims": victims,
+        "transfers": Transfer.objects.filter(case=case).select_related(
+            "from_account__institution", "to_account__institution"
+        ),
+        "instructions": instructions,
+        "flags": Flag.objects.filter(case=case, resolved_at__isnull=True).select_related(
+            "instruction"
+        ),
+        "events": selectors.case_events(case),
+        "can_act": _user(request).role == Role.OFFICER and case.status != CaseStatus.CLOSED,
+        "is_manager": _user(request).role == Role.MANAGER,
+        "filing_form": forms.get("filing_form") or FilingForm(),
+        "victim_form": forms.get("victim_form") or VictimForm(),
+        "account_form": forms.get("account_form") or AccountForm(),
+        "transfer_form": forms.get("transfer_form") or TransferForm(),
+        "instruction_form": forms.get("instruction_form")
+        or InstructionForm(accounts=accounts, freezes=freezes, victims=victims),
+        "freezes_in_force": freezes,
+    }
+    return render(request, "funds/case_detail.html", context, status=status)
+
+
+@roles(*POLICE)
+def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _case_page(request, access_case(request.user, pk))
+
+
+@require_POST
+@roles(Role.OFFICER, Role.MANAGER)
+def case_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    case = access_case(request.user, pk)
+    user = _user(request)
+    try:
+        if action == "accept" and user.role == Role.OFFICER:
+            case_services.case_accept(actor=user, case=case)
+        elif action == "file" and user.role == Role.OFFICER:
+            form = FilingForm(request.POST)
+            if not form.is_valid() or not attempt(
+                form,
+                lambda: case_services.case_file(
+                    actor=user, case=case, filing_number=form.cleaned_data["filing_number"]
+                ),
+            ):
+                return _case_page(request, case, status=400, filing_form=form)
+        elif action == "close" and user.role == Role.MANAGER:
+            case_services.case_close(actor=user, case=case)
+        else:
+            messages.error(request, _("Your role may not do this."))
+            return redirect("case-detail", pk=case.pk)
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect("case-detail", pk=case.pk)
+    messages.success(request, _("Done."))
+    return redirect("case-detail", pk=case.pk)
+
+
+@require_POST
+@roles(Role.OFFICER)
+def victim_add(request: HttpRequest, pk: int) -> HttpResponse:
+    case = access_case(request.user, pk)
+    form = VictimForm(request.POST)
+    if form.is_valid():
+        data = dict(form.cleaned_data)
+        code = data.pop("account_institution")
+        institution = (
+            Organization.objects.institutions().filter(code=code).first() if code else None
+        )
+        if attempt(
+            form,
+            lambda: case_services.victim_add(
+                actor=_user(request), case=case, account_institution=institution, **data
+            ),
+        ):
+            messages.success(request, _("Victim added."))
+            return redirect(reverse("case-detail", args=[case.pk]) + "#victims")
+    return _case_page(request, case, status=400, victim_form=form)
+
+
+@require_POST
+@roles(Role.OFFICER)
+def account_add(request: HttpRequest, pk: int) -> HttpResponse:
+    """Add an account and, in the same step, ask its institution to stop payment."""
+    case = access_case(request.user, pk)
+    form = AccountForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        user = _user(request)
+
+        def add_and_stop() -> None:
+            from django.db import transaction
+
+            with transaction.atomic():
+                involved = case_services.account_add(
+                    actor=user,
+                    case=case,
+                    institution_code=data["institution"],
+                    number=data["number"],
+                    holder_name=data["holder_name"],
+                    layer=data["layer"],
+                )
+                if data["ask_stop"]:
+                    instruction_services.instruction_request(
+                        actor=user,
+                        case=case,
+                        request=instruction_services.InstructionRequest(
+                            kind=InstructionKind.STOP_PAYMENT,
+                            involved_id=involved.pk,
+                            amount=data["stop_amount"],
+                        ),
+                    )
+
+        if attempt(form, add_and_stop):
+            messages.success(
+                request,
+                _("Account added and stop-payment sent.")
+                if data["ask_stop"]
+                else _("Account added."),
+            )
+            return redirect(reverse("case-detail", args=[case.pk]) + "#accounts")
+    return _case_page(request, case, status=400, account_form=form)
+
+
+@require_POST
+@roles(Role.OFFICER)
+def transfer_add(request: HttpRequest, pk: int) -> HttpResponse:
+    case = access_case(request.user, pk)
+    form = TransferForm(request.POST)
+    if form.is_valid():
+        d = form.cleaned_data
+        if attempt(
+            form,
+            lambda: case_services.transfer_add(
+                actor=_user(request),
+                case=case,
+                from_account={
+                    "institution": d["from_institution"],
+                    "number": d["from_number"],
+                    "holder_name": d["from_holder"],
+                },
+                to_account={
+                    "institution": d["to_institution"],
+                    "number": d["to_number"],
+                    "holder_name": d["to_holder"],
+                },
+                amount=d["amount"],
+                occurred_at=d["occurred_at"],
+                reference=d["reference"],
+            ),
+        ):
+            messages.success(request, _("Transfer recorded."))
+            return redirect(reverse("case-detail", args=[case.pk]) + "#transfers")
+    return _case_page(request, case, status=400, transfer_form=form)
+
+
+@require_POST
+@roles(Role.OFFICER)
+def instruction_add(request: HttpRequest, pk: int) -> HttpResponse:
+    case = access_case(request.user, pk)
+    accounts = list(selectors.involved_accounts(case))
+    victims = list(Victim.objects.filter(case=case))
+    now = timezone.now()
+    freezes = [
+        (i.pk, f"#{i.pk}")
+        for i in Instruction.objects.filter(
+            case=case, kind=InstructionKind.FREEZE, status=InstructionStatus.EXECUTED
+        )
+        if in_force(i, now)
+    ]
+    form = InstructionForm(request.POST, accounts=accounts, freezes=freezes, victims=victims)
+    if form.is_valid():
+        d = form.cleaned_data
+        request_ = instruction_services.InstructionRequest(
+            kind=d["kind"],
+            involved_id=d.get("account") or None,
+            amount=d.get("amount"),
+            instrument_number=d.get("instrument_number") or "",
+            term_months=d.get("term_months"),
+            freeze_id=d.get("freeze") or None,
+            victim_id=d.get("victim") or None,
+            reason=d.get("reason") or "",
+        )
+        if attempt(
+            form,
+            lambda: instruction_services.instruction_request(
+                actor=_user(request), case=case, request=request_
+            ),
+        ):
+            messages.success(request, _("Request sent."))
+            return redirect(reverse("case-detail", args=[case.pk]) + "#instructions")
+    return _case_page(request, case, status=400, instruction_form=form)
+
+
+@require_POST
+@roles(Role.OFFICER)
+def instruction_officer_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """Cancel an instruction, or verify a freeze's funds (R8)."""
+    instruction = access_instruction(request.user, pk)
+    user = _user(request)
+    try:
+        if action == "cancel":
+            instruction_services.instruction_cancel(actor=user, instruction=instruction)
+        elif action == "verify":
+            instruction_services.freeze_verify(actor=user, freeze=instruction)
+        else:
+            raise DomainError(_("Unknown action."))
+        messages.success(request, _("Done."))
+    except DomainError as error:
+        messages.error(request, error.message)
+    return redirect(reverse("case-detail", args=[instruction.case_id]) + "#instructions")
+
+
+__all__ = ["Prefetch", "Q"]
