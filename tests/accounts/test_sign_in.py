@@ -37,7 +37,11 @@ class SignInPageTest(CaseTrackerTestCase):
         response = self.client.post(
             reverse("login"), {"username": "officer_lx", "password": DEMO_PASSWORD}, follow=True
         )
-        assert response.redirect_chain[-1][0] == reverse("home")
+        # Home sends each role to where its work starts: an officer to the case list.
+        assert [url for url, _status in response.redirect_chain] == [
+            reverse("home"),
+            reverse("case-list"),
+        ]
         self.assertContains(response, "历下区分局")
 
     def test_a_wrong_password_shows_an_error_and_does_not_sign_in(self):
@@ -52,7 +56,18 @@ class SignInPageTest(CaseTrackerTestCase):
         self.client.force_login(self.officer_lx)
         response = self.client.post(reverse("logout"))
         assert response.status_code == 302
-        assert self.client.get(reverse("home")).status_code == 302
+        assert self.client.get(reverse("case-list")).status_code == 302
+
+    def test_home_sends_each_role_to_its_start_page(self):
+        for user, page in [
+            (self.officer_lx, reverse("case-list")),
+            (self.manager_jn, reverse("desk")),
+            (self.auditor_sd, reverse("desk")),
+            (self.liaison_ccb, reverse("inbox")),
+            (self.admin, reverse("admin:index")),
+        ]:
+            self.client.force_login(user)
+            assert self.client.get(reverse("home"))["Location"] == page, user
 
     def test_home_requires_sign_in(self):
         response = self.client.get(reverse("home"))
@@ -114,9 +129,9 @@ class SessionExpiryTest(CaseTrackerTestCase):
                 reverse("login"), {"username": "officer_lx", "password": DEMO_PASSWORD}
             )
             traveller.shift(timedelta(seconds=settings.SESSION_COOKIE_AGE - 60))
-            assert self.client.get(reverse("home")).status_code == 200
+            assert self.client.get(reverse("case-list")).status_code == 200
             traveller.shift(timedelta(seconds=settings.SESSION_COOKIE_AGE + 1))
-            assert self.client.get(reverse("home")).status_code == 302
+            assert self.client.get(reverse("case-list")).status_code == 302
 
     def test_an_active_session_ends_at_the_absolute_maximum(self):
         start = timezone.now()
@@ -126,7 +141,7 @@ class SessionExpiryTest(CaseTrackerTestCase):
                 reverse("login"), {"username": "officer_lx", "password": DEMO_PASSWORD}
             )
             while timezone.now() - start < settings.SESSION_MAX_AGE - step:
-                assert self.client.get(reverse("home")).status_code == 200
+                assert self.client.get(reverse("case-list")).status_code == 200
                 traveller.shift(step)
             traveller.shift(step * 2)
-            assert self.client.get(reverse("home")).status_code == 302
+            assert self.client.get(reverse("case-list")).status_code == 302
