@@ -9,7 +9,7 @@ PORT ?= 8000
 # The newest working Python 3.12+; bin/find-python explains what to install if there is none.
 PYTHON ?= $(shell bin/find-python)
 
-.PHONY: help venv install install-dev demo test lint format messages schema bench-sweep clean
+.PHONY: help venv install install-dev demo test lint browser format messages schema bench-sweep clean
 
 help:
 	@echo "make demo   - install, migrate, load the demo world and run web + Celery worker + beat"
@@ -69,8 +69,12 @@ format: $(VENV)/.installed-dev
 # Production settings (DEBUG off) with a throwaway key; the test client speaks plain HTTP.
 test: export SECRET_KEY ?= test-only-secret-key-not-for-production-use-0123456789
 test: export SECURE_SSL_REDIRECT ?= 0
-test: $(VENV)/.installed-dev lint
+test: $(VENV)/.installed-dev lint browser
 	PY=$(PY) bin/with-services $(PY) -m pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's Chromium through Playwright (never a downloaded browser).
+browser:
+	@command -v chromium >/dev/null || bin/install-chromium
 
 messages: $(VENV)/.installed
 	$(PY) manage.py makemessages --locale zh_Hans --ignore '.venv/*' --ignore 'var/*'
