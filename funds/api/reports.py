@@ -42,7 +42,7 @@ class TotalsView(APIView):
             OpenApiParameter("to", str, description="last local date, YYYY-MM-DD"),
         ],
         responses=inline_serializer(
-            "Totals",
+            "TotalsReport",
             {
                 "rows": serializers.ListField(child=serializers.DictField()),
                 "total": serializers.DictField(),
