@@ -51,8 +51,17 @@ def _next_case_number(unit: Organization, year: int) -> str:
 
 def lock_case(case: Case) -> Case:
     """Re-read the case under a row lock; every change in a case starts here (lock order:
-    case, involved account, instructions by id, victim)."""
-    return Case.objects.select_for_update(of=("self",)).select_related("unit").get(pk=case.pk)
+    case, involved account, instructions by id, victim).
+
+    The locks are ``FOR NO KEY UPDATE``: no key ever changes, and the weaker lock leaves
+    foreign-key checks (``FOR KEY SHARE``, taken when the sweep inserts flags and events that
+    point at a case) free to proceed, so a sweep and a user never wait on each other in a
+    cycle."""
+    return (
+        Case.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("unit")
+        .get(pk=case.pk)
+    )
 
 
 def _require_case_actor(actor: User, case: Case, *roles: str) -> User:

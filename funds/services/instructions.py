@@ -79,7 +79,7 @@ def _lock_involved(case: Case, involved_id: int | None) -> InvolvedAccount:
         raise RuleViolation(_("Name the account."), field="account")
     try:
         return (
-            InvolvedAccount.objects.select_for_update(of=("self",))
+            InvolvedAccount.objects.select_for_update(of=("self",), no_key=True)
             .select_related("account")
             .get(pk=involved_id, case=case)
         )
@@ -124,7 +124,7 @@ def instruction_request(*, actor: User, case: Case, request: InstructionRequest)
         involved_id = freeze.involved_id
     involved = _lock_involved(case, involved_id)
     if freeze is not None:
-        freeze = Instruction.objects.select_for_update().get(pk=freeze.pk)
+        freeze = Instruction.objects.select_for_update(no_key=True).get(pk=freeze.pk)
 
     instruction = Instruction(
         case=case,
@@ -329,13 +329,16 @@ def _lock_instruction(
     """Lock, in the global order, the case, the account, the instruction and its freeze."""
     case = lock_case(instruction.case)
     involved = (
-        InvolvedAccount.objects.select_for_update(of=("self",))
+        InvolvedAccount.objects.select_for_update(of=("self",), no_key=True)
         .select_related("account")
         .get(pk=instruction.involved_id)
     )
     ids = sorted({instruction.pk, *([instruction.freeze_id] if instruction.freeze_id else [])})
     locked = {
-        i.pk: i for i in Instruction.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+        i.pk: i
+        for i in Instruction.objects.select_for_update(no_key=True)
+        .filter(pk__in=ids)
+        .order_by("pk")
     }
     current = locked[instruction.pk]
     freeze = locked.get(current.freeze_id) if current.freeze_id else None
@@ -481,7 +484,7 @@ def _apply_execution(
                     ended_at__isnull=True,
                 )
                 .order_by("pk")
-                .select_for_update()
+                .select_for_update(no_key=True)
                 .values_list("pk", flat=True)
             )
             Instruction.objects.filter(pk__in=superseded).update(
@@ -511,7 +514,9 @@ def _apply_execution(
                 involved.returned_amount += amount
                 involved.save(update_fields=["returned_amount"])
                 update = ["returned_amount"]
-                victim = Victim.objects.select_for_update().get(pk=instruction.victim_id or 0)
+                victim = Victim.objects.select_for_update(no_key=True).get(
+                    pk=instruction.victim_id or 0
+                )
                 victim.returned_amount += amount
                 victim.save(update_fields=["returned_amount"])
                 effects["victim"] = victim.pk

@@ -191,7 +191,7 @@ def _apply_lapses(now: datetime) -> tuple[int, int]:
     )
     # Lock the cases first, as every service does; skip those a user holds right now.
     locked = list(
-        Case.objects.select_for_update(skip_locked=True)
+        Case.objects.select_for_update(skip_locked=True, no_key=True)
         .filter(pk__in=due.values("case_id"))
         .order_by("pk")
         .values_list("pk", flat=True)
