@@ -32,6 +32,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         at = options["at"] or timezone.now()
+        if isinstance(at, str):  # call_command(at="...") skips the argument parser
+            at = _moment(at)
         with clock.acting_at(at):
             result = run_sweep()
         self.stdout.write(
