@@ -87,3 +87,23 @@ def refresh_stage(involved: InvolvedAccount, now: datetime) -> str:
         involved.stage = stage
         involved.save(update_fields=["stage"])
     return stage
+
+
+def refresh_stages(involved_ids: list[int], now: datetime) -> int:
+    """Recompute the stages of many locked involved accounts at once, in a fixed number of
+    queries (the sweep's lapses and expiries); answer how many changed."""
+    accounts = list(InvolvedAccount.objects.filter(pk__in=involved_ids))
+    by_account: dict[int, list[Instruction]] = {account.pk: [] for account in accounts}
+    holds = Instruction.objects.filter(
+        involved_id__in=by_account, kind__in=[InstructionKind.STOP_PAYMENT, InstructionKind.FREEZE]
+    ).exclude(status=InstructionStatus.CANCELLED)
+    for instruction in holds:
+        by_account[instruction.involved_id].append(instruction)
+    changed = []
+    for account in accounts:
+        stage = derive_stage(account, by_account[account.pk], now)
+        if stage != account.stage:
+            account.stage = stage
+            changed.append(account)
+    InvolvedAccount.objects.bulk_update(changed, ["stage"], batch_size=1000)
+    return len(changed)

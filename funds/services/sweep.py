@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Case as CaseWhen
-from django.db.models import Exists, F, OuterRef, Q, Value, When
+from django.db.models import F
 
 from funds.models import (
     Case,
@@ -35,14 +34,10 @@ from funds.models import (
     EndReason,
     Event,
     Instruction,
-    InstructionKind,
-    InstructionStatus,
-    InvolvedAccount,
-    Stage,
 )
 from funds.models.deadlines import FLAG_FOR
-from funds.models.instructions import OPEN_STATUSES
 from funds.rules import rule
+from funds.services.stages import refresh_stages
 
 
 @dataclass
@@ -227,37 +222,13 @@ def _apply_lapses(now: datetime) -> tuple[int, int]:
         ],
         batch_size=1000,
     )
-    _restage(
-        Instruction.objects.filter(pk__in=[r[3] for r in stops]).values("involved_id"),
+    # The same function as every service decides the new stages (funds.services.stages).
+    refresh_stages(
+        list(
+            Instruction.objects.filter(pk__in=[r[3] for r in rows]).values_list(
+                "involved_id", flat=True
+            )
+        ),
         now,
-        kind=InstructionKind.STOP_PAYMENT,
-        held=Stage.STOPPED,
-        waiting=Stage.STOP_REQUESTED,
-        gone=Stage.LAPSED,
-    )
-    _restage(
-        Instruction.objects.filter(pk__in=[r[3] for r in freezes]).values("involved_id"),
-        now,
-        kind=InstructionKind.FREEZE,
-        held=Stage.FROZEN,
-        waiting=Stage.FREEZE_REQUESTED,
-        gone=Stage.EXPIRED,
     )
     return len(stops), len(freezes)
-
-
-def _restage(
-    involved_ids: object, now: datetime, *, kind: str, held: str, waiting: str, gone: str
-) -> None:
-    """Move accounts whose last hold of ``kind`` just ended, as funds.services.stages would."""
-    of_kind = Instruction.objects.filter(involved=OuterRef("pk"), kind=kind)
-    in_force = of_kind.filter(
-        status=InstructionStatus.EXECUTED,
-        executed_amount__gt=0,
-        ended_at__isnull=True,
-        effective_until__gt=now,
-    )
-    waiting_one = of_kind.filter(status__in=OPEN_STATUSES)
-    InvolvedAccount.objects.filter(Q(pk__in=involved_ids), stage=held).exclude(
-        Exists(in_force)
-    ).update(stage=CaseWhen(When(Exists(waiting_one), then=Value(waiting)), default=Value(gone)))

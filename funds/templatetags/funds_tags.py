@@ -9,8 +9,7 @@ from typing import Any
 from django import template
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
 from funds.masking import mask_id_number, mask_phone
 from funds.models import Instruction, InstructionKind, InstructionStatus
@@ -71,22 +70,22 @@ def clock(instruction: Instruction) -> dict[str, Any] | None:
 
 
 EVENT_LABELS = {
-    "case_reported": _lazy("Case reported"),
-    "case_accepted": _lazy("Case accepted"),
-    "case_filed": _lazy("Case filed"),
-    "case_closed": _lazy("Case closed"),
-    "victim_added": _lazy("Victim added"),
-    "account_added": _lazy("Account added"),
-    "transfer_added": _lazy("Transfer recorded"),
-    "instruction_requested": _lazy("Request sent"),
-    "instruction_approved": _lazy("Request approved"),
-    "instruction_executed": _lazy("Executed by the institution"),
-    "instruction_rejected": _lazy("Rejected by the institution"),
-    "instruction_cancelled": _lazy("Request cancelled"),
-    "stop_lapsed": _lazy("Stop-payment lapsed"),
-    "freeze_expired": _lazy("Freeze expired"),
-    "freeze_verified": _lazy("Frozen funds verified"),
-    "freeze_found_unrelated": _lazy("Frozen funds found unrelated"),
+    "case_reported": gettext_lazy("Case reported"),
+    "case_accepted": gettext_lazy("Case accepted"),
+    "case_filed": gettext_lazy("Case filed"),
+    "case_closed": gettext_lazy("Case closed"),
+    "victim_added": gettext_lazy("Victim added"),
+    "account_added": gettext_lazy("Account added"),
+    "transfer_added": gettext_lazy("Transfer recorded"),
+    "instruction_requested": gettext_lazy("Request sent"),
+    "instruction_approved": gettext_lazy("Request approved"),
+    "instruction_executed": gettext_lazy("Executed by the institution"),
+    "instruction_rejected": gettext_lazy("Rejected by the institution"),
+    "instruction_cancelled": gettext_lazy("Request cancelled"),
+    "stop_lapsed": gettext_lazy("Stop-payment lapsed"),
+    "freeze_expired": gettext_lazy("Freeze expired"),
+    "freeze_verified": gettext_lazy("Frozen funds verified"),
+    "freeze_found_unrelated": gettext_lazy("Frozen funds found unrelated"),
 }
 
 

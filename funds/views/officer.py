@@ -44,6 +44,10 @@ from funds.services.stages import in_force
 from funds.views.common import attempt, roles
 
 POLICE = (Role.OFFICER, Role.MANAGER, Role.AUDITOR)
+# The case file holds several forms with fields of the same name: each has its own ids, so
+# every label names its own field.
+FILING_IDS, VICTIM_IDS, ACCOUNT_IDS = "filing_%s", "victim_%s", "account_%s"
+TRANSFER_IDS, INSTRUCTION_IDS = "transfer_%s", "instruction_%s"
 
 
 def _user(request: HttpRequest) -> User:
@@ -121,14 +125,19 @@ def _case_page(request: HttpRequest, case: Case, status: int = 200, **forms: Any
             "instruction"
         ),
         "events": selectors.case_events(case),
-        "can_act": _user(request).role == Role.OFFICER and case.status != CaseStatus.CLOSED,
+        # Officers act on the case; once it is closed only releases and returns of money it
+        # still holds (and withdrawing requests) remain, so those forms stay.
+        "can_act": _user(request).role == Role.OFFICER,
+        "case_open": case.status != CaseStatus.CLOSED,
         "is_manager": _user(request).role == Role.MANAGER,
-        "filing_form": forms.get("filing_form") or FilingForm(),
-        "victim_form": forms.get("victim_form") or VictimForm(),
-        "account_form": forms.get("account_form") or AccountForm(),
-        "transfer_form": forms.get("transfer_form") or TransferForm(),
+        "filing_form": forms.get("filing_form") or FilingForm(auto_id=FILING_IDS),
+        "victim_form": forms.get("victim_form") or VictimForm(auto_id=VICTIM_IDS),
+        "account_form": forms.get("account_form") or AccountForm(auto_id=ACCOUNT_IDS),
+        "transfer_form": forms.get("transfer_form") or TransferForm(auto_id=TRANSFER_IDS),
         "instruction_form": forms.get("instruction_form")
-        or InstructionForm(accounts=accounts, freezes=freezes, victims=victims),
+        or InstructionForm(
+            accounts=accounts, freezes=freezes, victims=victims, auto_id=INSTRUCTION_IDS
+        ),
         "freezes_in_force": freezes,
     }
     return render(request, "funds/case_detail.html", context, status=status)
@@ -148,7 +157,7 @@ def case_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         if action == "accept" and user.role == Role.OFFICER:
             case_services.case_accept(actor=user, case=case)
         elif action == "file" and user.role == Role.OFFICER:
-            form = FilingForm(request.POST)
+            form = FilingForm(request.POST, auto_id=FILING_IDS)
             if not form.is_valid() or not attempt(
                 form,
                 lambda: case_services.case_file(
@@ -172,7 +181,7 @@ def case_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 @roles(Role.OFFICER)
 def victim_add(request: HttpRequest, pk: int) -> HttpResponse:
     case = access_case(request.user, pk)
-    form = VictimForm(request.POST)
+    form = VictimForm(request.POST, auto_id=VICTIM_IDS)
     if form.is_valid():
         data = dict(form.cleaned_data)
         code = data.pop("account_institution")
@@ -195,7 +204,7 @@ def victim_add(request: HttpRequest, pk: int) -> HttpResponse:
 def account_add(request: HttpRequest, pk: int) -> HttpResponse:
     """Add an account and, in the same step, ask its institution to stop payment."""
     case = access_case(request.user, pk)
-    form = AccountForm(request.POST)
+    form = AccountForm(request.POST, auto_id=ACCOUNT_IDS)
     if form.is_valid():
         data = form.cleaned_data
         user = _user(request)
@@ -238,7 +247,7 @@ def account_add(request: HttpRequest, pk: int) -> HttpResponse:
 @roles(Role.OFFICER)
 def transfer_add(request: HttpRequest, pk: int) -> HttpResponse:
     case = access_case(request.user, pk)
-    form = TransferForm(request.POST)
+    form = TransferForm(request.POST, auto_id=TRANSFER_IDS)
     if form.is_valid():
         d = form.cleaned_data
         if attempt(
@@ -280,7 +289,9 @@ def instruction_add(request: HttpRequest, pk: int) -> HttpResponse:
         )
         if in_force(i, now)
     ]
-    form = InstructionForm(request.POST, accounts=accounts, freezes=freezes, victims=victims)
+    form = InstructionForm(
+        request.POST, accounts=accounts, freezes=freezes, victims=victims, auto_id=INSTRUCTION_IDS
+    )
     if form.is_valid():
         d = form.cleaned_data
         request_ = instruction_services.InstructionRequest(
