@@ -6,7 +6,8 @@ from typing import Any, cast
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
+from django.db import transaction
+from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -210,8 +211,6 @@ def account_add(request: HttpRequest, pk: int) -> HttpResponse:
         user = _user(request)
 
         def add_and_stop() -> None:
-            from django.db import transaction
-
             with transaction.atomic():
                 involved = case_services.account_add(
                     actor=user,
@@ -332,6 +331,3 @@ def instruction_officer_action(request: HttpRequest, pk: int, action: str) -> Ht
     except DomainError as error:
         messages.error(request, error.message)
     return redirect(reverse("case-detail", args=[instruction.case_id]) + "#instructions")
-
-
-__all__ = ["Prefetch", "Q"]
