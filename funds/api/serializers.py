@@ -247,6 +247,11 @@ class CaseRefSerializer(serializers.Serializer[Any]):
     number = serializers.CharField()
 
 
+class PayeeSerializer(serializers.Serializer[Any]):
+    institution = serializers.CharField()
+    number = serializers.CharField()
+
+
 class InstructionSerializer(serializers.ModelSerializer[Instruction]):
     """An instruction as API.md lists it, with a few read-only extensions."""
 
@@ -258,6 +263,7 @@ class InstructionSerializer(serializers.ModelSerializer[Instruction]):
     holder_name = serializers.CharField(source="involved.account.holder_name", read_only=True)
     requested_amount = money(read_only=True)
     executed_amount = money(read_only=True, allow_null=True)
+    payee_account = serializers.SerializerMethodField()
 
     class Meta:
         model = Instruction
@@ -289,8 +295,21 @@ class InstructionSerializer(serializers.ModelSerializer[Instruction]):
             "queued",
             "ended_at",
             "end_reason",
+            "payee_account",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(PayeeSerializer(allow_null=True))
+    def get_payee_account(self, instance: Instruction) -> dict[str, str] | None:
+        """A return's destination: the victim's own account (R9), without the victim's identity."""
+        victim = instance.victim
+        if instance.kind != InstructionKind.RETURN or victim is None:
+            return None
+        institution = victim.account_institution
+        return {
+            "institution": institution.code if institution else "",
+            "number": victim.account_number,
+        }
 
     @extend_schema_field(CaseRefSerializer)
     def get_case(self, instance: Instruction) -> dict[str, Any]:

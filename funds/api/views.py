@@ -283,7 +283,7 @@ class CaseViewSet(
 
 def _answer_instruction(instruction: Instruction, code: int = status.HTTP_200_OK) -> Response:
     fresh = Instruction.objects.select_related(
-        "case", "institution", "approved_by", "involved__account"
+        "case", "institution", "approved_by", "involved__account", "victim__account_institution"
     ).get(pk=instruction.pk)
     return Response(s.InstructionSerializer(fresh).data, status=code)
 
