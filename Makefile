@@ -88,5 +88,10 @@ schema: $(VENV)/.installed
 bench-sweep: $(VENV)/.installed
 	PY=$(PY) bin/with-services $(PY) bench/sweep.py
 
+# The reports and the liaison inbox at 10k, 100k and 1M instructions, against plain SQL
+# (SIZES=10000,100000 for fewer); a few minutes for the 1M build.
+bench-reports: $(VENV)/.installed
+	PY=$(PY) bin/with-services $(PY) bench/reports.py
+
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .mypy_cache .ruff_cache

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
+from celery.schedules import crontab
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
@@ -257,6 +258,7 @@ SPECTACULAR_SETTINGS = {
         "InstructionKindEnum": "funds.models.InstructionKind",
         "InstructionStatusEnum": "funds.models.InstructionStatus",
         "OrganizationKindEnum": "accounts.models.OrganizationKind",
+        "ReportKindEnum": "funds.models.ReportKind",
     },
 }
 
@@ -335,8 +337,29 @@ FUND_RULES = {
 
 # The deadline sweep (funds.tasks.sweep_deadlines) runs this often under Celery beat.
 DEADLINE_SWEEP_SECONDS = env_int("DEADLINE_SWEEP_SECONDS", 60, minimum=1)
+# Reports (docs/reports.md): the maintained totals are folded this often
+# (funds.tasks.refresh_reports; reports are exact in between, only a little more work), and
+# the daily, weekly (Mondays) and monthly (the 1st) reports are generated at this local hour.
+REPORT_REFRESH_SECONDS = env_int("REPORT_REFRESH_SECONDS", 60, minimum=1)
+PERIODIC_REPORTS_HOUR = env_int("PERIODIC_REPORTS_HOUR", 1, minimum=0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-deadlines": {"task": "funds.tasks.sweep_deadlines", "schedule": DEADLINE_SWEEP_SECONDS},
+    "refresh-reports": {"task": "funds.tasks.refresh_reports", "schedule": REPORT_REFRESH_SECONDS},
+    "daily-reports": {
+        "task": "funds.tasks.generate_periodic_reports",
+        "schedule": crontab(hour=PERIODIC_REPORTS_HOUR, minute=5),
+        "args": ("daily",),
+    },
+    "weekly-reports": {
+        "task": "funds.tasks.generate_periodic_reports",
+        "schedule": crontab(hour=PERIODIC_REPORTS_HOUR, minute=15, day_of_week="mon"),
+        "args": ("weekly",),
+    },
+    "monthly-reports": {
+        "task": "funds.tasks.generate_periodic_reports",
+        "schedule": crontab(hour=PERIODIC_REPORTS_HOUR, minute=25, day_of_month="1"),
+        "args": ("monthly",),
+    },
 }
 # Links in notification mail point here.
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")

@@ -1,31 +1,59 @@
-"""Totals for managers: counts and amounts at every stage, by child unit, institution or
-period (API.md ``/reports/totals/``; the manager's desk).
+"""Reports for managers: totals at every stage and speed measures, by child unit, institution
+or period (API.md "Reports"; the manager's desk; the periodic reports).
 
-Each figure is one aggregate query grouped by the case's unit (or the institution, or the
-local day), so a report costs the same few queries however many rows it sums; rows are then
-folded into the requested groups in Python (the police tree is small).
+On PostgreSQL both read what the triggers of migration funds 0005 maintain
+(funds.models.reports): the totals read the folded ReportTotal rows of the scope and its
+children, by month where whole months are asked for and by day at the edges, plus the
+changes not folded yet, in one statement; the speed measures read SpeedSample rows of the
+period. Neither touches cases or instructions, so a report costs the same at a thousand
+instructions and at a million (docs/reports.md). Elsewhere (SQLite, the embedded demo) the
+same figures are computed from the tables themselves.
+
+Definitions (all days are local days):
+
+* ``cases``: cases reported in the period; by institution, those of them it was asked about;
+* ``loss``: the victims' reported loss in those cases;
+* ``stop_requested``: stop-payments asked for in the period, not cancelled;
+* ``stopped``, ``frozen``, ``released``, ``returned``: instructions executed in the period
+  with an amount (the amount executed);
+* ``held``: of the money frozen in the period, what is still held now;
+* ``overdue_flags``: overdue flags raised in the period (by institution: late answers of
+  that institution), ``overdue_open``: how many of them are still open now.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Count, F, QuerySet, Sum
-from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
-from django.utils import timezone
+from django.db import connection
+from django.db.models import Count, F, Min, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
 
 from accounts.models import Organization
-from funds.models import Case, Instruction, InstructionKind, InstructionStatus, Victim
+from funds.models import (
+    Case,
+    Flag,
+    FlagKind,
+    FlagLevel,
+    Instruction,
+    InstructionKind,
+    InstructionStatus,
+    SpeedMeasure,
+    Victim,
+)
 from funds.models.money import ZERO
+from funds.models.reports import REPORT_ZONE
 
 GROUPINGS = ("unit", "institution", "day", "week", "month")
+SPEED_GROUPINGS = ("unit", "institution")
 AMOUNT_FIGURES = ("stop_requested", "stopped", "frozen", "released", "returned")
 EXECUTED = {
     "stopped": InstructionKind.STOP_PAYMENT,
@@ -33,6 +61,23 @@ EXECUTED = {
     "released": InstructionKind.RELEASE,
     "returned": InstructionKind.RETURN,
 }
+MEASURES = tuple(SpeedMeasure.values)
+# Measures that belong to a police unit, not to an institution.
+POLICE_MEASURES = (SpeedMeasure.FIRST_STOP,)
+ANSWERED = (InstructionStatus.EXECUTED, InstructionStatus.REJECTED)
+
+
+def use_summary() -> bool:
+    """Whether the maintained figures can answer: PostgreSQL, counting the triggers' days."""
+    return connection.vendor == "postgresql" and settings.TIME_ZONE == REPORT_ZONE
+
+
+def _from_tables(live: bool | None) -> bool:
+    """Read the tables themselves: when asked to, or where no figures are maintained."""
+    return live if live is not None else not use_summary()
+
+
+# -- figures ------------------------------------------------------------------------------
 
 
 @dataclass
@@ -44,16 +89,20 @@ class Figures:
     frozen: tuple[int, Decimal] = (0, ZERO)
     released: tuple[int, Decimal] = (0, ZERO)
     returned: tuple[int, Decimal] = (0, ZERO)
-    # Of the money frozen in the period, what is still held now (never negative).
+    # Of the money frozen in the period, what is still held now.
     held: Decimal = ZERO
+    overdue_flags: int = 0
+    overdue_open: int = 0
 
-    def add(self, other: Figures) -> None:
-        self.cases += other.cases
-        self.loss += other.loss
-        self.held += other.held
+    def add(self, other: Figures, sign: int = 1) -> None:
+        self.cases += sign * other.cases
+        self.loss += sign * other.loss
+        self.held += sign * other.held
+        self.overdue_flags += sign * other.overdue_flags
+        self.overdue_open += sign * other.overdue_open
         for name in AMOUNT_FIGURES:
             mine, theirs = getattr(self, name), getattr(other, name)
-            setattr(self, name, (mine[0] + theirs[0], mine[1] + theirs[1]))
+            setattr(self, name, (mine[0] + sign * theirs[0], mine[1] + sign * theirs[1]))
 
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"cases": self.cases, "loss": f"{self.loss:.2f}"}
@@ -63,6 +112,32 @@ class Figures:
         data["held"] = f"{self.held:.2f}"
         return data
 
+    @classmethod
+    def from_columns(cls, values: Iterable[Any]) -> Figures:
+        """From the columns of funds.models.reports.FigureColumns, in COLUMNS order."""
+        row = dict(zip(COLUMNS, values, strict=True))
+        figures = cls(
+            cases=int(row["cases"]),
+            loss=Decimal(row["loss"]),
+            held=Decimal(row["held"]),
+            overdue_flags=int(row["overdue_flags"]),
+            overdue_open=int(row["overdue_open"]),
+        )
+        for name in AMOUNT_FIGURES:
+            count, amount = row[f"{name}_count"], row[f"{name}_amount"]
+            setattr(figures, name, (int(count), Decimal(amount)))
+        return figures
+
+
+COLUMNS = (
+    "cases",
+    "loss",
+    *(f"{name}_{part}" for name in AMOUNT_FIGURES for part in ("count", "amount")),
+    "held",
+    "overdue_flags",
+    "overdue_open",
+)
+
 
 @dataclass
 class Row:
@@ -71,34 +146,77 @@ class Row:
     figures: Figures
 
 
-def _local_range(
+@dataclass
+class Keyed:
+    """The figures of one report key, kept apart: ``case_level`` (what belongs to the case and
+    flags not owed by a bank) and ``asked`` (what was asked of institutions)."""
+
+    case_level: Figures = field(default_factory=Figures)
+    asked: Figures = field(default_factory=Figures)
+
+    def combined(self, *, institution: bool = False) -> Figures:
+        """The key's figures; ``cases`` counts reported cases, or for an institution the
+        cases it was asked about."""
+        figures = Figures()
+        figures.add(self.case_level)
+        figures.add(self.asked)
+        figures.cases = self.asked.cases if institution else self.case_level.cases
+        return figures
+
+
+# -- dates --------------------------------------------------------------------------------
+
+
+def _zone() -> ZoneInfo:
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def local_range(
     date_from: date | None, date_to: date | None
 ) -> tuple[datetime | None, datetime | None]:
-    zone = ZoneInfo(settings.TIME_ZONE)
+    """The aware instants that bound two local dates, the last one included."""
+    zone = _zone()
     start = datetime.combine(date_from, time.min, tzinfo=zone) if date_from else None
     end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=zone) if date_to else None
     return start, end
 
 
-def _in_range(
-    queryset: QuerySet[Any], field: str, start: datetime | None, end: datetime | None
-) -> QuerySet[Any]:
-    if start:
-        queryset = queryset.filter(**{f"{field}__gte": start})
-    if end:
-        queryset = queryset.filter(**{f"{field}__lt": end})
-    return queryset
+def month_start(day: date) -> date:
+    return day.replace(day=1)
 
 
-def _group_expression(group_by: str, field: str) -> Any:
-    zone = ZoneInfo(settings.TIME_ZONE)
-    if group_by == "day":
-        return TruncDay(field, tzinfo=zone)
+def next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def previous_month(day: date) -> date:
+    return (day.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
+def period_start(day: date, group_by: str) -> date:
     if group_by == "week":
-        return TruncWeek(field, tzinfo=zone)
+        return day - timedelta(days=day.weekday())
     if group_by == "month":
-        return TruncMonth(field, tzinfo=zone)
-    raise ValueError(group_by)
+        return day.replace(day=1)
+    return day
+
+
+def _next_period(start: date, group_by: str) -> date:
+    if group_by == "month":
+        return next_month(start)
+    return start + timedelta(days=7 if group_by == "week" else 1)
+
+
+def period_key(start: date, group_by: str) -> str:
+    if group_by == "month":
+        return f"{start:%Y-%m}"
+    if group_by == "week":
+        year, week, _ = start.isocalendar()
+        return f"{year}-W{week:02d}"
+    return start.isoformat()
+
+
+# -- totals -------------------------------------------------------------------------------
 
 
 def totals(
@@ -107,41 +225,222 @@ def totals(
     group_by: str,
     date_from: date | None = None,
     date_to: date | None = None,
+    live: bool | None = None,
 ) -> tuple[list[Row], Figures]:
-    """The figures of ``scope``'s subtree between two local dates, grouped; and their total."""
+    """The figures of ``scope``'s subtree between two local dates, grouped; and their total
+    (the whole subtree's figures, whatever the grouping).
+
+    ``live`` forces reading the tables themselves (True) or the maintained figures (False);
+    by default the maintained figures answer wherever they are kept.
+    """
     if group_by not in GROUPINGS:
         raise ValueError(group_by)
-    start, end = _local_range(date_from, date_to)
-    cases = Case.objects.filter(unit__path__startswith=scope.path)
-    instructions = Instruction.objects.filter(case__unit__path__startswith=scope.path)
+    children = (
+        list(Organization.objects.filter(parent=scope).order_by("code"))
+        if group_by == "unit"
+        else []
+    )
+    if _from_tables(live):
+        keyed = _keyed_live(scope, children, group_by, date_from, date_to)
+    else:
+        keyed = _keyed_summary(scope, children, group_by, date_from, date_to)
+    return _grouped(
+        keyed, scope=scope, children=children, group_by=group_by, span=(date_from, date_to)
+    )
 
-    # key of each raw group -> Figures; the raw key is the unit id, institution id or period.
-    raw: dict[Any, Figures] = defaultdict(Figures)
-    by_time = group_by in ("day", "week", "month")
 
-    def key_field(prefix: str, time_field: str) -> Any:
-        if group_by == "unit":
-            return F(f"{prefix}unit_id")
-        if group_by == "institution":
-            return None
-        return _group_expression(group_by, time_field)
+def _grouped(
+    keyed: dict[Any, Keyed],
+    *,
+    scope: Organization,
+    children: list[Organization],
+    group_by: str,
+    span: tuple[date | None, date | None],
+) -> tuple[list[Row], Figures]:
+    if group_by == "unit":
+        # Keys are unit ids: the scope's whole subtree, and each child's.
+        total = keyed.get(scope.pk, Keyed()).combined()
+        rows = [Row(c.code, c.name, keyed.get(c.pk, Keyed()).combined()) for c in children]
+        own = Figures()
+        own.add(total)
+        for row in rows:
+            own.add(row.figures, sign=-1)
+        if own != Figures():
+            rows.insert(0, Row(scope.code, scope.name, own))
+        return rows, total
+    total_keyed = Keyed()
+    for entry in keyed.values():
+        total_keyed.case_level.add(entry.case_level)
+        total_keyed.asked.add(entry.asked)
+    total = total_keyed.combined()
+    if group_by == "institution":
+        institutions = Organization.objects.institutions().order_by("code")
+        return [
+            Row(i.code, i.name, keyed.get(i.pk, Keyed()).combined(institution=True))
+            for i in institutions
+        ], total
+    starts = sorted(keyed)
+    first = period_start(span[0], group_by) if span[0] else (starts[0] if starts else None)
+    last = period_start(span[1], group_by) if span[1] else (starts[-1] if starts else None)
+    rows = []
+    current = first
+    while current is not None and last is not None and current <= last:
+        label = period_key(current, group_by)
+        rows.append(Row(label, label, keyed.get(current, Keyed()).combined()))
+        current = _next_period(current, group_by)
+    return rows, total
 
-    if group_by != "institution":
-        case_rows = _in_range(cases, "reported_at", start, end).annotate(
-            k=key_field("", "reported_at")
+
+SUMS = ", ".join(f"sum({name})" for name in COLUMNS)
+
+
+def _child_of(scope: Organization) -> str:
+    """SQL: the id of the child of ``scope`` whose subtree holds unit ``u`` (NULL for the scope
+    itself), from the materialised path."""
+    return f"NULLIF(split_part(substr(u.path, {len(scope.path) + 1}), '/', 1), '')::bigint"
+
+
+def _between(column: str, first: date | None, last: date | None, params: list[Any]) -> str:
+    sql = ""
+    if first is not None:
+        sql += f" AND {column} >= %s"
+        params.append(first)
+    if last is not None:
+        sql += f" AND {column} <= %s"
+        params.append(last)
+    return sql
+
+
+def _periods(first: date | None, last: date | None, by_day: bool, params: list[Any]) -> str:
+    """SQL over funds_reporttotal: whole months by their month rows, the edges by day rows."""
+    if by_day:
+        return "(grain = 'day'" + _between("start", first, last, params) + ")"
+    first_month = None if first is None else first if first.day == 1 else next_month(first)
+    last_month = None
+    if last is not None:
+        last_month = (
+            month_start(last)
+            if next_month(last) - timedelta(days=1) == last
+            else previous_month(last)
         )
-        for row in case_rows.values("k").annotate(n=Count("id")).order_by():
-            raw[row["k"]].cases = row["n"]
-        victims = _in_range(
-            Victim.objects.filter(case__in=cases), "case__reported_at", start, end
-        ).annotate(k=key_field("case__", "case__reported_at"))
-        for row in victims.values("k").annotate(total=Sum("loss_amount")).order_by():
-            raw[row["k"]].loss = row["total"] or ZERO
+    if first_month is not None and last_month is not None and first_month > last_month:
+        return "(grain = 'day'" + _between("start", first, last, params) + ")"
+    parts = ["(grain = 'month'" + _between("start", first_month, last_month, params) + ")"]
+    if first is not None and first_month is not None and first < first_month:
+        parts.append("(grain = 'day' AND start >= %s AND start < %s)")
+        params += [first, first_month]
+    if last is not None and last_month is not None and last >= next_month(last_month):
+        parts.append("(grain = 'day' AND start >= %s AND start <= %s)")
+        params += [next_month(last_month), last]
+    return "(" + " OR ".join(parts) + ")"
 
-    def instruction_key(time_field: str) -> Any:
+
+def _keyed_summary(
+    scope: Organization,
+    children: list[Organization],
+    group_by: str,
+    date_from: date | None,
+    date_to: date | None,
+) -> dict[Any, Keyed]:
+    """One statement: the folded subtree totals of the scope (and its children), plus the
+    changes not yet folded, mapped onto the same units by their paths."""
+    units = [scope.pk, *(c.pk for c in children)]
+    params: list[Any] = [units]
+    periods = _periods(date_from, date_to, group_by in ("day", "week"), params)
+    params += [scope.pk, f"{scope.path}%", units]
+    change_days = _between("d.day", date_from, date_to, params)
+    key = {
+        "unit": "unit_id",
+        "institution": "institution_id",
+        "day": "day",
+        "week": "date_trunc('week', day::timestamp)::date",
+        "month": "date_trunc('month', day::timestamp)::date",
+    }[group_by]
+    columns = ", ".join(COLUMNS)
+    sql = f"""
+        WITH figures AS (
+            SELECT unit_id, institution_id, start AS day, {columns}
+            FROM funds_reporttotal WHERE unit_id = ANY(%s) AND {periods}
+            UNION ALL
+            SELECT k.unit_id, d.institution_id, d.day, {", ".join(f"d.{c}" for c in COLUMNS)}
+            FROM funds_totalschange d
+            JOIN accounts_organization u ON u.id = d.unit_id
+            CROSS JOIN LATERAL (VALUES (%s::bigint), ({_child_of(scope)})) AS k(unit_id)
+            WHERE u.path LIKE %s AND k.unit_id = ANY(%s) {change_days}
+        )
+        SELECT {key}, institution_id IS NULL, {SUMS} FROM figures GROUP BY 1, 2
+    """  # noqa: S608 - interpolated: column names, constant SQL and a path length; values are parameters
+    keyed: dict[Any, Keyed] = defaultdict(Keyed)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for key_value, case_level, *values in cursor.fetchall():
+            entry = keyed[key_value]
+            (entry.case_level if case_level else entry.asked).add(Figures.from_columns(values))
+    return keyed
+
+
+def _in_range(
+    queryset: QuerySet[Any], field_name: str, start: datetime | None, end: datetime | None
+) -> QuerySet[Any]:
+    if start:
+        queryset = queryset.filter(**{f"{field_name}__gte": start})
+    if end:
+        queryset = queryset.filter(**{f"{field_name}__lt": end})
+    return queryset
+
+
+def _keyed_live(
+    scope: Organization,
+    children: list[Organization],
+    group_by: str,
+    date_from: date | None,
+    date_to: date | None,
+) -> dict[Any, Keyed]:
+    """The same figures computed from cases, victims, instructions and flags: a handful of
+    aggregate queries by (local day, case's unit, institution), folded in Python."""
+    start, end = local_range(date_from, date_to)
+    zone = _zone()
+    prefix = scope.path
+    cases = Case.objects.filter(unit__path__startswith=prefix)
+    instructions = Instruction.objects.filter(case__unit__path__startswith=prefix)
+    paths = dict(Organization.objects.filter(path__startswith=prefix).values_list("pk", "path"))
+    child_by_path = [(c.path, c.pk) for c in children]
+
+    def keys_of(day: date, unit_id: int, institution_id: int | None) -> list[Any]:
+        if group_by == "unit":
+            path = paths.get(unit_id, "")
+            return [scope.pk] + [pk for p, pk in child_by_path if path.startswith(p)]
         if group_by == "institution":
-            return F("institution_id")
-        return key_field("case__", time_field)
+            return [institution_id]
+        return [period_start(day, group_by)]
+
+    keyed: dict[Any, Keyed] = defaultdict(Keyed)
+
+    def add(day: date, unit_id: int, institution_id: int | None, figures: Figures) -> None:
+        for key in keys_of(day, unit_id, institution_id):
+            entry = keyed[key]
+            (entry.asked if institution_id is not None else entry.case_level).add(figures)
+
+    reported = _in_range(cases, "reported_at", start, end).annotate(
+        d=TruncDate("reported_at", tzinfo=zone)
+    )
+    for row in reported.values("d", "unit_id").annotate(n=Count("id")).order_by():
+        add(row["d"], row["unit_id"], None, Figures(cases=row["n"]))
+    victims = _in_range(
+        Victim.objects.filter(case__in=cases), "case__reported_at", start, end
+    ).annotate(d=TruncDate("case__reported_at", tzinfo=zone))
+    for row in victims.values("d", "case__unit_id").annotate(total=Sum("loss_amount")).order_by():
+        add(row["d"], row["case__unit_id"], None, Figures(loss=row["total"]))
+    # The cases each institution was asked about, on the case's report day.
+    asked_about = _in_range(instructions, "case__reported_at", start, end).annotate(
+        d=TruncDate("case__reported_at", tzinfo=zone)
+    )
+    for row in (
+        asked_about.values("d", "case__unit_id", "institution_id")
+        .annotate(n=Count("case_id", distinct=True))
+        .order_by()
+    ):
+        add(row["d"], row["case__unit_id"], row["institution_id"], Figures(cases=row["n"]))
 
     asked = _in_range(
         instructions.filter(kind=InstructionKind.STOP_PAYMENT).exclude(
@@ -150,81 +449,59 @@ def totals(
         "requested_at",
         start,
         end,
-    ).annotate(k=instruction_key("requested_at"))
-    for row in asked.values("k").annotate(n=Count("id"), total=Sum("requested_amount")).order_by():
-        raw[row["k"]].stop_requested = (row["n"], row["total"] or ZERO)
+    ).annotate(d=TruncDate("requested_at", tzinfo=zone))
+    for row in (
+        asked.values("d", "case__unit_id", "institution_id")
+        .annotate(n=Count("id"), total=Sum("requested_amount"))
+        .order_by()
+    ):
+        figures = Figures(stop_requested=(row["n"], row["total"]))
+        add(row["d"], row["case__unit_id"], row["institution_id"], figures)
 
     done = _in_range(
-        instructions.filter(status=InstructionStatus.EXECUTED, executed_amount__gt=0),
+        instructions.filter(
+            status=InstructionStatus.EXECUTED, executed_amount__gt=0, kind__in=EXECUTED.values()
+        ),
         "responded_at",
         start,
         end,
-    ).annotate(k=instruction_key("responded_at"))
+    ).annotate(d=TruncDate("responded_at", tzinfo=zone))
     for row in (
-        done.values("k", "kind").annotate(n=Count("id"), total=Sum("executed_amount")).order_by()
+        done.values("d", "case__unit_id", "institution_id", "kind")
+        .annotate(
+            n=Count("id"),
+            total=Sum("executed_amount"),
+            held=Sum(F("executed_amount") - F("released_amount") - F("returned_amount")),
+        )
+        .order_by()
     ):
-        for figure, kind in EXECUTED.items():
+        figures = Figures()
+        for name, kind in EXECUTED.items():
             if row["kind"] == kind:
-                setattr(raw[row["k"]], figure, (row["n"], row["total"] or ZERO))
+                setattr(figures, name, (row["n"], row["total"]))
+        if row["kind"] == InstructionKind.FREEZE:
+            figures.held = row["held"]
+        add(row["d"], row["case__unit_id"], row["institution_id"], figures)
 
-    held = (
-        done.filter(kind=InstructionKind.FREEZE)
-        .values("k")
-        .annotate(total=Sum(F("executed_amount") - F("released_amount") - F("returned_amount")))
-    )
-    for row in held.order_by():
-        raw[row["k"]].held = row["total"] or ZERO
-
-    if group_by == "institution":
-        # Cases in which the institution was asked for anything in the period.
-        involved = _in_range(instructions, "requested_at", start, end)
-        for row in (
-            involved.values("institution_id").annotate(n=Count("case_id", distinct=True)).order_by()
-        ):
-            raw[row["institution_id"]].cases = row["n"]
-
-    rows = _fold(raw, scope=scope, group_by=group_by, by_time=by_time)
-    total = Figures()
-    for figures in raw.values():
-        total.add(figures)
-    return rows, total
-
-
-def _fold(
-    raw: dict[Any, Figures], *, scope: Organization, group_by: str, by_time: bool
-) -> list[Row]:
-    if group_by == "unit":
-        children = list(Organization.objects.filter(parent=scope).order_by("code"))
-        units = {
-            u.pk: u for u in Organization.objects.filter(pk__in=[k for k in raw if k is not None])
-        }
-        rows = {child.pk: Row(child.code, child.name, Figures()) for child in children}
-        own = Row(scope.code, scope.name, Figures())
-        for unit_id, figures in raw.items():
-            unit = units.get(unit_id)
-            if unit is None:
-                continue
-            target = next((rows[c.pk] for c in children if unit.path.startswith(c.path)), own)
-            target.figures.add(figures)
-        ordered = list(rows.values())
-        if own.figures != Figures():
-            ordered.insert(0, own)
-        return ordered
-    if group_by == "institution":
-        institutions = Organization.objects.institutions().order_by("code")
-        return [Row(i.code, i.name, raw.get(i.pk, Figures())) for i in institutions]
-    periods = sorted(k for k in raw if k is not None)
-    return [Row(_period_key(k, group_by), _period_key(k, group_by), raw[k]) for k in periods]
-
-
-def _period_key(moment: datetime | date, group_by: str) -> str:
-    day = timezone.localtime(moment).date() if isinstance(moment, datetime) else moment
-    if group_by == "month":
-        return f"{day:%Y-%m}"
-    if group_by == "week":
-        year, week, _ = day.isocalendar()
-        return f"{year}-W{week:02d}"
-    return day.isoformat()
+    flags = _in_range(
+        Flag.objects.filter(case__unit__path__startswith=prefix, level=FlagLevel.OVERDUE),
+        "raised_at",
+        start,
+        end,
+    ).annotate(d=TruncDate("raised_at", tzinfo=zone))
+    for row in (
+        flags.values("d", "case__unit_id", "kind", "instruction__institution_id")
+        .annotate(n=Count("id"), still_open=Count("id", filter=Q(resolved_at__isnull=True)))
+        .order_by()
+    ):
+        institution = (
+            row["instruction__institution_id"]
+            if row["kind"] == FlagKind.BANK_RESPONSE_OVERDUE
+            else None
+        )
+        figures = Figures(overdue_flags=row["n"], overdue_open=row["still_open"])
+        add(row["d"], row["case__unit_id"], institution, figures)
+    return keyed
 
 
 def rows_as_json(rows: Iterable[Row], total: Figures) -> dict[str, Any]:
@@ -232,3 +509,285 @@ def rows_as_json(rows: Iterable[Row], total: Figures) -> dict[str, Any]:
         "rows": [{"key": r.key, "label": r.label, **r.figures.as_json()} for r in rows],
         "total": total.as_json(),
     }
+
+
+# -- speed measures -----------------------------------------------------------------------
+
+
+@dataclass
+class Speed:
+    """How many intervals were measured, their median and 90th percentile, in seconds."""
+
+    count: int = 0
+    median: float | None = None
+    p90: float | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "median": None if self.median is None else round(self.median, 1),
+            "p90": None if self.p90 is None else round(self.p90, 1),
+        }
+
+
+@dataclass
+class SpeedRow:
+    key: str
+    label: str
+    measures: dict[str, Speed]
+    overdue_flags: int = 0
+    overdue_open: int = 0
+    rank: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"key": self.key, "label": self.label, "rank": self.rank}
+        for name in MEASURES:
+            data[name] = self.measures.get(name, Speed()).as_json()
+        data["overdue_flags"] = self.overdue_flags
+        data["overdue_open"] = self.overdue_open
+        return data
+
+
+def percentile(ordered: list[int], fraction: float) -> float:
+    """PostgreSQL's percentile_cont: linear interpolation between the nearest ranks."""
+    position = fraction * (len(ordered) - 1)
+    low, high = math.floor(position), math.ceil(position)
+    first, second = float(ordered[low]), float(ordered[high])
+    return first + (second - first) * (position - low)
+
+
+def speed(
+    *,
+    scope: Organization,
+    group_by: str,
+    date_from: date,
+    date_to: date,
+    rank_by: str | None = None,
+    live: bool | None = None,
+) -> tuple[list[SpeedRow], SpeedRow, str]:
+    """The league table: speed measures and overdue flags per child unit or institution, for
+    intervals that started between two local dates; and the subtree's total row.
+
+    Rows are ranked by the median of ``rank_by`` (fastest first; rows without a measure
+    last), by default report-to-first-stop for units and the stop-payment answer for banks.
+    """
+    if group_by not in SPEED_GROUPINGS:
+        raise ValueError(group_by)
+    rank_by = rank_by or (
+        SpeedMeasure.FIRST_STOP if group_by == "unit" else SpeedMeasure.STOP_ANSWER
+    )
+    if group_by == "unit":
+        targets = list(Organization.objects.filter(parent=scope).order_by("code"))
+    else:
+        targets = list(Organization.objects.institutions().order_by("code"))
+    children = targets if group_by == "unit" else []
+    if _from_tables(live):
+        measured = _speed_live(scope, targets, group_by, date_from, date_to)
+        keyed = _keyed_live(scope, children, group_by, date_from, date_to)
+    else:
+        measured = _speed_summary(scope, group_by, date_from, date_to)
+        keyed = _keyed_summary(scope, children, group_by, date_from, date_to)
+    total_flags = Keyed()
+    if group_by == "unit":
+        total_flags = keyed.get(scope.pk, Keyed())
+    else:
+        for entry in keyed.values():
+            total_flags.case_level.add(entry.case_level)
+            total_flags.asked.add(entry.asked)
+
+    def row_for(key: str, label: str, measures: dict[str, Speed], flags: Keyed) -> SpeedRow:
+        figures = flags.combined()
+        return SpeedRow(key, label, measures, figures.overdue_flags, figures.overdue_open)
+
+    rows = [
+        row_for(t.code, t.name, measured.get(t.pk, {}), keyed.get(t.pk, Keyed())) for t in targets
+    ]
+    if group_by == "unit":
+        # Cases of the scope itself, outside every child's subtree.
+        own_flags = Keyed()
+        own_flags.case_level.add(total_flags.case_level)
+        own_flags.asked.add(total_flags.asked)
+        for t in targets:
+            own_flags.case_level.add(keyed.get(t.pk, Keyed()).case_level, sign=-1)
+            own_flags.asked.add(keyed.get(t.pk, Keyed()).asked, sign=-1)
+        own = row_for(scope.code, scope.name, measured.get(None, {}), own_flags)
+        if own.measures or own.overdue_flags:
+            rows.insert(0, own)
+    ranked = sorted(
+        (r for r in rows if r.measures.get(rank_by, Speed()).median is not None),
+        key=lambda r: (r.measures[rank_by].median, r.key),
+    )
+    for rank, row in enumerate(ranked, start=1):
+        row.rank = rank
+    unranked = [r for r in rows if r.rank is None]
+    total = row_for(scope.code, scope.name, measured.get("total", {}), total_flags)
+    return ranked + unranked, total, rank_by
+
+
+def _speed_summary(
+    scope: Organization, group_by: str, date_from: date, date_to: date
+) -> dict[Any, dict[str, Speed]]:
+    """One statement: count, median and 90th percentile per measure and key, and per measure
+    over the whole subtree (GROUPING SETS), from the samples of the period. Both percentiles
+    come from one call, so each group is sorted once."""
+    key = "units.child" if group_by == "unit" else "s.institution_id"
+    # The child of each unit is worked out once per unit, not once per sample.
+    sql = f"""
+        WITH units AS (
+            SELECT u.id, {_child_of(scope)} AS child FROM accounts_organization u
+            WHERE u.path LIKE %s
+        )
+        SELECT s.measure, {key}, GROUPING({key}), count(*),
+               percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY s.seconds)
+        FROM funds_speedsample s JOIN units ON units.id = s.unit_id
+        WHERE s.day >= %s AND s.day <= %s
+        GROUP BY GROUPING SETS ((s.measure, {key}), (s.measure))
+    """  # noqa: S608 - interpolated: constant SQL and a path length; values are parameters
+    measured: dict[Any, dict[str, Speed]] = defaultdict(dict)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [f"{scope.path}%", date_from, date_to])
+        for measure, key_value, is_total, count, (median, p90) in cursor.fetchall():
+            if group_by == "institution" and measure in POLICE_MEASURES and not is_total:
+                continue
+            measured["total" if is_total else key_value][measure] = Speed(count, median, p90)
+    return measured
+
+
+def _speed_live(
+    scope: Organization,
+    targets: list[Organization],
+    group_by: str,
+    date_from: date,
+    date_to: date,
+) -> dict[Any, dict[str, Speed]]:
+    """The same measures from the instructions themselves, with percentiles in Python."""
+    values: dict[Any, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    paths = dict(Organization.objects.filter(path__startswith=scope.path).values_list("pk", "path"))
+    child_by_path = [(t.path, t.pk) for t in targets] if group_by == "unit" else []
+    for sample in live_samples(scope, date_from, date_to):
+        if group_by == "unit":
+            path = paths.get(sample.unit_id, "")
+            key = next((pk for p, pk in child_by_path if path.startswith(p)), None)
+        else:
+            key = sample.institution_id
+        values["total"][sample.measure].append(sample.seconds)
+        if group_by == "institution" and sample.measure in POLICE_MEASURES:
+            continue
+        values[key][sample.measure].append(sample.seconds)
+    measured: dict[Any, dict[str, Speed]] = {}
+    for key, by_measure in values.items():
+        measured[key] = {}
+        for measure, seconds in by_measure.items():
+            ordered = sorted(seconds)
+            measured[key][measure] = Speed(
+                len(ordered), percentile(ordered, 0.5), percentile(ordered, 0.9)
+            )
+    return measured
+
+
+@dataclass
+class Sample:
+    measure: str
+    unit_id: int
+    institution_id: int | None
+    day: date
+    seconds: int
+
+
+def _seconds(end: datetime, start: datetime) -> int:
+    return max(0, math.floor((end - start).total_seconds()))
+
+
+def live_samples(scope: Organization, date_from: date, date_to: date) -> Iterator[Sample]:
+    """Every interval of the subtree that started between two local dates, from the tables
+    (the definitions the triggers of migration funds 0005 apply as things happen)."""
+    zone = _zone()
+
+    def local_day(moment: datetime) -> date:
+        return moment.astimezone(zone).date()
+
+    def in_period(moment: datetime) -> bool:
+        return date_from <= local_day(moment) <= date_to
+
+    prefix = scope.path
+    cases = Case.objects.filter(unit__path__startswith=prefix).annotate(
+        first_stop=Min("instructions__requested_at", filter=Q(instructions__kind="stop_payment"))
+    )
+    for case in cases.filter(first_stop__isnull=False).only("id", "unit_id", "reported_at"):
+        if in_period(case.reported_at):
+            seconds = _seconds(case.first_stop, case.reported_at)
+            yield Sample(
+                SpeedMeasure.FIRST_STOP, case.unit_id, None, local_day(case.reported_at), seconds
+            )
+
+    instructions = Instruction.objects.filter(case__unit__path__startswith=prefix).select_related(
+        "case"
+    )
+    answered = instructions.filter(
+        status__in=ANSWERED,
+        kind__in=[InstructionKind.STOP_PAYMENT, InstructionKind.FREEZE, InstructionKind.RETURN],
+    )
+    answer_measure = {
+        InstructionKind.STOP_PAYMENT: SpeedMeasure.STOP_ANSWER,
+        InstructionKind.FREEZE: SpeedMeasure.FREEZE_ANSWER,
+        InstructionKind.RETURN: SpeedMeasure.RETURN_ANSWER,
+    }
+    for i in answered:
+        sent = i.requested_at if i.kind == InstructionKind.STOP_PAYMENT else i.approved_at
+        if sent is None or i.responded_at is None or not in_period(sent):
+            continue
+        yield Sample(
+            answer_measure[InstructionKind(i.kind)],
+            i.case.unit_id,
+            i.institution_id,
+            local_day(sent),
+            _seconds(i.responded_at, sent),
+        )
+
+    executed = list(
+        instructions.filter(status=InstructionStatus.EXECUTED, executed_amount__gt=0).order_by(
+            "responded_at", "id"
+        )
+    )
+    first_freeze: dict[int, Instruction] = {}
+    first_return: dict[int, Instruction] = {}
+    stops: dict[int, list[Instruction]] = defaultdict(list)
+    freezes = {i.pk: i for i in executed if i.kind == InstructionKind.FREEZE}
+    for i in executed:
+        if i.kind == InstructionKind.STOP_PAYMENT:
+            stops[i.involved_id].append(i)
+        elif i.kind == InstructionKind.FREEZE:
+            first_freeze.setdefault(i.involved_id, i)
+        elif i.kind == InstructionKind.RETURN and i.freeze_id is not None:
+            first_return.setdefault(i.freeze_id, i)
+    for involved_id, freeze in first_freeze.items():
+        assert freeze.responded_at is not None
+        earlier = [
+            s.responded_at
+            for s in stops[involved_id]
+            if s.responded_at is not None and s.responded_at <= freeze.responded_at
+        ]
+        if earlier and in_period(min(earlier)):
+            yield Sample(
+                SpeedMeasure.STOP_TO_FREEZE,
+                freeze.case.unit_id,
+                freeze.institution_id,
+                local_day(min(earlier)),
+                _seconds(freeze.responded_at, min(earlier)),
+            )
+    for freeze_id, returned in first_return.items():
+        frozen = freezes.get(freeze_id) or Instruction.objects.get(pk=freeze_id)
+        if frozen.responded_at is None or returned.responded_at is None:
+            continue
+        if in_period(frozen.responded_at):
+            yield Sample(
+                SpeedMeasure.FREEZE_TO_RETURN,
+                returned.case.unit_id,
+                returned.institution_id,
+                local_day(frozen.responded_at),
+                _seconds(returned.responded_at, frozen.responded_at),
+            )
+
+
+def speed_as_json(rows: Iterable[SpeedRow], total: SpeedRow) -> dict[str, Any]:
+    return {"rows": [r.as_json() for r in rows], "total": total.as_json()}

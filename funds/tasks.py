@@ -13,6 +13,11 @@ from funds.services.notifications import (
     deliver_flag_mail,
     institution_notify,
 )
+from funds.services.reporting import (
+    catch_up_report_mail,
+    periodic_reports_generate,
+    report_totals_refresh,
+)
 from funds.services.sweep import sweep
 
 logger = logging.getLogger(__name__)
@@ -36,3 +41,20 @@ def sweep_deadlines() -> dict[str, int]:
 @shared_task(name="funds.tasks.notify_institution", ignore_result=True)
 def notify_institution(instruction_id: int) -> None:
     institution_notify(instruction_id=instruction_id)
+
+
+@shared_task(name="funds.tasks.refresh_reports", ignore_result=True)
+def refresh_reports() -> dict[str, object]:
+    """Fold the totals' changes (or rebuild them), then mail reports whose mail was missed."""
+    result: dict[str, object] = asdict(report_totals_refresh())
+    result["mailed"] = catch_up_report_mail()
+    logger.info("Reports refreshed: %s", result)
+    return result
+
+
+@shared_task(name="funds.tasks.generate_periodic_reports", ignore_result=True)
+def generate_periodic_reports(kind: str) -> int:
+    """Keep the daily, weekly or monthly reports of every reporting unit (idempotent)."""
+    generated = periodic_reports_generate(kind=kind)
+    logger.info("Periodic %s reports generated: %s", kind, generated)
+    return generated

@@ -1,7 +1,8 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from funds.api.reports import TotalsView
+from funds.api.periodic import PeriodicReportViewSet
+from funds.api.reports import SpeedView, TotalsView
 from funds.api.views import CaseViewSet, FlagViewSet, InstructionViewSet, NotificationViewSet
 
 router = SimpleRouter()
@@ -9,8 +10,10 @@ router.register("cases", CaseViewSet, basename="case")
 router.register("instructions", InstructionViewSet, basename="instruction")
 router.register("flags", FlagViewSet, basename="flag")
 router.register("notifications", NotificationViewSet, basename="notification")
+router.register("reports/periodic", PeriodicReportViewSet, basename="periodic-report")
 
 api_urlpatterns = [
     *router.urls,
     path("reports/totals/", TotalsView.as_view(), name="report-totals"),
+    path("reports/speed/", SpeedView.as_view(), name="report-speed"),
 ]

@@ -1,4 +1,4 @@
-"""What: cases, victims, involved accounts, transfers, instructions and their audit trail."""
+"""What: cases, victims, involved accounts, transfers, instructions, their audit trail and reports."""
 
 from funds.models.accounts import BankAccount, InvolvedAccount, Stage, Transfer
 from funds.models.audit import Event
@@ -13,6 +13,16 @@ from funds.models.deadlines import (
     NotificationReason,
 )
 from funds.models.instructions import EndReason, Instruction, InstructionKind, InstructionStatus
+from funds.models.reports import (
+    PeriodicReport,
+    ReportKind,
+    ReportSummaryState,
+    ReportTotal,
+    SpeedMeasure,
+    SpeedSample,
+    TotalsChange,
+    TotalsGrain,
+)
 
 __all__ = [
     "BankAccount",
@@ -33,7 +43,15 @@ __all__ = [
     "InvolvedAccount",
     "Notification",
     "NotificationReason",
+    "PeriodicReport",
+    "ReportKind",
+    "ReportSummaryState",
+    "ReportTotal",
+    "SpeedMeasure",
+    "SpeedSample",
     "Stage",
+    "TotalsChange",
+    "TotalsGrain",
     "Transfer",
     "Victim",
 ]

@@ -1,0 +1,459 @@
+"""Benchmark: the reports and the liaison inbox as a province grows, against plain SQL.
+
+    make bench-reports                       # 10k, 100k and 1M instructions
+    SIZES=10000,100000 make bench-reports
+
+Builds a throwaway PostgreSQL database (``<DATABASE_URL name>_bench``, dropped first and
+after), migrates it and grows a generated province (funds.generate, ``generate_data``) to
+each size in turn, counted in instructions. After each step it folds the report totals
+(what the periodic task does every minute), lets VACUUM ANALYZE do what autovacuum would,
+and times, median of five warm runs:
+
+* the totals endpoint as the province's manager: by child unit over all time, by month over
+  the last twelve months, by institution over a range across month ends, and by child unit
+  for a county manager;
+* the speed endpoint (league table of the last 30 days, by child unit);
+* the liaison inbox: funds.selectors.instruction_list for ICBC's liaison, first page and
+  count, as the API's paginator asks for them;
+
+and, in the same run, the same figures computed by plain SQL straight from the tables
+(the query anyone would write without the maintained totals). It checks that both give the
+same figures and prints a table of both times and their ratio.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "casetracker.settings")
+os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver")
+
+import dj_database_url  # noqa: E402
+import psycopg  # noqa: E402
+
+SIZES = [int(s) for s in os.environ.get("SIZES", "10000,100000,1000000").split(",")]
+RUNS = int(os.environ.get("RUNS", "5"))
+ZONE = "Asia/Shanghai"
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Median milliseconds of RUNS runs after one warm-up, and the last result."""
+    value = fn()
+    times = []
+    for _ in range(RUNS):
+        begin = time.perf_counter()
+        value = fn()
+        times.append((time.perf_counter() - begin) * 1000)
+    return statistics.median(times), value
+
+
+def main() -> None:
+    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/casetracker")
+    config = dj_database_url.parse(url)
+    if "postgresql" not in config["ENGINE"]:
+        sys.exit("The benchmark needs PostgreSQL: set DATABASE_URL=postgres://...")
+    bench_name = f"{config['NAME']}_bench"
+    admin = psycopg.connect(
+        host=config["HOST"] or None,
+        port=config["PORT"] or None,
+        user=config["USER"] or None,
+        password=config["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
+    )
+    admin.execute(f'DROP DATABASE IF EXISTS "{bench_name}"')
+    admin.execute(f'CREATE DATABASE "{bench_name}"')
+    os.environ["DATABASE_URL"] = url.rsplit("/", 1)[0] + f"/{bench_name}"
+    try:
+        run()
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        admin.execute(f'DROP DATABASE IF EXISTS "{bench_name}"')
+
+
+def run() -> None:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.utils import timezone
+    from rest_framework.test import APIClient
+
+    from accounts.demo import build_demo_world
+    from accounts.models import Organization, User
+    from funds.generate import generate
+    from funds.models import Instruction
+    from funds.selectors import instruction_list
+    from funds.services.reporting import report_totals_refresh
+
+    call_command("migrate", verbosity=0)
+    build_demo_world()
+    users = {u.username: u for u in User.objects.all()}
+    liaison = users["liaison_icbc"]
+    province = Organization.objects.get(code="370000")
+    county = Organization.objects.get(code="370102")
+    now = timezone.now()
+    today = timezone.localdate(now)
+
+    def api(username: str, path: str) -> dict[str, Any]:
+        client = APIClient()
+        client.force_authenticate(users[username])
+        response = client.get(path)
+        assert response.status_code == 200, response.content[:300]
+        return response.json()
+
+    def sql(query: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        with connection.cursor() as cursor:
+            cursor.execute(query, params)
+            return cursor.fetchall()
+
+    month_ago = today.replace(day=1) - timedelta(days=1)
+    across = (month_ago.replace(day=15), today.replace(day=1) + timedelta(days=9))
+    year_start = (today.replace(day=1) - timedelta(days=330)).replace(day=1)
+    speed_from = today - timedelta(days=29)
+
+    results: list[tuple[int, str, float, float, bool]] = []
+    built: list[tuple[int, int, float]] = []
+    seed = 0
+    for size in SIZES:
+        started = time.perf_counter()
+        count = Instruction.objects.count()
+        while count < size * 0.98:
+            seed += 1
+            per_case = count / max(1, _cases()) if count else 3.9
+            cases = max(100, int((size - count) / per_case))
+            generate(cases=cases, seed=seed, now=now)
+            count = Instruction.objects.count()
+        report_totals_refresh()
+        connection.cursor().execute("VACUUM ANALYZE")
+        built.append((size, count, time.perf_counter() - started))
+
+        def check(
+            label: str, app: Callable[[], Any], plain: Callable[[], Any], count: int = count
+        ) -> None:
+            app_ms, app_value = timed(app)
+            plain_ms, plain_value = timed(plain)
+            results.append((count, label, app_ms, plain_ms, app_value == plain_value))
+            if app_value != plain_value:
+                print(f"{label}: the app and plain SQL differ")
+                if isinstance(app_value, dict):
+                    for key in sorted(set(app_value) | set(plain_value), key=str):
+                        if app_value.get(key) != plain_value.get(key):
+                            print(f"  {key}: app {app_value.get(key)}")
+                            print(f"  {key}: SQL {plain_value.get(key)}")
+
+        check(
+            "totals by unit, all time (province)",
+            lambda: _figures(api("manager_sd", "/api/v1/reports/totals/?group_by=unit")),
+            lambda: _plain_totals(sql, province, "unit", None, None),
+        )
+        check(
+            "totals by month, 12 months (province)",
+            lambda: _figures(
+                api(
+                    "manager_sd",
+                    f"/api/v1/reports/totals/?group_by=month&from={year_start}&to={today}",
+                )
+            ),
+            lambda: _plain_totals(sql, province, "month", year_start, today),
+        )
+        check(
+            f"totals by bank, {across[0]:%m-%d}..{across[1]:%m-%d} (province)",
+            lambda: _figures(
+                api(
+                    "manager_sd",
+                    f"/api/v1/reports/totals/?group_by=institution&from={across[0]}&to={across[1]}",
+                )
+            ),
+            lambda: _plain_totals(sql, province, "institution", *across),
+        )
+        check(
+            "totals by unit, all time (county)",
+            lambda: _figures(api("manager_lx", "/api/v1/reports/totals/?group_by=unit")),
+            lambda: _plain_totals(sql, county, "unit", None, None),
+        )
+        check(
+            "speed league, 30 days (province)",
+            lambda: _speed(
+                api(
+                    "manager_sd",
+                    f"/api/v1/reports/speed/?group_by=unit&from={speed_from}&to={today}",
+                )
+            ),
+            lambda: _plain_speed(sql, province, speed_from, today),
+        )
+        check(
+            "liaison inbox, first page + count",
+            lambda: _inbox(instruction_list(liaison)),
+            lambda: _plain_inbox(sql, liaison.organization_id),
+        )
+
+    print("\nBuilt (generate_data, fold, VACUUM ANALYZE):")
+    for size, count, seconds in built:
+        print(f"  {size:>9,} target: {count:>9,} instructions in {seconds:6.1f} s")
+    print(f"\n{'instructions':>12}  {'query':<40} {'app ms':>9} {'SQL ms':>9} {'ratio':>7}  same")
+    for count, label, app_ms, plain_ms, same in results:
+        ratio = app_ms / plain_ms if plain_ms else float("inf")
+        print(
+            f"{count:>12,}  {label:<40} {app_ms:>9.1f} {plain_ms:>9.1f} {ratio:>7.2f}  "
+            f"{'yes' if same else 'NO'}"
+        )
+    print("\nratio = app / plain SQL (below 1: the app is faster); median of", RUNS, "runs")
+    if not all(r[4] for r in results):
+        sys.exit("Some figures differ from plain SQL.")
+
+
+def _cases() -> int:
+    from funds.models import Case
+
+    return Case.objects.count()
+
+
+# -- comparing like with like -------------------------------------------------------------
+
+FIGURES = ("stop_requested", "stopped", "frozen", "released", "returned")
+
+
+def _figures(report: dict[str, Any]) -> dict[str, Any]:
+    """key -> (cases, loss, (count, amount) per figure, held), for rows and the total."""
+
+    def one(row: dict[str, Any]) -> tuple[Any, ...]:
+        return (
+            row["cases"],
+            Decimal(row["loss"]),
+            *((row[f]["count"], Decimal(row[f]["amount"])) for f in FIGURES),
+            Decimal(row["held"]),
+        )
+
+    figures = {row["key"]: one(row) for row in report["rows"]}
+    figures["total"] = one(report["total"])
+    return {k: v for k, v in figures.items() if _nonzero(v) or k == "total"}
+
+
+def _nonzero(figures: tuple[Any, ...]) -> bool:
+    return any(_nonzero(f) if isinstance(f, tuple) else f for f in figures)
+
+
+def _plain_totals(sql: Any, scope: Any, group_by: str, first: Any, last: Any) -> dict[str, Any]:
+    """The totals report straight from the tables (the queries anyone would write)."""
+    cut = len(scope.path) + 1
+    if group_by == "unit":
+        key = f"coalesce(NULLIF(split_part(substr(u.path, {cut}), '/', 1), ''), '0')::bigint"
+    elif group_by == "institution":
+        key = "{inst}"
+    else:
+        key = "to_char(({at} AT TIME ZONE '" + ZONE + "'), 'YYYY-MM')"
+    window = ""
+    params: list[Any] = [f"{scope.path}%"]
+    if first is not None:
+        window = f" AND ({{at}} AT TIME ZONE '{ZONE}')::date BETWEEN %s AND %s"
+        params += [first, last]
+
+    def query(select: str, source: str, at: str, where: str, inst: str = "NULL") -> str:
+        k = key.format(at=at, inst=inst)
+        return (
+            f"SELECT {k}, {select} FROM {source} JOIN funds_case c ON c.id = {source.split()[1]}.case_id "
+            f"JOIN accounts_organization u ON u.id = c.unit_id "
+            f"WHERE u.path LIKE %s {where}{window.format(at=at)} GROUP BY 1"
+        )
+
+    rows: dict[Any, dict[str, Any]] = defaultdict(lambda: defaultdict(lambda: Decimal(0)))
+    if group_by != "institution":
+        for k, n in sql(
+            f"SELECT {key.format(at='c.reported_at', inst='NULL')}, count(*) FROM funds_case c "
+            f"JOIN accounts_organization u ON u.id = c.unit_id WHERE u.path LIKE %s"
+            f"{window.format(at='c.reported_at')} GROUP BY 1",
+            params,
+        ):
+            rows[k]["cases"] += n
+        for k, n in sql(query("sum(v.loss_amount)", "funds_victim v", "c.reported_at", ""), params):
+            rows[k]["loss"] += n
+    else:
+        for k, n in sql(
+            query(
+                "count(DISTINCT i.case_id)",
+                "funds_instruction i",
+                "c.reported_at",
+                "",
+                inst="i.institution_id",
+            ),
+            params,
+        ):
+            rows[k]["cases"] += n
+    for k, n, amount in sql(
+        query(
+            "count(*), sum(i.requested_amount)",
+            "funds_instruction i",
+            "i.requested_at",
+            "AND i.kind = 'stop_payment' AND i.status <> 'cancelled'",
+            inst="i.institution_id",
+        ),
+        params,
+    ):
+        rows[k]["stop_requested_count"] += n
+        rows[k]["stop_requested_amount"] += amount
+    done = query(
+        "i.kind, count(*), sum(i.executed_amount), "
+        "sum(i.executed_amount - i.released_amount - i.returned_amount)",
+        "funds_instruction i",
+        "i.responded_at",
+        "AND i.status = 'executed' AND i.executed_amount > 0",
+        inst="i.institution_id",
+    ).replace("GROUP BY 1", "GROUP BY 1, 2")
+    names = {"stop_payment": "stopped", "freeze": "frozen", "release": "released"}
+    for k, kind, n, amount, held in sql(done, params):
+        name = names.get(kind, "returned" if kind == "return" else None)
+        if name:
+            rows[k][f"{name}_count"] += n
+            rows[k][f"{name}_amount"] += amount
+        if kind == "freeze":
+            rows[k]["held"] += held
+
+    from accounts.models import Organization
+
+    if group_by == "unit":
+        labels = {o.pk: o.code for o in Organization.objects.filter(parent=scope)}
+        labels[0] = scope.code
+    elif group_by == "institution":
+        labels = {o.pk: o.code for o in Organization.objects.institutions()}
+    else:
+        labels = {k: k for k in rows}
+
+    def one(values: dict[str, Any]) -> tuple[Any, ...]:
+        return (
+            int(values["cases"]),
+            values["loss"],
+            *((int(values[f"{f}_count"]), values[f"{f}_amount"]) for f in FIGURES),
+            values["held"],
+        )
+
+    figures = {labels[k]: one(v) for k, v in rows.items() if k is not None}
+    total: dict[str, Any] = defaultdict(lambda: Decimal(0))
+    for values in rows.values():
+        for name, value in values.items():
+            total[name] += value
+    if group_by == "institution":
+        # The total counts each case once, however many institutions it involved.
+        total["loss"] = Decimal(0)
+        total["cases"] = 0
+        (cases,) = sql(
+            "SELECT count(*) FROM funds_case c JOIN accounts_organization u ON u.id = c.unit_id "
+            f"WHERE u.path LIKE %s{window.format(at='c.reported_at')}",
+            params,
+        )[0]
+        (loss,) = sql(
+            "SELECT coalesce(sum(v.loss_amount), 0) FROM funds_victim v JOIN funds_case c "
+            "ON c.id = v.case_id JOIN accounts_organization u ON u.id = c.unit_id "
+            f"WHERE u.path LIKE %s{window.format(at='c.reported_at')}",
+            params,
+        )[0]
+        total["cases"], total["loss"] = cases, loss
+    figures["total"] = one(total)
+    return {k: v for k, v in figures.items() if _nonzero(v) or k == "total"}
+
+
+def _speed(report: dict[str, Any]) -> dict[str, Any]:
+    measures = ("first_stop", "stop_answer")
+    figures = {
+        row["key"]: tuple((row[m]["count"], row[m]["median"], row[m]["p90"]) for m in measures)
+        for row in report["rows"]
+    }
+    return {k: v for k, v in figures.items() if any(m[0] for m in v)}
+
+
+def _plain_speed(sql: Any, scope: Any, first: Any, last: Any) -> dict[str, Any]:
+    """Report-to-first-stop and stop-payment answer, median and 90th percentile per child."""
+    cut = len(scope.path) + 1
+    child = f"NULLIF(split_part(substr(u.path, {cut}), '/', 1), '')::bigint"
+    rows = sql(
+        f"""
+        WITH first_stop AS (
+            SELECT {child} AS child, greatest(0, floor(extract(epoch FROM min(i.requested_at)
+                   - c.reported_at))) AS seconds
+            FROM funds_case c JOIN accounts_organization u ON u.id = c.unit_id
+            JOIN funds_instruction i ON i.case_id = c.id AND i.kind = 'stop_payment'
+            WHERE u.path LIKE %s
+              AND (c.reported_at AT TIME ZONE '{ZONE}')::date BETWEEN %s AND %s
+            GROUP BY c.id, u.path, c.reported_at
+        ), answers AS (
+            SELECT {child} AS child,
+                   greatest(0, floor(extract(epoch FROM i.responded_at - i.requested_at)))
+                   AS seconds
+            FROM funds_instruction i JOIN funds_case c ON c.id = i.case_id
+            JOIN accounts_organization u ON u.id = c.unit_id
+            WHERE u.path LIKE %s AND i.kind = 'stop_payment'
+              AND i.status IN ('executed', 'rejected')
+              AND (i.requested_at AT TIME ZONE '{ZONE}')::date BETWEEN %s AND %s
+        )
+        SELECT 'first_stop', child, count(*),
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds),
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY seconds)
+        FROM first_stop GROUP BY child
+        UNION ALL
+        SELECT 'stop_answer', child, count(*),
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds),
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY seconds)
+        FROM answers GROUP BY child
+        """,
+        [f"{scope.path}%", first, last, f"{scope.path}%", first, last],
+    )
+    from accounts.models import Organization
+
+    codes = {o.pk: o.code for o in Organization.objects.filter(parent=scope)}
+    codes[None] = scope.code
+    found: dict[str, dict[str, tuple[Any, ...]]] = defaultdict(dict)
+    for measure, child, n, median, p90 in rows:
+        found[codes[child]][measure] = (n, round(median, 1), round(p90, 1))
+    empty = (0, None, None)
+    return {
+        code: (m.get("first_stop", empty), m.get("stop_answer", empty)) for code, m in found.items()
+    }
+
+
+def _inbox(queryset: Any) -> tuple[int, list[int]]:
+    return queryset.count(), [i.pk for i in queryset[:50]]
+
+
+def _plain_inbox(sql: Any, institution_id: int) -> tuple[int, list[int]]:
+    visible = (
+        "FROM funds_instruction i WHERE i.institution_id = %s "
+        "AND (i.kind = 'stop_payment' OR i.approved_at IS NOT NULL)"
+    )
+    (count,) = sql(f"SELECT count(*) {visible}", [institution_id])[0]
+    # The page carries what the inbox shows: the case, institution, approver, account and the
+    # victim a return is paid to (the joins of funds.selectors.instruction_list).
+    page = sql(
+        "SELECT i.*, c.*, o.*, a.*, ia.*, ba.*, v.*, vo.* FROM funds_instruction i "
+        "JOIN funds_case c ON c.id = i.case_id "
+        "JOIN accounts_organization o ON o.id = i.institution_id "
+        "LEFT JOIN accounts_user a ON a.id = i.approved_by_id "
+        "JOIN funds_involvedaccount ia ON ia.id = i.involved_id "
+        "JOIN funds_bankaccount ba ON ba.id = ia.account_id "
+        "LEFT JOIN funds_victim v ON v.id = i.victim_id "
+        "LEFT JOIN accounts_organization vo ON vo.id = v.account_institution_id "
+        "WHERE i.institution_id = %s AND (i.kind = 'stop_payment' OR i.approved_at IS NOT NULL) "
+        "ORDER BY CASE WHEN i.status = 'pending' THEN 0 ELSE 1 END, "
+        "i.response_due_at ASC NULLS LAST, i.requested_at DESC, i.id DESC LIMIT 50",
+        [institution_id],
+    )
+    return count, [row[0] for row in page]
+
+
+if __name__ == "__main__":
+    main()
