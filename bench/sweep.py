@@ -32,6 +32,7 @@ import psycopg  # noqa: E402
 
 DEADLINES = int(os.environ.get("DEADLINES", "1000000"))
 CASES = max(DEADLINES // 10, 1)
+INSTRUCTIONS = max((DEADLINES - CASES) // 5, 1)
 
 
 def main() -> None:
@@ -103,8 +104,8 @@ def main() -> None:
             """,
             [officer, now],
         )
-        # One instruction per clock beyond the cases' first-stop clocks: answered stop-payments
-        # whose clocks are left open and past due, as if every unit were behind at once.
+        # Answered stop-payments carrying five open, past-due clocks each (one of every
+        # instruction-level kind that does not lapse), as if every unit were behind at once.
         cursor.execute(
             """
             INSERT INTO funds_instruction (case_id, involved_id, institution_id, kind, status,
@@ -117,10 +118,10 @@ def main() -> None:
             FROM generate_series(1, %s) g
             JOIN funds_involvedaccount i ON i.case_id = %s + g %% %s
             """,
-            [icbc, officer, now, now, now, DEADLINES - CASES, first_case, CASES],
+            [icbc, officer, now, now, now, INSTRUCTIONS, first_case, CASES],
         )
-        # Open clocks, all past due; a mix of kinds as a province sees them, 1% of them
-        # stop-payments lapsing in this very pass.
+        # Open clocks, all past due: one first-stop clock per case, five per instruction, and
+        # for 1% of the instructions a stop-payment lapsing in this very pass.
         cursor.execute(
             """
             INSERT INTO funds_deadline (kind, case_id, instruction_id, warn_at, due_at, opened_at)
@@ -132,11 +133,12 @@ def main() -> None:
         cursor.execute(
             """
             INSERT INTO funds_deadline (kind, case_id, instruction_id, warn_at, due_at, opened_at)
-            SELECT CASE WHEN i.id %% 100 = 0 THEN 'stop_lapse'
-                        ELSE (ARRAY['bank_response','approval','renewal','verification','release'])[1 + i.id %% 5]
-                   END,
-                i.case_id, i.id, %s - interval '7 hours', i.effective_until, %s - interval '3 days'
+            SELECT k.kind, i.case_id, i.id, %s - interval '7 hours', i.effective_until,
+                %s - interval '3 days'
             FROM funds_instruction i
+            JOIN unnest(ARRAY['bank_response','approval','renewal','verification','release',
+                              'stop_lapse']) AS k(kind)
+              ON k.kind <> 'stop_lapse' OR i.id %% 100 = 0
             """,
             [now, now],
         )
@@ -187,8 +189,12 @@ def main() -> None:
         timed("sweep (first pass: raise, notify, escalate)", lambda: sweep(now)),
         timed("sweep (second pass: nothing new)", lambda: sweep(now)),
     ]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM funds_deadline WHERE met_at IS NULL")
+        (clocks,) = cursor.fetchone()
     print(
-        f"\nDeadline sweep benchmark: {DEADLINES:,} open clocks on {CASES:,} cases (built in {build:.1f} s)"
+        f"\nDeadline sweep benchmark: {clocks:,} open clocks on {CASES:,} cases and "
+        f"{INSTRUCTIONS:,} instructions (built in {build:.1f} s)"
     )
     print(f"{'step':<48} {'seconds':>9}  result")
     for label, seconds, value in rows:
