@@ -41,8 +41,7 @@ os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-01
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver")
 
-import dj_database_url  # noqa: E402
-import psycopg  # noqa: E402
+from throwaway import throwaway_database  # noqa: E402 - bench/ is the script's folder
 
 SIZES = [int(s) for s in os.environ.get("SIZES", "10000,100000,1000000").split(",")]
 RUNS = int(os.environ.get("RUNS", "5"))
@@ -61,29 +60,8 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def main() -> None:
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/casetracker")
-    config = dj_database_url.parse(url)
-    if "postgresql" not in config["ENGINE"]:
-        sys.exit("The benchmark needs PostgreSQL: set DATABASE_URL=postgres://...")
-    bench_name = f"{config['NAME']}_bench"
-    admin = psycopg.connect(
-        host=config["HOST"] or None,
-        port=config["PORT"] or None,
-        user=config["USER"] or None,
-        password=config["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-    admin.execute(f'DROP DATABASE IF EXISTS "{bench_name}"')
-    admin.execute(f'CREATE DATABASE "{bench_name}"')
-    os.environ["DATABASE_URL"] = url.rsplit("/", 1)[0] + f"/{bench_name}"
-    try:
+    with throwaway_database():
         run()
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        admin.execute(f'DROP DATABASE IF EXISTS "{bench_name}"')
 
 
 def run() -> None:

@@ -27,8 +27,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "casetracker.settings")
 os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
 
-import dj_database_url  # noqa: E402
-import psycopg  # noqa: E402
+from throwaway import throwaway_database  # noqa: E402 - bench/ is the script's folder
 
 DEADLINES = int(os.environ.get("DEADLINES", "1000000"))
 CASES = max(DEADLINES // 10, 1)
@@ -36,23 +35,11 @@ INSTRUCTIONS = max((DEADLINES - CASES) // 5, 1)
 
 
 def main() -> None:
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/casetracker")
-    config = dj_database_url.parse(url)
-    if "postgresql" not in config["ENGINE"]:
-        sys.exit("The benchmark needs PostgreSQL: set DATABASE_URL=postgres://...")
-    bench_name = f"{config['NAME']}_bench"
-    admin = psycopg.connect(
-        host=config["HOST"] or None,
-        port=config["PORT"] or None,
-        user=config["USER"] or None,
-        password=config["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-    admin.execute(f'DROP DATABASE IF EXISTS "{bench_name}"')
-    admin.execute(f'CREATE DATABASE "{bench_name}"')
-    os.environ["DATABASE_URL"] = url.rsplit("/", 1)[0] + f"/{bench_name}"
+    with throwaway_database():
+        run()
 
+
+def run() -> None:
     import django
 
     django.setup()
@@ -218,8 +205,6 @@ def main() -> None:
     if os.environ.get("SHOW_QUERIES"):
         for seconds, sql in sorted(slow, reverse=True)[:12]:
             print(f"{seconds:8.3f}  {sql}")
-    connection.close()
-    admin.execute(f'DROP DATABASE IF EXISTS "{bench_name}"')
 
 
 if __name__ == "__main__":
