@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, cast
 
 from django.contrib import messages
@@ -35,7 +36,6 @@ from funds.models import (
     Flag,
     Instruction,
     InstructionKind,
-    InstructionStatus,
     Transfer,
     Victim,
 )
@@ -94,6 +94,16 @@ def case_new(request: HttpRequest) -> HttpResponse:
     return render(request, "funds/case_new.html", {"form": form})
 
 
+def _freeze_choices(instructions: Iterable[Instruction]) -> list[tuple[int, str]]:
+    """The freezes in force, as a renewal, release or return may name them."""
+    now = timezone.now()
+    return [
+        (i.pk, f"#{i.pk} {i.involved.account.number} {i.held_amount:,.2f}")
+        for i in instructions
+        if i.kind == InstructionKind.FREEZE and in_force(i, now)
+    ]
+
+
 def _case_page(request: HttpRequest, case: Case, status: int = 200, **forms: Any) -> HttpResponse:
     """Render the case file, with any bound forms that failed kept as typed."""
     case = selectors.with_totals(Case.objects.filter(pk=case.pk)).get()
@@ -104,12 +114,7 @@ def _case_page(request: HttpRequest, case: Case, status: int = 200, **forms: Any
         .select_related("institution", "involved__account", "requested_by", "approved_by", "victim")
         .order_by("-requested_at", "-id")
     )
-    now = timezone.now()
-    freezes = [
-        (i.pk, f"#{i.pk} {i.involved.account.number} {i.held_amount:,.2f}")
-        for i in instructions
-        if i.kind == InstructionKind.FREEZE and in_force(i, now)
-    ]
+    freezes = _freeze_choices(instructions)
     for account in accounts:
         account.other_case_numbers = sorted(  # type: ignore[attr-defined]
             {i.case.number for i in account.account.all_involvements if i.case_id != case.pk}  # type: ignore[attr-defined]
@@ -139,7 +144,6 @@ def _case_page(request: HttpRequest, case: Case, status: int = 200, **forms: Any
         or InstructionForm(
             accounts=accounts, freezes=freezes, victims=victims, auto_id=INSTRUCTION_IDS
         ),
-        "freezes_in_force": freezes,
     }
     return render(request, "funds/case_detail.html", context, status=status)
 
@@ -280,14 +284,11 @@ def instruction_add(request: HttpRequest, pk: int) -> HttpResponse:
     case = access_case(request.user, pk)
     accounts = list(selectors.involved_accounts(case))
     victims = list(Victim.objects.filter(case=case))
-    now = timezone.now()
-    freezes = [
-        (i.pk, f"#{i.pk}")
-        for i in Instruction.objects.filter(
-            case=case, kind=InstructionKind.FREEZE, status=InstructionStatus.EXECUTED
+    freezes = _freeze_choices(
+        Instruction.objects.filter(case=case, kind=InstructionKind.FREEZE).select_related(
+            "involved__account"
         )
-        if in_force(i, now)
-    ]
+    )
     form = InstructionForm(
         request.POST, accounts=accounts, freezes=freezes, victims=victims, auto_id=INSTRUCTION_IDS
     )
