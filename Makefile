@@ -49,11 +49,10 @@ demo: $(VENV)/.installed
 	@echo "  officer_lx officer_sn manager_lx manager_jn manager_sd auditor_sd"
 	@echo "  liaison_icbc liaison_ccb liaison_alipay admin"
 	@echo
-	@trap 'kill 0' INT TERM; \
+	@trap 'kill -TERM $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
 	$(VENV)/bin/celery -A casetracker worker --beat --pool=threads --concurrency=2 \
-	  --schedule var/celerybeat-schedule --loglevel=info & \
-	$(PY) manage.py runserver --noreload $(HOST):$(PORT); \
-	kill 0
+	  --schedule var/celerybeat-schedule --loglevel=info & worker=$$!; \
+	$(PY) manage.py runserver --noreload $(HOST):$(PORT)
 
 lint: export SECRET_KEY ?= lint-only-secret-key-not-for-production-use-0123456789
 lint: $(VENV)/.installed-dev
