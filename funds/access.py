@@ -1,4 +1,5 @@
-"""Who may see which cases and instructions: built on accounts.scope, used by every read."""
+"""Who may see which cases and instructions, and who may approve what: built on
+accounts.scope, used by every read, by the services and by the pages alike."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from accounts.models import Role, User
+from accounts.models import Role, UnitLevel, User
 from accounts.scope import can_see_unit, filter_by_institution, filter_by_unit
-from funds.errors import NotAllowed
+from funds.errors import InvalidState, NotAllowed
 from funds.models import Case, Flag, FlagKind, Instruction, InstructionKind
 
 AnyUser = User | AnonymousUser
@@ -20,6 +21,46 @@ def require_role(actor: AnyUser, *roles: str) -> User:
     if not isinstance(actor, User) or not actor.is_active or actor.role not in roles:
         raise NotAllowed(_("Your role may not do this."))
     return actor
+
+
+# The lowest unit level whose manager may approve each kind (R4, R5, R9); a stop-payment
+# needs no approval (R1).
+APPROVAL_LEVEL = {
+    InstructionKind.FREEZE: UnitLevel.COUNTY,
+    InstructionKind.RENEWAL: UnitLevel.COUNTY,
+    InstructionKind.RELEASE: UnitLevel.COUNTY,
+    InstructionKind.RETURN: UnitLevel.CITY,
+}
+
+
+def may_approve(user: AnyUser, kind: str) -> bool:
+    """Whether ``user`` may approve an instruction of ``kind`` (the case's scope aside)."""
+    return _approval_refusal(user, kind) is None
+
+
+def require_approver(user: AnyUser, kind: str) -> User:
+    """``user`` as a User if it may approve ``kind``; NotAllowed (403) or, for a kind that
+    needs no approval, InvalidState (409) otherwise."""
+    refusal = _approval_refusal(user, kind)
+    if refusal is not None:
+        raise refusal
+    assert isinstance(user, User)
+    return user
+
+
+def _approval_refusal(user: AnyUser, kind: str) -> NotAllowed | InvalidState | None:
+    if not isinstance(user, User) or not user.is_active or user.role != Role.MANAGER:
+        return NotAllowed(_("Your role may not do this."))
+    level = APPROVAL_LEVEL.get(InstructionKind(kind))
+    if level is None:
+        return InvalidState(_("A stop-payment needs no approval (R1)."))
+    unit = user.organization
+    if unit is None or not unit.is_at_or_above(level):
+        return NotAllowed(
+            _("A %(kind)s must be approved by a manager at %(level)s level or above.")
+            % {"kind": InstructionKind(kind).label, "level": UnitLevel(level).label}
+        )
+    return None
 
 
 def cases_visible_to(user: AnyUser) -> QuerySet[Case]:

@@ -23,9 +23,11 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext as _
 
-from accounts.models import Role, User
+from accounts.models import Organization, Role, User
 from funds.access import AnyUser, cases_visible_to, instructions_visible_to
+from funds.errors import RuleViolation
 from funds.models import (
     Case,
     Event,
@@ -38,6 +40,17 @@ from funds.models import (
 from funds.models.money import MAX_DIGITS, ZERO
 
 MONEY = DecimalField(max_digits=MAX_DIGITS, decimal_places=2)
+
+
+def institution_by_code(code: str, *, field: str = "institution") -> Organization:
+    """The bank or payment institution with ``code``: the one place a code is resolved, for
+    the API, the pages and the services alike; an unknown code is refused beside ``field``."""
+    institution = Organization.objects.institutions().filter(code=code.strip()).first()
+    if institution is None:
+        raise RuleViolation(
+            _("No bank or payment institution has the code %(code)s.") % {"code": code}, field=field
+        )
+    return institution
 
 
 def _sum_by_case(model: type[Model], field: str, condition: Q | None = None) -> Coalesce:

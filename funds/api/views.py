@@ -19,8 +19,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from accounts.models import Organization, Role, User
-from funds import clock, selectors
+from accounts.models import Role, User
+from funds import selectors
 from funds.access import access_case, access_instruction, flags_visible_to, require_role
 from funds.allocation import allocate
 from funds.api import serializers as s
@@ -38,6 +38,7 @@ from funds.models import (
 )
 from funds.services import cases as case_services
 from funds.services import instructions as instruction_services
+from funds.services import notifications as notification_services
 
 POLICE = (Role.OFFICER, Role.MANAGER, Role.AUDITOR)
 
@@ -136,17 +137,11 @@ class CaseViewSet(
         serializer = s.VictimSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        code = data.pop("account_institution", "")
-        institution = None
-        if code:
-            institution = Organization.objects.institutions().filter(code=code).first()
-            if institution is None:
-                raise RuleViolation(
-                    _("No bank or payment institution has the code %(code)s.") % {"code": code},
-                    field="account_institution",
-                )
         victim = case_services.victim_add(
-            actor=_user(request), case=case, account_institution=institution, **data
+            actor=_user(request),
+            case=case,
+            account_institution_code=data.pop("account_institution", ""),
+            **data,
         )
         return Response(s.VictimSerializer(victim).data, status=status.HTTP_201_CREATED)
 
@@ -411,6 +406,5 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Notific
     def read(self, request: Request, pk: str) -> Response:
         """Mark one notification read (only one's own)."""
         note = get_object_or_404(self.get_queryset(), pk=pk)
-        Notification.objects.filter(pk=note.pk, read_at__isnull=True).update(read_at=clock.now())
-        note.refresh_from_db()
+        note = notification_services.notification_read(actor=_user(request), notification=note)
         return Response(s.NotificationSerializer(note).data)

@@ -1,7 +1,7 @@
 """What: cases, victims, involved accounts, transfers, instructions, their audit trail and reports."""
 
 from funds.models.accounts import BankAccount, InvolvedAccount, Stage, Transfer
-from funds.models.audit import Event
+from funds.models.audit import Event, EventType
 from funds.models.cases import Case, CaseNumberCounter, CaseStatus, FraudType, Victim
 from funds.models.deadlines import (
     Deadline,
@@ -33,6 +33,7 @@ __all__ = [
     "DeadlineKind",
     "EndReason",
     "Event",
+    "EventType",
     "Flag",
     "FlagKind",
     "FlagLevel",

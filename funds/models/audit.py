@@ -4,6 +4,28 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
+class EventType(models.TextChoices):
+    """The one list of audit event types: the model's choices, the timeline's labels and the
+    table in docs/lifecycle.md (a test keeps that table equal to this list)."""
+
+    CASE_REPORTED = "case_reported", _("Case reported")
+    CASE_ACCEPTED = "case_accepted", _("Case accepted")
+    CASE_FILED = "case_filed", _("Case filed")
+    CASE_CLOSED = "case_closed", _("Case closed")
+    VICTIM_ADDED = "victim_added", _("Victim added")
+    ACCOUNT_ADDED = "account_added", _("Account added")
+    TRANSFER_ADDED = "transfer_added", _("Transfer recorded")
+    INSTRUCTION_REQUESTED = "instruction_requested", _("Request sent")
+    INSTRUCTION_APPROVED = "instruction_approved", _("Request approved")
+    INSTRUCTION_EXECUTED = "instruction_executed", _("Executed by the institution")
+    INSTRUCTION_REJECTED = "instruction_rejected", _("Rejected by the institution")
+    INSTRUCTION_CANCELLED = "instruction_cancelled", _("Request cancelled")
+    STOP_LAPSED = "stop_lapsed", _("Stop-payment lapsed")
+    FREEZE_EXPIRED = "freeze_expired", _("Freeze expired")
+    FREEZE_VERIFIED = "freeze_verified", _("Frozen funds verified")
+    FREEZE_FOUND_UNRELATED = "freeze_found_unrelated", _("Frozen funds found unrelated")
+
+
 class Event(models.Model):
     """One change of state: who, when, what, and the amounts. Never edited, never deleted.
 
@@ -23,7 +45,7 @@ class Event(models.Model):
         related_name="+",
         help_text=_("Empty for the system (deadline sweep)."),
     )
-    type = models.CharField(_("type"), max_length=40)
+    type = models.CharField(_("type"), max_length=40, choices=EventType.choices)
     at = models.DateTimeField(_("at"))
     data = models.JSONField(_("data"), default=dict, encoder=DjangoJSONEncoder)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from accounts.models import User
 from funds import clock
-from funds.models import Case, Event, Instruction
+from funds.models import Case, Event, EventType, Instruction
 
 
 def _plain(value: Any) -> Any:
@@ -18,20 +20,46 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def new_event(
+    *,
+    case_id: int,
+    type: EventType,
+    actor: User | None,
+    instruction_id: int | None = None,
+    at: datetime | None = None,
+    **data: Any,
+) -> Event:
+    """An event not saved yet, for ``record_events``; ``actor`` None is the system."""
+    return Event(
+        case_id=case_id,
+        instruction_id=instruction_id,
+        actor=actor,
+        type=type,
+        at=at or clock.now(),
+        data=_plain(data),
+    )
+
+
 def record_event(
     *,
     case: Case,
-    type: str,
+    type: EventType,
     actor: User | None,
     instruction: Instruction | None = None,
     **data: Any,
 ) -> Event:
     """Append an event; ``actor`` None is the system. Amounts are kept as exact strings."""
-    return Event.objects.create(
-        case=case,
-        instruction=instruction,
-        actor=actor,
+    event = new_event(
+        case_id=case.pk,
+        instruction_id=instruction.pk if instruction else None,
         type=type,
-        at=clock.now(),
-        data=_plain(data),
+        actor=actor,
+        **data,
     )
+    event.save()
+    return event
+
+
+def record_events(events: Iterable[Event]) -> int:
+    """Append many events of ``new_event`` at once (the sweep's lapses); answer how many."""
+    return len(Event.objects.bulk_create(list(events), batch_size=1000))

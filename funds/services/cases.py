@@ -11,7 +11,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import Organization, OrganizationKind, Role, User
+from accounts.models import Organization, Role, User
 from funds import clock
 from funds.access import case_in_scope, require_role
 from funds.errors import InvalidState, RuleViolation
@@ -20,10 +20,13 @@ from funds.models import (
     Case,
     CaseStatus,
     DeadlineKind,
+    EventType,
+    InstructionKind,
     InvolvedAccount,
     Transfer,
     Victim,
 )
+from funds.selectors import institution_by_code
 from funds.services.audit import record_event
 from funds.services.deadlines import deadlines_meet, open_first_stop_clock
 from funds.transitions import CASE_TRANSITIONS, next_status
@@ -71,9 +74,20 @@ def _require_case_actor(actor: User, case: Case, *roles: str) -> User:
     return actor
 
 
-def _require_open(case: Case) -> None:
-    if case.status == CaseStatus.CLOSED:
+# Once closed, a case still lets go of the money it holds: releases and returns go on.
+KINDS_ON_A_CLOSED_CASE = frozenset({InstructionKind.RELEASE, InstructionKind.RETURN})
+
+
+def require_open(case: Case, *, kind: str | None = None) -> None:
+    """Refuse a change to a closed case, except an instruction of ``KINDS_ON_A_CLOSED_CASE``."""
+    if case.status == CaseStatus.CLOSED and kind not in KINDS_ON_A_CLOSED_CASE:
         raise InvalidState(_("The case is closed."))
+
+
+def require_filed(case: Case) -> None:
+    """R4: no freeze before the case is filed (严禁立案前冻结)."""
+    if case.status != CaseStatus.FILED:
+        raise InvalidState(_("A freeze needs a filed case (R4)."))
 
 
 @transaction.atomic
@@ -97,7 +111,7 @@ def case_report(
     open_first_stop_clock(case, now)
     record_event(
         case=case,
-        type="case_reported",
+        type=EventType.CASE_REPORTED,
         actor=actor,
         number=case.number,
         title=title,
@@ -123,7 +137,7 @@ def _case_transition(
         }
         record_event(
             case=case,
-            type=f"case_{case.status}",
+            type=EventType(f"case_{case.status}"),
             actor=actor,
             before=before,
             after=case.status,
@@ -177,12 +191,17 @@ def victim_add(
     id_number: str,
     phone: str,
     loss_amount: Decimal,
-    account_institution: Organization | None = None,
+    account_institution_code: str = "",
     account_number: str = "",
 ) -> Victim:
     case = lock_case(case)
     _require_case_actor(actor, case, Role.OFFICER)
-    _require_open(case)
+    require_open(case)
+    account_institution = (
+        institution_by_code(account_institution_code, field="account_institution")
+        if account_institution_code
+        else None
+    )
     if loss_amount <= 0:
         raise RuleViolation(_("The loss must be more than zero."), field="loss_amount")
     victim = Victim.objects.create(
@@ -197,7 +216,7 @@ def victim_add(
     # Identity numbers and phones stay out of the audit trail: it is read more widely.
     record_event(
         case=case,
-        type="victim_added",
+        type=EventType.VICTIM_ADDED,
         actor=actor,
         victim=victim.pk,
         name=name,
@@ -206,22 +225,11 @@ def victim_add(
     return victim
 
 
-def _institution(code: str, field: str) -> Organization:
-    institution = (
-        Organization.objects.filter(code=code).exclude(kind=OrganizationKind.POLICE).first()
-    )
-    if institution is None:
-        raise RuleViolation(
-            _("No bank or payment institution has the code %(code)s.") % {"code": code}, field=field
-        )
-    return institution
-
-
 def bank_account_get_or_create(
     *, institution_code: str, number: str, holder_name: str, field: str
 ) -> BankAccount:
     """The account known by institution and number, created on first mention."""
-    institution = _institution(institution_code, field)
+    institution = institution_by_code(institution_code, field=field)
     account, _created = BankAccount.objects.get_or_create(
         institution=institution,
         number=number.strip(),
@@ -237,7 +245,7 @@ def account_add(
     """Add an account that received or moved the money to the case, at its layer."""
     case = lock_case(case)
     _require_case_actor(actor, case, Role.OFFICER)
-    _require_open(case)
+    require_open(case)
     if layer < 1:
         raise RuleViolation(_("The layer starts at 1."), field="layer")
     account = bank_account_get_or_create(
@@ -259,7 +267,7 @@ def account_add(
     )
     record_event(
         case=case,
-        type="account_added",
+        type=EventType.ACCOUNT_ADDED,
         actor=actor,
         involved_account=involved.pk,
         institution=institution_code,
@@ -285,7 +293,7 @@ def transfer_add(
     """Record one movement of money between two accounts."""
     case = lock_case(case)
     _require_case_actor(actor, case, Role.OFFICER)
-    _require_open(case)
+    require_open(case)
     if amount <= 0:
         raise RuleViolation(_("The amount must be more than zero."), field="amount")
     source = bank_account_get_or_create(
@@ -315,7 +323,7 @@ def transfer_add(
     )
     record_event(
         case=case,
-        type="transfer_added",
+        type=EventType.TRANSFER_ADDED,
         actor=actor,
         transfer=transfer.pk,
         from_account=source.number,

@@ -16,15 +16,15 @@ from django.db import transaction
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from accounts.models import Role, UnitLevel, User
+from accounts.models import Role, User
 from funds import clock
-from funds.access import case_in_scope, require_role
-from funds.errors import InvalidState, NotAllowed, RuleViolation
+from funds.access import case_in_scope, require_approver, require_role
+from funds.errors import InvalidState, RuleViolation
 from funds.models import (
     Case,
-    CaseStatus,
     DeadlineKind,
     EndReason,
+    EventType,
     Instruction,
     InstructionKind,
     InstructionStatus,
@@ -36,7 +36,7 @@ from funds.models.money import ZERO
 from funds.rules import add_months, add_working_days, rule
 from funds.selectors import freeze_available
 from funds.services.audit import record_event
-from funds.services.cases import lock_case
+from funds.services.cases import account_add, lock_case, require_filed, require_open
 from funds.services.deadlines import (
     FREEZE_CLOCKS,
     deadline_open,
@@ -50,13 +50,6 @@ from funds.services.notifications import notify_institution_after_commit
 from funds.services.stages import in_force, refresh_stage
 from funds.transitions import INSTRUCTION_TRANSITIONS, next_status
 
-# The lowest unit level whose manager may approve each kind (R4, R5, R9).
-APPROVAL_LEVEL = {
-    InstructionKind.FREEZE: UnitLevel.COUNTY,
-    InstructionKind.RENEWAL: UnitLevel.COUNTY,
-    InstructionKind.RELEASE: UnitLevel.COUNTY,
-    InstructionKind.RETURN: UnitLevel.CITY,
-}
 FOLLOW_UP_KINDS = (InstructionKind.RENEWAL, InstructionKind.RELEASE, InstructionKind.RETURN)
 
 
@@ -87,6 +80,40 @@ def _lock_involved(case: Case, involved_id: int | None) -> InvolvedAccount:
         raise RuleViolation(_("No such account in this case."), field="account") from None
 
 
+@transaction.atomic
+def account_add_and_stop(
+    *,
+    actor: User,
+    case: Case,
+    institution_code: str,
+    number: str,
+    holder_name: str,
+    layer: int,
+    stop_amount: Decimal | None,
+) -> tuple[InvolvedAccount, Instruction | None]:
+    """Add an account to the case and, when ``stop_amount`` is given, ask its institution to
+    stop payment in the same transaction (R13: the first stop goes out with the account);
+    if the stop is refused, the account is not added either."""
+    involved = account_add(
+        actor=actor,
+        case=case,
+        institution_code=institution_code,
+        number=number,
+        holder_name=holder_name,
+        layer=layer,
+    )
+    if stop_amount is None:
+        return involved, None
+    stop = instruction_request(
+        actor=actor,
+        case=case,
+        request=InstructionRequest(
+            kind=InstructionKind.STOP_PAYMENT, involved_id=involved.pk, amount=stop_amount
+        ),
+    )
+    return involved, stop
+
+
 def _require_freeze_in_force(freeze: Instruction, now: datetime) -> None:
     if not in_force(freeze, now):
         raise InvalidState(_("The freeze is not in force."))
@@ -101,11 +128,7 @@ def instruction_request(*, actor: User, case: Case, request: InstructionRequest)
         raise Http404
     now = clock.now()
     kind = request.kind
-    if case.status == CaseStatus.CLOSED and kind not in (
-        InstructionKind.RELEASE,
-        InstructionKind.RETURN,
-    ):
-        raise InvalidState(_("The case is closed."))
+    require_open(case, kind=kind)
 
     freeze: Instruction | None = None
     involved_id = request.involved_id
@@ -169,7 +192,7 @@ def instruction_request(*, actor: User, case: Case, request: InstructionRequest)
     refresh_stage(involved, now)
     record_event(
         case=case,
-        type="instruction_requested",
+        type=EventType.INSTRUCTION_REQUESTED,
         actor=actor,
         instruction=instruction,
         kind=kind,
@@ -240,9 +263,7 @@ def _prepare_freeze(
     request: InstructionRequest,
     now: datetime,
 ) -> None:
-    # R4: no freeze before the case is filed.
-    if case.status != CaseStatus.FILED:
-        raise InvalidState(_("A freeze needs a filed case (R4)."))
+    require_filed(case)
     instruction.instrument_number = _require_instrument(request)
     instruction.term_months = _require_term(request)
     if Instruction.objects.filter(
@@ -354,26 +375,14 @@ def instruction_approve(*, actor: User, instruction: Instruction) -> Instruction
             raise Http404
         # The approver's level first: a manager who may never approve this kind hears so
         # (403), whatever the instruction's state.
-        level = APPROVAL_LEVEL.get(InstructionKind(instruction.kind))
-        if level is None:
-            raise InvalidState(_("A stop-payment needs no approval (R1)."))
-        unit = actor.organization
-        if unit is None or not unit.is_at_or_above(level):
-            raise NotAllowed(
-                _("A %(kind)s must be approved by a manager at %(level)s level or above.")
-                % {"kind": instruction.get_kind_display(), "level": UnitLevel(level).label}
-            )
+        require_approver(actor, instruction.kind)
         instruction.status = next_status(INSTRUCTION_TRANSITIONS, "approve", instruction.status)
-        if case.status == CaseStatus.CLOSED and instruction.kind not in (
-            InstructionKind.RELEASE,
-            InstructionKind.RETURN,
-        ):
-            raise InvalidState(_("The case is closed."))
+        require_open(case, kind=instruction.kind)
         now = clock.now()
         if freeze is not None:
             _require_freeze_in_force(freeze, now)
-        elif case.status != CaseStatus.FILED:
-            raise InvalidState(_("A freeze needs a filed case (R4)."))
+        else:
+            require_filed(case)
         instruction.approved_by = actor
         instruction.approved_at = now
         instruction.response_due_at = (
@@ -387,7 +396,7 @@ def instruction_approve(*, actor: User, instruction: Instruction) -> Instruction
         notify_institution_after_commit(instruction)
         record_event(
             case=case,
-            type="instruction_approved",
+            type=EventType.INSTRUCTION_APPROVED,
             actor=actor,
             instruction=instruction,
             kind=instruction.kind,
@@ -439,7 +448,7 @@ def instruction_execute(
         stage = refresh_stage(involved, now)
         record_event(
             case=case,
-            type="instruction_executed",
+            type=EventType.INSTRUCTION_EXECUTED,
             actor=actor,
             instruction=instruction,
             kind=instruction.kind,
@@ -588,7 +597,7 @@ def instruction_reject(*, actor: User, instruction: Instruction, reason: str) ->
         stage = refresh_stage(involved, now)
         record_event(
             case=case,
-            type="instruction_rejected",
+            type=EventType.INSTRUCTION_REJECTED,
             actor=actor,
             instruction=instruction,
             kind=instruction.kind,
@@ -621,7 +630,7 @@ def instruction_cancel(*, actor: User, instruction: Instruction) -> Instruction:
         stage = refresh_stage(involved, now)
         record_event(
             case=case,
-            type="instruction_cancelled",
+            type=EventType.INSTRUCTION_CANCELLED,
             actor=actor,
             instruction=instruction,
             kind=instruction.kind,
@@ -656,7 +665,7 @@ def freeze_verify(*, actor: User, freeze: Instruction) -> Instruction:
         deadlines_meet(now=now, kinds=[DeadlineKind.VERIFICATION], instructions=[freeze.pk])
         record_event(
             case=case,
-            type="freeze_verified",
+            type=EventType.FREEZE_VERIFIED,
             actor=actor,
             instruction=freeze,
             held=freeze.held_amount,
@@ -686,7 +695,7 @@ def freeze_find_unrelated(*, actor: User, freeze: Instruction, reason: str) -> I
         )
         record_event(
             case=case,
-            type="freeze_found_unrelated",
+            type=EventType.FREEZE_FOUND_UNRELATED,
             actor=actor,
             instruction=freeze,
             reason=reason.strip(),

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core import mail
 from django.db import transaction
 from django.db.models import Q
+from django.http import Http404
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -43,6 +44,17 @@ def notify_institution_after_commit(instruction: Instruction) -> None:
             )
 
     transaction.on_commit(enqueue)
+
+
+def notification_read(*, actor: User, notification: Notification) -> Notification:
+    """Mark one of the actor's own notifications read; reading it again changes nothing."""
+    if notification.recipient_id != actor.pk:
+        raise Http404
+    Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(
+        read_at=clock.now()
+    )
+    notification.refresh_from_db(fields=["read_at"])
+    return notification
 
 
 def _liaisons(institution_id: int) -> list[User]:

@@ -32,11 +32,12 @@ from funds.models import (
     Deadline,
     DeadlineKind,
     EndReason,
-    Event,
+    EventType,
     Instruction,
 )
 from funds.models.deadlines import FLAG_FOR
 from funds.rules import rule
+from funds.services.audit import new_event, record_events
 from funds.services.stages import refresh_stages
 
 
@@ -65,9 +66,7 @@ def _kinds_with(level_index: int) -> str:
 WARNING_KINDS = _kinds_with(0)
 
 # Each step claims its rows (compare-and-set on a column that takes them out of the partial
-# index the step reads), then writes what the claim calls for. PostgreSQL does both in one
-# statement; SQLite (the embedded demo database) has no data-modifying CTEs, so there the
-# claimed rows are found again by the claim's timestamp.
+# index the step reads), then writes what the claim calls for, in one statement.
 CLAIM_DUE = """
     UPDATE funds_deadline SET
         warning_raised_at = CASE WHEN warning_raised_at IS NULL AND warn_at <= %(now)s
@@ -135,17 +134,11 @@ def _execute(sql: str, params: dict[str, datetime]) -> int:
         return cursor.rowcount
 
 
-def _claim_then(claim: str, then: str, params: dict[str, datetime], *, claimed_again: str) -> int:
-    """Claim rows, then run ``then`` over them (``{claimed}``); answer the rows written.
-
-    ``claimed_again`` finds this pass's claims where the database cannot chain the two.
-    """
-    if connection.vendor == "postgresql":
-        return _execute(
-            f"WITH claimed AS ({claim} RETURNING *) {then.format(claimed='claimed')}", params
-        )
-    _execute(claim, params)
-    return _execute(then.format(claimed=f"({claimed_again})"), params)
+def _claim_then(claim: str, then: str, params: dict[str, datetime]) -> int:
+    """Claim rows, then run ``then`` over them (``{claimed}``); answer the rows written."""
+    return _execute(
+        f"WITH claimed AS ({claim} RETURNING *) {then.format(claimed='claimed')}", params
+    )
 
 
 def sweep(now: datetime) -> SweepResult:
@@ -159,8 +152,6 @@ def sweep(now: datetime) -> SweepResult:
             CLAIM_DUE,
             INSERT_FLAGS,
             params,
-            claimed_again="SELECT * FROM funds_deadline WHERE warning_raised_at = %(now)s"
-            " OR overdue_raised_at = %(now)s",
         )
         # The flags raised in this pass are the open ones raised now (index flag_open).
         new_flags = "(SELECT * FROM funds_flag WHERE resolved_at IS NULL AND raised_at = %(now)s)"
@@ -169,7 +160,6 @@ def sweep(now: datetime) -> SweepResult:
             CLAIM_ESCALATIONS,
             ESCALATE,
             params,
-            claimed_again="SELECT * FROM funds_flag WHERE escalated_at = %(now)s",
         )
         result.notifications += escalations
         result.escalated = escalations
@@ -208,19 +198,18 @@ def _apply_lapses(now: datetime) -> tuple[int, int]:
         ended_at=F("effective_until"), end_reason=EndReason.EXPIRED
     )
     Deadline.objects.filter(pk__in=[r[0] for r in rows]).update(lapsed_at=now)
-    Event.objects.bulk_create(
-        [
-            Event(
-                case_id=case_id,
-                instruction_id=instruction_id,
-                actor=None,
-                type="stop_lapsed" if kind == DeadlineKind.STOP_LAPSE else "freeze_expired",
-                at=now,
-                data={"effective_until": due_at.isoformat()},
-            )
-            for _pk, kind, case_id, instruction_id, due_at in rows
-        ],
-        batch_size=1000,
+    record_events(
+        new_event(
+            case_id=case_id,
+            instruction_id=instruction_id,
+            actor=None,
+            type=EventType.STOP_LAPSED
+            if kind == DeadlineKind.STOP_LAPSE
+            else EventType.FREEZE_EXPIRED,
+            at=now,
+            effective_until=due_at.isoformat(),
+        )
+        for _pk, kind, case_id, instruction_id, due_at in rows
     )
     # The same function as every service decides the new stages (funds.services.stages).
     refresh_stages(

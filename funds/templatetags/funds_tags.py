@@ -9,10 +9,10 @@ from typing import Any
 from django import template
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import ngettext
 
 from funds.masking import mask_id_number, mask_phone
-from funds.models import Instruction, InstructionKind, InstructionStatus
+from funds.models import EventType, Instruction, InstructionKind, InstructionStatus
 from funds.services.stages import in_force
 
 register = template.Library()
@@ -69,26 +69,9 @@ def clock(instruction: Instruction) -> dict[str, Any] | None:
     return {"label": label, "due": due, "state": state, "text": text}
 
 
-EVENT_LABELS = {
-    "case_reported": gettext_lazy("Case reported"),
-    "case_accepted": gettext_lazy("Case accepted"),
-    "case_filed": gettext_lazy("Case filed"),
-    "case_closed": gettext_lazy("Case closed"),
-    "victim_added": gettext_lazy("Victim added"),
-    "account_added": gettext_lazy("Account added"),
-    "transfer_added": gettext_lazy("Transfer recorded"),
-    "instruction_requested": gettext_lazy("Request sent"),
-    "instruction_approved": gettext_lazy("Request approved"),
-    "instruction_executed": gettext_lazy("Executed by the institution"),
-    "instruction_rejected": gettext_lazy("Rejected by the institution"),
-    "instruction_cancelled": gettext_lazy("Request cancelled"),
-    "stop_lapsed": gettext_lazy("Stop-payment lapsed"),
-    "freeze_expired": gettext_lazy("Freeze expired"),
-    "freeze_verified": gettext_lazy("Frozen funds verified"),
-    "freeze_found_unrelated": gettext_lazy("Frozen funds found unrelated"),
-}
-
-
 @register.filter
 def event_label(event_type: str) -> str:
-    return str(EVENT_LABELS.get(event_type, event_type))
+    try:
+        return str(EventType(event_type).label)
+    except ValueError:
+        return event_type

@@ -16,12 +16,11 @@ from django.views.decorators.http import require_POST
 from accounts.models import Role, User
 from accounts.scope import units_in_scope
 from funds import selectors
-from funds.access import access_instruction, flags_visible_to
+from funds.access import access_instruction, flags_visible_to, may_approve
 from funds.errors import DomainError
-from funds.models import Instruction, InstructionKind, InstructionStatus
+from funds.models import Instruction, InstructionStatus
 from funds.reports import totals
 from funds.services import instructions as instruction_services
-from funds.services.instructions import APPROVAL_LEVEL
 from funds.views.common import is_htmx, roles
 
 
@@ -33,12 +32,8 @@ def _approvable(user: User) -> list[Instruction]:
         .select_related("case__unit", "requested_by", "victim", "freeze")
         .order_by("requested_at", "id")
     )
-    unit = user.organization
     for instruction in waiting:
-        level = APPROVAL_LEVEL.get(InstructionKind(instruction.kind))
-        instruction.may_approve = bool(  # type: ignore[attr-defined]
-            user.role == Role.MANAGER and unit is not None and level and unit.is_at_or_above(level)
-        )
+        instruction.may_approve = may_approve(user, instruction.kind)  # type: ignore[attr-defined]
     return waiting
 
 

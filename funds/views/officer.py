@@ -7,7 +7,6 @@ from typing import Any, cast
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
@@ -17,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from accounts.models import Organization, Role, User
+from accounts.models import Role, User
 from funds import selectors
 from funds.access import access_case, access_instruction
 from funds.api.filters import CaseFilter
@@ -190,13 +189,10 @@ def victim_add(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         data = dict(form.cleaned_data)
         code = data.pop("account_institution")
-        institution = (
-            Organization.objects.institutions().filter(code=code).first() if code else None
-        )
         if attempt(
             form,
             lambda: case_services.victim_add(
-                actor=_user(request), case=case, account_institution=institution, **data
+                actor=_user(request), case=case, account_institution_code=code, **data
             ),
         ):
             messages.success(request, _("Victim added."))
@@ -215,25 +211,15 @@ def account_add(request: HttpRequest, pk: int) -> HttpResponse:
         user = _user(request)
 
         def add_and_stop() -> None:
-            with transaction.atomic():
-                involved = case_services.account_add(
-                    actor=user,
-                    case=case,
-                    institution_code=data["institution"],
-                    number=data["number"],
-                    holder_name=data["holder_name"],
-                    layer=data["layer"],
-                )
-                if data["ask_stop"]:
-                    instruction_services.instruction_request(
-                        actor=user,
-                        case=case,
-                        request=instruction_services.InstructionRequest(
-                            kind=InstructionKind.STOP_PAYMENT,
-                            involved_id=involved.pk,
-                            amount=data["stop_amount"],
-                        ),
-                    )
+            instruction_services.account_add_and_stop(
+                actor=user,
+                case=case,
+                institution_code=data["institution"],
+                number=data["number"],
+                holder_name=data["holder_name"],
+                layer=data["layer"],
+                stop_amount=data["stop_amount"] if data["ask_stop"] else None,
+            )
 
         if attempt(form, add_and_stop):
             messages.success(
