@@ -24,8 +24,8 @@ from funds import selectors
 from funds.access import access_case, access_instruction, flags_visible_to, require_role
 from funds.allocation import allocate
 from funds.api import serializers as s
-from funds.api.filters import CaseFilter, FlagFilter, InstructionFilter
 from funds.errors import RuleViolation
+from funds.filters import CaseFilter, FlagFilter, InstructionFilter
 from funds.models import (
     Case,
     Flag,

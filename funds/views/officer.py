@@ -19,8 +19,8 @@ from django.views.decorators.http import require_POST
 from accounts.models import Role, User
 from funds import selectors
 from funds.access import access_case, access_instruction
-from funds.api.filters import CaseFilter
 from funds.errors import DomainError
+from funds.filters import CaseFilter
 from funds.forms import (
     AccountForm,
     CaseReportForm,

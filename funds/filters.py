@@ -1,3 +1,6 @@
+"""List filters, shared by the API's lists and the pages' (the officer's case list); DRF's flavour
+of django-filter, so that booleans read `true`/`false` as API.md writes them."""
+
 from django.db.models import Q, QuerySet
 from django_filters import rest_framework as filters
 
