@@ -20,7 +20,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Organization
-from funds.generate import generate
+from devdata.generate import generate
 from funds.models import (
     Case,
     Flag,

@@ -5,8 +5,8 @@ from io import StringIO
 from django.core.management import call_command
 from django.test import TestCase
 
-from accounts.demo import DEMO_PASSWORD, USERS
 from accounts.models import Organization, Role, User
+from devdata.world import DEMO_PASSWORD, USERS
 from funds.models import Case, Event, Instruction, InvolvedAccount, Stage, Victim
 
 

@@ -37,8 +37,8 @@ from typing import Any, cast
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from accounts.demo import build_demo_world
 from accounts.models import Organization, OrganizationKind, Role, UnitLevel, User
+from devdata.world import build_demo_world
 from funds.models import (
     BankAccount,
     Case,

@@ -1,13 +1,13 @@
-"""Load the demo world: organisations and users (accounts.demo), then cases in every stage
-(funds.demo). Running it again changes nothing."""
+"""Load the demo world: organisations and users (devdata.world), then cases in every stage
+(devdata.stories). Running it again changes nothing."""
 
 from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from accounts.demo import DEMO_PASSWORD, build_demo_world
+from devdata.stories import build_demo_cases
+from devdata.world import DEMO_PASSWORD, build_demo_world
 from funds import clock
-from funds.demo import build_demo_cases
 from funds.services.sweep import sweep
 
 
