@@ -1,14 +1,16 @@
 """generate_data writes a consistent history: amounts, stages and clocks that agree."""
 
 import io
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.core.management import call_command
 
 from accounts.models import Organization
+from devdata.generate import generate
 from funds.models import Case, Instruction, InvolvedAccount, Victim
+from funds.rules import add_working_days, rule
 from funds.services.stages import derive_stage
 from tests.funds.helpers import FundsTestCase
 
@@ -71,3 +73,13 @@ class GenerateDataTest(FundsTestCase):
             )
         assert all(i.requested_at <= NOW for i in instructions)
         assert all(i.responded_at is None or i.responded_at <= NOW for i in instructions)
+
+    def test_returns_are_due_after_the_working_days_of_r11(self):
+        generate(cases=150, seed=7, days=200, now=NOW, cities=1)
+        returns = Instruction.objects.filter(kind="return", approved_at__isnull=False)
+        assert returns.exists()
+        for back in returns:
+            due = add_working_days(back.approved_at, rule("RETURN_WORKING_DAYS"))
+            assert back.response_due_at == due, back.pk
+        # Some of them span a weekend or a holiday: more than three calendar days.
+        assert any(back.response_due_at - back.approved_at > timedelta(days=4) for back in returns)
