@@ -4,7 +4,7 @@
     SIZES=10000,100000 make bench-reports
 
 Builds a throwaway PostgreSQL database (``<DATABASE_URL name>_bench``, dropped first and
-after), migrates it and grows a generated province (funds.generate, ``generate_data``) to
+after), migrates it and grows a generated province (devdata.generate, ``generate_data``) to
 each size in turn, counted in instructions. After each step it folds the report totals
 (what the periodic task does every minute), lets VACUUM ANALYZE do what autovacuum would,
 and times, median of five warm runs:
@@ -73,9 +73,9 @@ def run() -> None:
     from django.utils import timezone
     from rest_framework.test import APIClient
 
-    from accounts.demo import build_demo_world
     from accounts.models import Organization, User
-    from funds.generate import generate
+    from devdata.generate import generate
+    from devdata.world import build_demo_world
     from funds.models import Instruction
     from funds.selectors import instruction_list
     from funds.services.reporting import report_totals_refresh

@@ -47,7 +47,7 @@ def run() -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from accounts.demo import build_demo_world
+    from devdata.world import build_demo_world
     from funds.services.sweep import sweep
 
     call_command("migrate", verbosity=0)

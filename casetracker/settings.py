@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "axes",
     "accounts",
     "funds",
+    "devdata",
 ]
 
 MIDDLEWARE = [

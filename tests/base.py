@@ -7,8 +7,8 @@ from typing import Any
 from django.test import TestCase
 from rest_framework.test import APIClient
 
-from accounts.demo import build_demo_world
 from accounts.models import Organization, OrganizationKind, Role, UnitLevel, User
+from devdata.world import build_demo_world
 
 
 class CaseTrackerTestCase(TestCase):

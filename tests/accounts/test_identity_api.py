@@ -3,7 +3,7 @@
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
-from accounts.demo import DEMO_PASSWORD
+from devdata.world import DEMO_PASSWORD
 from tests.base import CaseTrackerTestCase
 
 

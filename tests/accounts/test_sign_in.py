@@ -7,7 +7,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.demo import DEMO_PASSWORD
+from devdata.world import DEMO_PASSWORD
 from tests.base import CaseTrackerTestCase
 
 

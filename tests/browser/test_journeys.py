@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from accounts.demo import DEMO_PASSWORD, build_demo_world
 from accounts.models import User
+from devdata.world import DEMO_PASSWORD, build_demo_world
 from funds.models import Case, Instruction, InvolvedAccount
 from funds.services import cases as case_services
 from funds.services import instructions as instruction_services

@@ -36,9 +36,9 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from accounts.demo import build_demo_world
 from accounts.models import User
 from casetracker.celery import app as celery_app
+from devdata.world import build_demo_world
 from funds import clock
 from funds.models import (
     Case,

@@ -27,8 +27,8 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from accounts.demo import build_demo_world
 from accounts.models import Role, User
+from devdata.world import build_demo_world
 from funds.errors import InvalidState, RuleViolation
 from funds.models import (
     BankAccount,

@@ -20,7 +20,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Organization
-from funds.generate import generate
+from devdata.generate import generate
 from funds.models import (
     Case,
     Flag,
@@ -756,67 +756,3 @@ class ReportQueryCountTest(ReportTestCase):
         large = self.measure()
         assert Instruction.objects.count() >= 2.5 * rows_small
         assert small == large == QUERIES
-
-
-class GenerateDataTest(FundsTestCase):
-    def test_generate_data_writes_a_history_whose_amounts_and_stages_agree(self):
-        import io
-
-        from django.core.management import call_command
-
-        from funds.models import InvolvedAccount, Victim
-        from funds.services.stages import derive_stage
-
-        out = io.StringIO()
-        call_command(
-            "generate_data",
-            "--cases=60",
-            "--seed=5",
-            "--cities=1",
-            "--now=2026-03-20T18:00:00+08:00",
-            stdout=out,
-        )
-        assert out.getvalue().startswith("Generated 60 cases")
-        assert Case.objects.filter(number__startswith="GEN-").count() == 60
-        generated = Organization.objects.filter(code__startswith="3701", level="station")
-        assert generated.count() > 6  # stations added under 济南's counties
-        instructions = list(Instruction.objects.all())
-        executed = [i for i in instructions if i.status == "executed"]
-        for account in InvolvedAccount.objects.all():
-            mine = [i for i in executed if i.involved_id == account.pk]
-            for kind, amount in [
-                ("stop_payment", account.stopped_amount),
-                ("freeze", account.frozen_amount),
-                ("release", account.released_amount),
-                ("return", account.returned_amount),
-            ]:
-                assert amount == sum((i.executed_amount for i in mine if i.kind == kind), ZERO)
-            held = [
-                i
-                for i in instructions
-                if i.involved_id == account.pk
-                and i.kind in ("stop_payment", "freeze")
-                and i.status != "cancelled"
-            ]
-            assert account.stage == derive_stage(account, held, NOW), account.pk
-        for freeze in (i for i in executed if i.kind == "freeze"):
-            taken = [i for i in executed if i.freeze_id == freeze.pk]
-            assert freeze.released_amount == sum(
-                (i.executed_amount for i in taken if i.kind == "release"), ZERO
-            )
-            assert freeze.returned_amount == sum(
-                (i.executed_amount for i in taken if i.kind == "return"), ZERO
-            )
-            case = Case.objects.get(pk=freeze.case_id)
-            assert case.filed_at is not None and freeze.requested_at > case.filed_at  # R4
-        for victim in Victim.objects.all():
-            assert victim.returned_amount == sum(
-                (
-                    i.executed_amount
-                    for i in executed
-                    if i.kind == "return" and i.victim_id == victim.pk
-                ),
-                ZERO,
-            )
-        assert all(i.requested_at <= NOW for i in instructions)
-        assert all(i.responded_at is None or i.responded_at <= NOW for i in instructions)

@@ -17,8 +17,8 @@ from django.core import mail
 from openpyxl import load_workbook
 
 from accounts.models import Organization, Role, User
+from devdata.generate import generate
 from funds import tasks
-from funds.generate import generate
 from funds.models import Case, PeriodicReport, ReportSummaryState, ReportTotal, TotalsChange
 from funds.services.reporting import (
     HEADERS,

@@ -16,8 +16,10 @@ history raised, as of ``now``. The spread follows what a provincial anti-fraud c
 
 Rows are written in bulk (PostgreSQL ``COPY``, else ``bulk_create``), chunk by chunk, not
 through the services: the history is made consistent here (amounts, stages, clocks), but it
-has no audit trail, transfers or notifications. The same ``seed`` and ``now`` give the same
-data. The report triggers see every chunk like any other statement.
+has no audit trail, transfers or notifications. Its durations and deadlines come from the
+product's own rules (``funds.rules``: ``settings.FUND_RULES`` and the working-day calendar),
+never from literals. The same ``seed`` and ``now`` give the same data. The report triggers
+see every chunk like any other statement.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ from typing import Any, cast
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from accounts.demo import build_demo_world
 from accounts.models import Organization, OrganizationKind, Role, UnitLevel, User
+from devdata.world import build_demo_world
 from funds.models import (
     BankAccount,
     Case,
@@ -56,7 +58,7 @@ from funds.models import (
     InvolvedAccount,
     Victim,
 )
-from funds.rules import add_months, rule
+from funds.rules import add_months, add_working_days, rule
 from funds.services.stages import derive_stage
 
 CHUNK = 5_000
@@ -748,7 +750,8 @@ class History:
         while until <= p.now and p.chance(0.6):
             renewal = self.new(
                 InstructionKind.RENEWAL,
-                until - timedelta(days=p.rng.uniform(10, 20)),
+                # R6: filed at least the notice before expiry, up to ten days earlier.
+                until - rule("RENEWAL_NOTICE") - timedelta(days=p.rng.uniform(0, 10)),
                 row["executed_amount"],
                 freeze_id=row["id"],
                 instrument_number=f"鲁公（刑）续冻字〔{until:%Y}〕{row['id']}号",
@@ -811,7 +814,9 @@ class History:
                 )
                 if not self.approve(row, 24 * 60, city=True):
                     break
-                row["response_due_at"] = row["approved_at"] + timedelta(days=3)
+                row["response_due_at"] = add_working_days(  # R11, as instruction_approve
+                    row["approved_at"], rule("RETURN_WORKING_DAYS")
+                )
                 if not self.answer(row, 36 * 60, amount, reject=0.02):
                     break
                 if row["status"] == InstructionStatus.EXECUTED:

@@ -2,11 +2,12 @@
 
 from io import StringIO
 
-from django.core.management import call_command
-from django.test import TestCase
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import TestCase, override_settings
 
-from accounts.demo import DEMO_PASSWORD, USERS
 from accounts.models import Organization, Role, User
+from devdata.world import DEMO_PASSWORD, USERS
 from funds.models import Case, Event, Instruction, InvolvedAccount, Stage, Victim
 
 
@@ -17,6 +18,8 @@ def snapshot():
     )
 
 
+# seed_demo is for development: DEBUG on, as `make demo` sets it (the test runner turns it off).
+@override_settings(DEBUG=True)
 class SeedDemoTest(TestCase):
     def test_it_builds_the_demo_users_of_the_contract(self):
         call_command("seed_demo", stdout=StringIO())
@@ -107,3 +110,46 @@ class SeedDemoTest(TestCase):
         user.save()
         call_command("seed_demo", stdout=StringIO())
         assert not User.objects.get(username="officer_lx").check_password(DEMO_PASSWORD)
+
+
+@override_settings(DEBUG=False)
+class SeedDemoOutsideDebugTest(TestCase):
+    def test_it_refuses_without_force_and_writes_nothing(self):
+        out = StringIO()
+        with pytest.raises(CommandError, match="--force") as refusal:
+            call_command("seed_demo", stdout=out)
+        assert refusal.value.returncode == 1
+        assert out.getvalue() == ""
+        assert snapshot() == ([], [], [], [], [], [], [])
+
+    def test_with_force_the_admin_gets_a_random_password_printed_once(self):
+        out = StringIO()
+        call_command("seed_demo", "--force", stdout=out)
+        admin = User.objects.get(username="admin")
+        assert admin.is_superuser
+        assert not admin.check_password(DEMO_PASSWORD)
+        (line,) = [line for line in out.getvalue().splitlines() if "admin" in line]
+        password = line.rsplit(": ", 1)[1]
+        assert password != DEMO_PASSWORD and len(password) >= 16
+        assert admin.check_password(password)
+
+        again = StringIO()
+        call_command("seed_demo", "--force", stdout=again)
+        assert password not in again.getvalue()
+        assert "admin" not in again.getvalue()
+        assert User.objects.get(username="admin").check_password(password)
+
+    def test_with_force_the_other_demo_users_keep_the_demo_password(self):
+        call_command("seed_demo", "--force", stdout=StringIO())
+        for username, role, *_ in USERS:
+            if role != Role.ADMIN:
+                assert User.objects.get(username=username).check_password(DEMO_PASSWORD), username
+
+    def test_with_force_an_admin_already_there_is_left_alone_and_no_password_is_printed(self):
+        User.objects.create_superuser(
+            "admin", password="the-admins-own-password-1", role=Role.ADMIN
+        )
+        out = StringIO()
+        call_command("seed_demo", "--force", stdout=out)
+        assert "password" not in out.getvalue()
+        assert User.objects.get(username="admin").check_password("the-admins-own-password-1")

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from funds.generate import generate
+from devdata.generate import generate
 
 
 def _moment(value: str) -> datetime:

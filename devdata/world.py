@@ -53,9 +53,9 @@ USERS = [
 
 
 @transaction.atomic
-def build_demo_world() -> tuple[dict[str, Organization], int]:
+def build_demo_world(*, admin_password: str = DEMO_PASSWORD) -> tuple[dict[str, Organization], int]:
     """Create what is missing of the demo world; answer the organisations by code and the
-    number of users created."""
+    number of users created. The admin superuser, if created, gets ``admin_password``."""
     orgs: dict[str, Organization] = {}
     for code, name, level, parent_code in POLICE_UNITS:
         orgs[code], _ = Organization.objects.get_or_create(
@@ -87,7 +87,7 @@ def build_demo_world() -> tuple[dict[str, Organization], int]:
             is_staff=role == Role.ADMIN,
             is_superuser=role == Role.ADMIN,
         )
-        user.set_password(DEMO_PASSWORD)
+        user.set_password(admin_password if role == Role.ADMIN else DEMO_PASSWORD)
         user.save()
         created += 1
     return orgs, created
