@@ -5,7 +5,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.core.management import call_command
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import override_settings
 
 from accounts.models import Organization
 from devdata.generate import generate
@@ -18,7 +20,16 @@ ZERO = Decimal("0.00")
 NOW = datetime(2026, 3, 20, 18, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
+@override_settings(DEBUG=True)  # the command is for development and benchmark databases
 class GenerateDataTest(FundsTestCase):
+    @override_settings(DEBUG=False)
+    def test_it_refuses_to_generate_with_debug_off_unless_forced(self):
+        with pytest.raises(CommandError, match="DEBUG is off"):
+            call_command("generate_data", "--cases=1", stdout=io.StringIO())
+        assert not Case.objects.filter(number__startswith="GEN-").exists()
+        call_command("generate_data", "--cases=1", "--cities=1", "--force", stdout=io.StringIO())
+        assert Case.objects.filter(number__startswith="GEN-").count() == 1
+
     def test_generate_data_writes_a_history_whose_amounts_and_stages_agree(self):
         out = io.StringIO()
         call_command(

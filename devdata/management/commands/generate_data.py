@@ -3,6 +3,7 @@
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -20,7 +21,8 @@ def _moment(value: str) -> datetime:
 class Command(BaseCommand):
     help = (
         "Add N generated cases with their whole history (about five instructions each), and "
-        "the units and users they need, in bulk. For benchmarks: no audit trail is written."
+        "the units and users they need, in bulk. For benchmarks: no audit trail is written. "
+        "Refuses to run while DEBUG is off unless given --force."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -33,8 +35,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--cities", type=int, default=16, help="in the first N of the 16 cities (default 16)"
         )
+        parser.add_argument(
+            "--force", action="store_true", help="generate even with DEBUG off (a benchmark box)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Generated cases, units and the demo users (with the published password) have no
+        # place in a production database: checked before anything is written.
+        if not settings.DEBUG and not options["force"]:
+            raise CommandError(
+                "DEBUG is off: nothing was generated. Set DEBUG=1 on a development or benchmark "
+                "database, or pass --force."
+            )
         if options["cases"] < 1 or options["days"] < 1 or not 1 <= options["cities"] <= 16:
             raise CommandError("--cases and --days must be at least 1, --cities 1 to 16.")
         result = generate(
