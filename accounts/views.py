@@ -2,11 +2,8 @@
 
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
 
 from accounts.forms import SignInForm
 
@@ -33,12 +30,3 @@ def home(request: HttpRequest) -> HttpResponse:
     if getattr(request.user, "role", "") == "admin":
         return redirect("admin:index")
     return render(request, "home.html")
-
-
-@never_cache
-@require_GET
-def health(request: HttpRequest) -> HttpResponse:
-    """Liveness and database reachability, for the load balancer."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})

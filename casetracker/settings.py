@@ -206,6 +206,8 @@ X_FRAME_OPTIONS = "DENY"
 CSRF_COOKIE_HTTPONLY = False  # read by the page's own script to send with fetch requests
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # Load balancers and monitors probe the health checks over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz(/|$)"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000, minimum=0)
@@ -262,6 +264,7 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1/",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
+        "EventTypeEnum": "funds.models.EventType",
         "InstructionKindEnum": "funds.models.InstructionKind",
         "InstructionStatusEnum": "funds.models.InstructionStatus",
         "OrganizationKindEnum": "accounts.models.OrganizationKind",
@@ -373,5 +376,10 @@ CELERY_BEAT_SCHEDULE = {
         "args": ("monthly",),
     },
 }
+# Readiness (/healthz/ready, casetracker.health): how long since the sweep and the report
+# fold last finished, and how long a notice may wait for its mail, before the check fails.
+READY_SWEEP_MAX_AGE = env_duration("READY_SWEEP_MAX_AGE", timedelta(minutes=5))
+READY_REPORT_FOLD_MAX_AGE = env_duration("READY_REPORT_FOLD_MAX_AGE", timedelta(minutes=5))
+READY_MAIL_MAX_AGE = env_duration("READY_MAIL_MAX_AGE", timedelta(minutes=15))
 # Links in notification mail point here.
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")

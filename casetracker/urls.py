@@ -9,6 +9,7 @@ from drf_spectacular.views import (
 
 from accounts import views as account_views
 from accounts.urls import api_urlpatterns as account_api
+from casetracker import health
 from funds.urls import api_urlpatterns as funds_api
 
 api_v1 = [
@@ -22,7 +23,8 @@ api_v1 = [
 urlpatterns = [
     path("api/v1/", include((api_v1, "api"))),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("healthz", account_views.health, name="health"),
+    path("healthz", health.liveness, name="health"),
+    path("healthz/ready", health.readiness, name="health-ready"),
     path("admin/", admin.site.urls),
     path("login/", account_views.SignInView.as_view(), name="login"),
     path("logout/", account_views.SignOutView.as_view(), name="logout"),

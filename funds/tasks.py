@@ -1,4 +1,10 @@
-"""Celery tasks: thin, taking ids, safe to run again (CONVENTIONS.md)."""
+"""Celery tasks: thin, taking ids, safe to run again (CONVENTIONS.md).
+
+Each task imports the services it calls inside its body, and services import tasks at the
+top (HackSoft's direction), so that the two modules never import each other in a cycle. The
+names Celery knows the tasks by (``name=``) are the wire format of queued messages and of the
+beat schedule: they stay as they are when a function is renamed.
+"""
 
 from __future__ import annotations
 
@@ -7,45 +13,30 @@ from dataclasses import asdict
 
 from celery import shared_task
 
-from funds import clock
-from funds.services.notifications import (
-    catch_up_institutions,
-    deliver_flag_mail,
-    institution_notify,
-)
-from funds.services.reporting import (
-    catch_up_report_mail,
-    periodic_reports_generate,
-    report_totals_refresh,
-)
-from funds.services.sweep import sweep
-
 logger = logging.getLogger(__name__)
 
 
-def run_sweep() -> dict[str, int]:
-    """One sweep as of the clock, then the mail it owes, outside any transaction."""
-    result = asdict(sweep(clock.now()))
-    result["mailed"] = deliver_flag_mail()
-    result["institution_notices"] = catch_up_institutions()
-    return result
-
-
 @shared_task(name="funds.tasks.sweep_deadlines", ignore_result=True)
-def sweep_deadlines() -> dict[str, int]:
-    result = run_sweep()
+def sweep_deadlines_task() -> dict[str, int]:
+    from funds.services.sweep import sweep_run
+
+    result = sweep_run()
     logger.info("Deadline sweep: %s", result)
     return result
 
 
 @shared_task(name="funds.tasks.notify_institution", ignore_result=True)
-def notify_institution(instruction_id: int) -> None:
+def notify_institution_task(instruction_id: int) -> None:
+    from funds.services.notifications import institution_notify
+
     institution_notify(instruction_id=instruction_id)
 
 
 @shared_task(name="funds.tasks.refresh_reports", ignore_result=True)
-def refresh_reports() -> dict[str, object]:
+def refresh_reports_task() -> dict[str, object]:
     """Fold the totals' changes (or rebuild them), then mail reports whose mail was missed."""
+    from funds.services.reporting import catch_up_report_mail, report_totals_refresh
+
     result: dict[str, object] = asdict(report_totals_refresh())
     result["mailed"] = catch_up_report_mail()
     logger.info("Reports refreshed: %s", result)
@@ -53,8 +44,10 @@ def refresh_reports() -> dict[str, object]:
 
 
 @shared_task(name="funds.tasks.generate_periodic_reports", ignore_result=True)
-def generate_periodic_reports(kind: str) -> int:
+def generate_periodic_reports_task(kind: str) -> int:
     """Keep the daily, weekly or monthly reports of every reporting unit (idempotent)."""
+    from funds.services.reporting import periodic_reports_generate
+
     generated = periodic_reports_generate(kind=kind)
     logger.info("Periodic %s reports generated: %s", kind, generated)
     return generated

@@ -12,6 +12,7 @@ from funds.models.deadlines import (
     Notification,
     NotificationReason,
 )
+from funds.models.heartbeats import Heartbeat, HeartbeatName
 from funds.models.instructions import EndReason, Instruction, InstructionKind, InstructionStatus
 from funds.models.reports import (
     PeriodicReport,
@@ -38,6 +39,8 @@ __all__ = [
     "FlagKind",
     "FlagLevel",
     "FraudType",
+    "Heartbeat",
+    "HeartbeatName",
     "Instruction",
     "InstructionKind",
     "InstructionStatus",

@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Role, User
 from funds import clock
 from funds.models import Instruction, InstructionStatus, Notification
+from funds.tasks import notify_institution_task
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +34,8 @@ def notify_institution_after_commit(instruction: Instruction) -> None:
     instruction_id = instruction.pk
 
     def enqueue() -> None:
-        from funds.tasks import notify_institution
-
         try:
-            notify_institution.delay(instruction_id)
+            notify_institution_task.delay(instruction_id)
         except Exception:  # the broker is down: the sweep will catch up (catch_up_institutions)
             logger.exception(
                 "Could not queue the notice of instruction %s; the sweep will send it.",

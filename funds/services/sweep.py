@@ -1,7 +1,7 @@
 """The deadline sweep: one pass over the open clocks, as of a moment.
 
-Run by Celery beat every DEADLINE_SWEEP_SECONDS (funds.tasks.sweep_deadlines) and by
-``manage.py sweep_deadlines [--at]``. Each step is a set-based statement whose cost does
+Run by Celery beat every DEADLINE_SWEEP_SECONDS (funds.tasks.sweep_deadlines_task) and by
+``manage.py sweep_deadlines [--at]``, both through ``sweep_run``. Each step is a set-based statement whose cost does
 not depend on how many rows are due, and each is safe to run twice or on two workers at
 once:
 
@@ -21,23 +21,27 @@ Mail goes out afterwards, outside the transaction (funds.services.notifications)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
 from django.db.models import F
 
+from funds import clock
 from funds.models import (
     Case,
     Deadline,
     DeadlineKind,
     EndReason,
     EventType,
+    HeartbeatName,
     Instruction,
 )
 from funds.models.deadlines import FLAG_FOR
 from funds.rules import rule
 from funds.services.audit import new_event, record_events
+from funds.services.heartbeats import heartbeat_record
+from funds.services.notifications import catch_up_institutions, deliver_flag_mail
 from funds.services.stages import refresh_stages
 
 
@@ -139,6 +143,16 @@ def _claim_then(claim: str, then: str, params: dict[str, datetime]) -> int:
     return _execute(
         f"WITH claimed AS ({claim} RETURNING *) {then.format(claimed='claimed')}", params
     )
+
+
+def sweep_run() -> dict[str, int]:
+    """One sweep as of the acting time (funds.clock), then the mail it owes, outside any
+    transaction; then the heartbeat that the readiness check reads."""
+    result = asdict(sweep(clock.now()))
+    result["mailed"] = deliver_flag_mail()
+    result["institution_notices"] = catch_up_institutions()
+    heartbeat_record(name=HeartbeatName.SWEEP)
+    return result
 
 
 def sweep(now: datetime) -> SweepResult:

@@ -31,7 +31,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection, transaction
-from django.test.utils import CaptureQueriesContext, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -60,7 +60,8 @@ from funds.services.instructions import (
     instruction_request,
 )
 from funds.services.sweep import SweepResult, sweep
-from funds.tasks import notify_institution
+from funds.tasks import notify_institution_task
+from tests.broker import broker_at
 
 ROOT = Path(__file__).resolve().parents[2]
 SWEEP_SECONDS = 2
@@ -348,35 +349,6 @@ class Records(logging.Handler):
         self.records.append(record)
 
 
-@contextmanager
-def broker_at(url: str) -> Iterator[None]:
-    """Publish to ``url``, failing at once when it cannot be reached.
-
-    The Celery app read its configuration from the settings when first used, and keeps a
-    connection pool bound to the broker it had, so both are changed (and reset) here.
-    """
-    changes = {
-        "broker_url": url,
-        "broker_connection_retry": False,
-        "broker_connection_timeout": 1,
-        "task_publish_retry": False,
-    }
-    before = {name: celery_app.conf[name] for name in changes}
-
-    def drop_pools() -> None:
-        celery_app._pool = None
-        celery_app.amqp._producer_pool = None
-
-    with override_settings(CELERY_BROKER_URL=url):
-        celery_app.conf.update(changes)
-        drop_pools()
-        try:
-            yield
-        finally:
-            celery_app.conf.update(before)
-            drop_pools()
-
-
 def token_client(user: User) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
@@ -394,7 +366,7 @@ def test_with_the_broker_unreachable_api_writes_still_succeed_and_the_sweep_catc
     notifications_log = logging.getLogger("funds.services.notifications")
     notifications_log.addHandler(failures)
     # The notice task is the project's app's, so the broker set here is the one it uses.
-    assert notify_institution.app is celery_app
+    assert notify_institution_task.app is celery_app
 
     try:
         with broker_at(UNREACHABLE_BROKER):

@@ -58,7 +58,7 @@ class PeriodicReportTest(FundsTestCase):
 
     def run_task(self, kind: str) -> int:
         with time_machine.travel(NOW, tick=False), self.captureOnCommitCallbacks(execute=True):
-            return tasks.generate_periodic_reports(kind)
+            return tasks.generate_periodic_reports_task(kind)
 
     def test_the_beat_runs_daily_weekly_and_monthly_reports_and_the_refresh(self):
         schedule = settings.CELERY_BEAT_SCHEDULE
@@ -112,7 +112,7 @@ class PeriodicReportTest(FundsTestCase):
         self.add_victim(case["id"], "5000.00")
         later = time_machine.travel(NOW + timedelta(hours=3), tick=False)
         with later, self.captureOnCommitCallbacks(execute=True):
-            assert tasks.generate_periodic_reports("daily") == 0
+            assert tasks.generate_periodic_reports_task("daily") == 0
         after = {
             r.pk: (r.generated_at, r.figures, r.mail_claimed_at)
             for r in PeriodicReport.objects.all()
@@ -147,7 +147,7 @@ class PeriodicReportTest(FundsTestCase):
 
     def test_each_new_report_is_mailed_once_to_its_units_managers_after_commit(self):
         with time_machine.travel(NOW, tick=False), self.captureOnCommitCallbacks() as callbacks:
-            tasks.generate_periodic_reports("daily")
+            tasks.generate_periodic_reports_task("daily")
             # Nothing is sent while the reports' transactions are open.
             assert mail.outbox == []
         for callback in callbacks:
@@ -180,14 +180,14 @@ class PeriodicReportTest(FundsTestCase):
 
     def test_a_report_whose_mail_was_missed_is_mailed_by_the_refresh(self):
         with time_machine.travel(NOW, tick=False), self.captureOnCommitCallbacks(execute=False):
-            tasks.generate_periodic_reports("weekly")  # the worker stopped before mailing
+            tasks.generate_periodic_reports_task("weekly")  # the worker stopped before mailing
         assert mail.outbox == []
         with time_machine.travel(NOW + timedelta(minutes=10), tick=False):
-            result = tasks.refresh_reports()
+            result = tasks.refresh_reports_task()
         assert result["mailed"] == PeriodicReport.objects.count()
         assert len(mail.outbox) == 2 * 4  # lixia's and the province's managers, four weeks
         with time_machine.travel(NOW + timedelta(minutes=20), tick=False):
-            assert tasks.refresh_reports()["mailed"] == 0
+            assert tasks.refresh_reports_task()["mailed"] == 0
 
     def download(self, report: PeriodicReport, kind: str, user=None):
         response = self.api(user or self.manager_sd).get(
@@ -294,7 +294,7 @@ class RefreshTest(FundsTestCase):
     def test_the_refresh_folds_the_changes_once(self):
         generate(cases=30, seed=41, days=60, now=NOW, cities=2)
         assert TotalsChange.objects.exists()
-        first = tasks.refresh_reports()
+        first = tasks.refresh_reports_task()
         assert first["folded"] > 0 or first["rebuilt"]
         assert not TotalsChange.objects.exists()
         kept = list(
@@ -302,7 +302,7 @@ class RefreshTest(FundsTestCase):
                 "unit", "grain", "start", "cases", "held"
             )
         )
-        second = tasks.refresh_reports()
+        second = tasks.refresh_reports_task()
         assert second["folded"] == 0 and not second["rebuilt"]
         assert (
             list(
@@ -316,13 +316,13 @@ class RefreshTest(FundsTestCase):
     def test_a_moved_unit_takes_its_figures_with_it(self):
         case = self.report(reported_at=datetime(2026, 2, 10, 9, tzinfo=ZONE).isoformat())
         self.add_victim(case["id"], "7000.00")
-        tasks.refresh_reports()
-        tasks.refresh_reports()  # the tree as it is now is recorded
+        tasks.refresh_reports_task()
+        tasks.refresh_reports_task()  # the tree as it is now is recorded
         assert self._totals(self.jinan)["cases"] == 1
         # 历下 moves to 青岛 (an administrator re-organises the tree).
         self.lixia.parent = self.qingdao
         self.lixia.save()
-        result = tasks.refresh_reports()
+        result = tasks.refresh_reports_task()
         assert result["rebuilt"]
         assert self._totals(self.jinan)["cases"] == 0
         assert self._totals(self.qingdao) == {"cases": 1, "loss": "7000.00"}
@@ -331,11 +331,11 @@ class RefreshTest(FundsTestCase):
     def test_a_case_moved_to_another_unit_makes_the_refresh_rebuild(self):
         case = self.report(reported_at=datetime(2026, 2, 10, 9, tzinfo=ZONE).isoformat())
         self.add_victim(case["id"], "7000.00")
-        tasks.refresh_reports()
-        tasks.refresh_reports()
+        tasks.refresh_reports_task()
+        tasks.refresh_reports_task()
         Case.objects.filter(pk=case["id"]).update(unit=self.shinan)
         assert ReportSummaryState.objects.get().stale is True
-        assert tasks.refresh_reports()["rebuilt"]
+        assert tasks.refresh_reports_task()["rebuilt"]
         assert self._totals(self.jinan)["cases"] == 0
         assert self._totals(self.qingdao) == {"cases": 1, "loss": "7000.00"}
 

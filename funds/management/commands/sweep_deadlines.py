@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from funds import clock
-from funds.tasks import run_sweep
+from funds.services.sweep import sweep_run
 
 
 def _moment(value: str) -> datetime:
@@ -35,7 +35,7 @@ class Command(BaseCommand):
         if isinstance(at, str):  # call_command(at="...") skips the argument parser
             at = _moment(at)
         with clock.acting_at(at):
-            result = run_sweep()
+            result = sweep_run()
         self.stdout.write(
             f"Swept as of {timezone.localtime(at):%Y-%m-%d %H:%M:%S %Z}: "
             + ", ".join(f"{k} {v}" for k, v in result.items())

@@ -1,0 +1,111 @@
+"""Health for load balancers and monitoring: ``/healthz`` (alive) and ``/healthz/ready``.
+
+Readiness checks what the product needs to do its work, each check on its own so that one
+failure does not hide another: the database, the Celery broker, that the periodic sweep and
+the report fold have run lately (a beat that died shows here), and that mail is not piling
+up. Any failing check answers 503, for an alert; the JSON says which and by how much.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from casetracker.celery import app as celery_app
+from funds.models import HeartbeatName, Notification
+from funds.services.heartbeats import heartbeats
+
+Check = dict[str, Any]
+
+
+@never_cache
+@require_GET
+def liveness(request: HttpRequest) -> HttpResponse:
+    """Liveness and database reachability, for the load balancer."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_GET
+def readiness(request: HttpRequest) -> HttpResponse:
+    checks = {name: _run(check) for name, check in readiness_checks().items()}
+    ready = all(check["ok"] for check in checks.values())
+    return JsonResponse(
+        {"status": "ok" if ready else "failing", "checks": checks}, status=200 if ready else 503
+    )
+
+
+def readiness_checks() -> dict[str, Callable[[], Check]]:
+    """The checks by name; each answers a dict with ``ok`` and what it measured."""
+    return {
+        "database": _database,
+        "broker": _broker,
+        "sweep": lambda: _heartbeat(HeartbeatName.SWEEP, settings.READY_SWEEP_MAX_AGE),
+        "report_fold": lambda: _heartbeat(
+            HeartbeatName.REPORT_FOLD, settings.READY_REPORT_FOLD_MAX_AGE
+        ),
+        "mail": _mail,
+    }
+
+
+def _run(check: Callable[[], Check]) -> Check:
+    try:
+        return check()
+    except Exception as error:  # a check that cannot run has failed; say why
+        return {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
+
+
+def _database() -> Check:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return {"ok": True}
+
+
+def _broker() -> Check:
+    with celery_app.connection_for_write() as broker:
+        broker.ensure_connection(max_retries=1, interval_start=0, timeout=3)
+    return {"ok": True}
+
+
+def _age(moment: datetime | None) -> float | None:
+    return None if moment is None else round((timezone.now() - moment).total_seconds(), 1)
+
+
+def _heartbeat(name: HeartbeatName, max_age: timedelta) -> Check:
+    """The periodic work ``name`` finished within ``max_age`` (never: failing)."""
+    last = heartbeats().get(name)
+    age = _age(last)
+    return {
+        "ok": age is not None and age <= max_age.total_seconds(),
+        "last": last.isoformat() if last else None,
+        "age_seconds": age,
+        "max_age_seconds": max_age.total_seconds(),
+    }
+
+
+def _mail() -> Check:
+    """Notices not yet handed to the mail server longer than READY_MAIL_MAX_AGE."""
+    max_age = settings.READY_MAIL_MAX_AGE
+    waiting = Notification.objects.filter(mail_claimed_at__isnull=True)
+    late = waiting.filter(created_at__lte=timezone.now() - max_age).count()
+    failed = (
+        Notification.objects.filter(mailed_at__isnull=True)
+        .exclude(mail_error__in=["", "no address"])
+        .count()
+    )
+    return {
+        "ok": late == 0,
+        "waiting_longer_than_max_age": late,
+        "failed": failed,
+        "max_age_seconds": max_age.total_seconds(),
+    }

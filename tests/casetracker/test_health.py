@@ -1,0 +1,103 @@
+"""Health: /healthz answers while the process and database live; /healthz/ready checks the
+database, the broker, that the sweep and the report fold ran lately, and the mail backlog."""
+
+from datetime import timedelta
+
+import time_machine
+from django.test import override_settings
+from django.utils import timezone
+
+from funds.models import Flag, HeartbeatName, Notification
+from funds.services.heartbeats import heartbeat_record
+from funds.services.sweep import sweep_run
+from tests.broker import broker_at
+from tests.funds.helpers import FundsTestCase
+
+UNREACHABLE_BROKER = "redis://127.0.0.1:1/0"
+
+
+class HealthTest(FundsTestCase):
+    def ready(self, status: int) -> dict:
+        response = self.client.get("/healthz/ready")
+        assert response.status_code == status, response.content
+        assert response["Cache-Control"].startswith("max-age=0")
+        return response.json()
+
+    def all_ran(self) -> None:
+        sweep_run()
+        heartbeat_record(name=HeartbeatName.REPORT_FOLD)
+
+    def test_liveness_answers_ok(self):
+        response = self.client.get("/healthz")
+        assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+    def test_ready_when_everything_ran_lately(self):
+        self.all_ran()
+        body = self.ready(200)
+        assert body["status"] == "ok"
+        assert set(body["checks"]) == {"database", "broker", "sweep", "report_fold", "mail"}
+        assert all(check["ok"] for check in body["checks"].values())
+        assert body["checks"]["sweep"]["age_seconds"] < 60
+
+    def test_not_ready_before_the_first_sweep(self):
+        heartbeat_record(name=HeartbeatName.REPORT_FOLD)
+        body = self.ready(503)
+        assert body["status"] == "failing"
+        assert body["checks"]["sweep"] == {
+            "ok": False,
+            "last": None,
+            "age_seconds": None,
+            "max_age_seconds": 300.0,
+        }
+        assert body["checks"]["report_fold"]["ok"]
+
+    def test_not_ready_when_the_last_sweep_is_stale(self):
+        self.all_ran()
+        with time_machine.travel(timezone.now() + timedelta(minutes=4), tick=False):
+            heartbeat_record(name=HeartbeatName.REPORT_FOLD)
+            assert self.ready(200)["checks"]["sweep"]["ok"]
+        with time_machine.travel(timezone.now() + timedelta(minutes=6), tick=False):
+            heartbeat_record(name=HeartbeatName.REPORT_FOLD)
+            checks = self.ready(503)["checks"]
+        assert not checks["sweep"]["ok"] and checks["sweep"]["age_seconds"] >= 360
+        assert checks["report_fold"]["ok"] and checks["database"]["ok"]
+
+    @override_settings(READY_SWEEP_MAX_AGE=timedelta(minutes=30))
+    def test_the_threshold_comes_from_the_settings(self):
+        self.all_ran()
+        with time_machine.travel(timezone.now() + timedelta(minutes=20), tick=False):
+            heartbeat_record(name=HeartbeatName.REPORT_FOLD)
+            assert self.ready(200)["checks"]["sweep"]["max_age_seconds"] == 1800
+
+    def test_not_ready_when_the_broker_is_down(self):
+        self.all_ran()
+        with broker_at(UNREACHABLE_BROKER):
+            checks = self.ready(503)["checks"]
+        assert not checks["broker"]["ok"]
+        assert checks["broker"]["error"]
+        assert all(checks[name]["ok"] for name in ("database", "sweep", "report_fold", "mail"))
+        # With the broker back, ready again.
+        assert self.ready(200)["status"] == "ok"
+
+    def test_not_ready_while_notices_wait_too_long_for_mail(self):
+        case = self.report()
+        self.all_ran()
+        with time_machine.travel(timezone.now() + timedelta(hours=1), tick=False):
+            sweep_run()  # raises the late first stop-payment's flag and mails its notice
+            heartbeat_record(name=HeartbeatName.REPORT_FOLD)
+        flag = Flag.objects.get(case_id=case["id"])
+        note = Notification.objects.get(flag=flag)
+        assert note.mail_claimed_at is not None
+        assert self.ready(200)["checks"]["mail"]["ok"]
+        # A notice that nothing has picked up for 20 minutes (the worker has stopped):
+        Notification.objects.filter(pk=note.pk).update(
+            mail_claimed_at=None, created_at=timezone.now() - timedelta(minutes=20)
+        )
+        mail = self.ready(503)["checks"]["mail"]
+        assert (mail["ok"], mail["waiting_longer_than_max_age"]) == (False, 1)
+
+    @override_settings(SECURE_SSL_REDIRECT=True)
+    def test_health_is_answered_over_plain_http_where_everything_else_redirects(self):
+        assert self.client.get("/healthz").status_code == 200
+        assert self.client.get("/healthz/ready").status_code in (200, 503)
+        assert self.client.get("/login/").status_code == 301
