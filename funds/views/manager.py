@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import Role, User
-from accounts.scope import units_in_scope
+from accounts.scope import access_unit, units_in_scope
 from funds import selectors
 from funds.access import access_instruction, flags_visible_to, may_approve
 from funds.errors import DomainError
@@ -51,9 +51,9 @@ def desk(request: HttpRequest) -> HttpResponse:
     user = cast(User, request.user)
     scope = user.organization
     assert scope is not None
-    unit_code = request.GET.get("unit")
-    if unit_code:
-        scope = units_in_scope(user).filter(code=unit_code).first() or scope
+    if request.GET.get("unit"):
+        # The same 404 as the API for a unit outside the subtree (or none by that code).
+        scope = access_unit(user, request.GET["unit"])
     start, end = _period(request)
     by_unit, total = totals(scope=scope, group_by="unit", date_from=start, date_to=end)
     by_bank, _total = totals(scope=scope, group_by="institution", date_from=start, date_to=end)

@@ -1006,6 +1006,14 @@ class DeskPageTest(PageTestCase):
         totals = totals_section(old)
         assert totals["案件"] == "0" and totals["已止付"] == "¥0.00" and totals["已冻结"] == "¥0.00"
 
+    def test_the_desk_of_a_unit_in_the_subtree_and_404_for_one_outside_it(self):
+        html = self.get(self.manager_jn, reverse("desk"), data={"unit": "370102"})
+        assert "历下区分局" in html
+        # 市南 (Qingdao) lies outside 济南's subtree; an unknown code is the same 404.
+        self.get(self.manager_jn, reverse("desk"), data={"unit": "370202"}, status=404)
+        self.get(self.manager_jn, reverse("desk"), data={"unit": "999999"}, status=404)
+        self.get(self.manager_lx, reverse("desk"), data={"unit": "370100"}, status=404)
+
     def test_only_managers_and_auditors_have_a_desk(self):
         for user in (self.officer_lx, self.liaison_icbc, self.admin):
             self.get(user, reverse("desk"), status=403)
