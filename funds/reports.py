@@ -1,13 +1,12 @@
 """Reports for managers: totals at every stage and speed measures, by child unit, institution
 or period (API.md "Reports"; the manager's desk; the periodic reports).
 
-On PostgreSQL both read what the triggers of migration funds 0005 maintain
-(funds.models.reports): the totals read the folded ReportTotal rows of the scope and its
-children, by month where whole months are asked for and by day at the edges, plus the
-changes not folded yet, in one statement; the speed measures read SpeedSample rows of the
-period. Neither touches cases or instructions, so a report costs the same at a thousand
-instructions and at a million (docs/reports.md). Elsewhere (SQLite, the embedded demo) the
-same figures are computed from the tables themselves.
+Both read what the triggers of migration funds 0005 maintain (funds.models.reports): the
+totals read the folded ReportTotal rows of the scope and its children, by month where whole
+months are asked for and by day at the edges, plus the changes not folded yet, in one
+statement; the speed measures read SpeedSample rows of the period. Neither touches cases or
+instructions, so a report costs the same at a thousand instructions and at a million
+(docs/reports.md).
 
 Definitions (all days are local days):
 
@@ -23,58 +22,25 @@ Definitions (all days are local days):
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db import connection
-from django.db.models import Count, F, Min, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
 
 from accounts.models import Organization
-from funds.models import (
-    Case,
-    Flag,
-    FlagKind,
-    FlagLevel,
-    Instruction,
-    InstructionKind,
-    InstructionStatus,
-    SpeedMeasure,
-    Victim,
-)
+from funds.models import SpeedMeasure
 from funds.models.money import ZERO
-from funds.models.reports import REPORT_ZONE
 
 GROUPINGS = ("unit", "institution", "day", "week", "month")
 SPEED_GROUPINGS = ("unit", "institution")
 AMOUNT_FIGURES = ("stop_requested", "stopped", "frozen", "released", "returned")
-EXECUTED = {
-    "stopped": InstructionKind.STOP_PAYMENT,
-    "frozen": InstructionKind.FREEZE,
-    "released": InstructionKind.RELEASE,
-    "returned": InstructionKind.RETURN,
-}
 MEASURES = tuple(SpeedMeasure.values)
 # Measures that belong to a police unit, not to an institution.
 POLICE_MEASURES = (SpeedMeasure.FIRST_STOP,)
-ANSWERED = (InstructionStatus.EXECUTED, InstructionStatus.REJECTED)
-
-
-def use_summary() -> bool:
-    """Whether the maintained figures can answer: PostgreSQL, counting the triggers' days."""
-    return connection.vendor == "postgresql" and settings.TIME_ZONE == REPORT_ZONE
-
-
-def _from_tables(live: bool | None) -> bool:
-    """Read the tables themselves: when asked to, or where no figures are maintained."""
-    return live if live is not None else not use_summary()
 
 
 # -- figures ------------------------------------------------------------------------------
@@ -167,20 +133,6 @@ class Keyed:
 # -- dates --------------------------------------------------------------------------------
 
 
-def _zone() -> ZoneInfo:
-    return ZoneInfo(settings.TIME_ZONE)
-
-
-def local_range(
-    date_from: date | None, date_to: date | None
-) -> tuple[datetime | None, datetime | None]:
-    """The aware instants that bound two local dates, the last one included."""
-    zone = _zone()
-    start = datetime.combine(date_from, time.min, tzinfo=zone) if date_from else None
-    end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=zone) if date_to else None
-    return start, end
-
-
 def month_start(day: date) -> date:
     return day.replace(day=1)
 
@@ -225,14 +177,9 @@ def totals(
     group_by: str,
     date_from: date | None = None,
     date_to: date | None = None,
-    live: bool | None = None,
 ) -> tuple[list[Row], Figures]:
     """The figures of ``scope``'s subtree between two local dates, grouped; and their total
-    (the whole subtree's figures, whatever the grouping).
-
-    ``live`` forces reading the tables themselves (True) or the maintained figures (False);
-    by default the maintained figures answer wherever they are kept.
-    """
+    (the whole subtree's figures, whatever the grouping)."""
     if group_by not in GROUPINGS:
         raise ValueError(group_by)
     children = (
@@ -240,10 +187,7 @@ def totals(
         if group_by == "unit"
         else []
     )
-    if _from_tables(live):
-        keyed = _keyed_live(scope, children, group_by, date_from, date_to)
-    else:
-        keyed = _keyed_summary(scope, children, group_by, date_from, date_to)
+    keyed = _keyed_summary(scope, children, group_by, date_from, date_to)
     return _grouped(
         keyed, scope=scope, children=children, group_by=group_by, span=(date_from, date_to)
     )
@@ -379,131 +323,6 @@ def _keyed_summary(
     return keyed
 
 
-def _in_range(
-    queryset: QuerySet[Any], field_name: str, start: datetime | None, end: datetime | None
-) -> QuerySet[Any]:
-    if start:
-        queryset = queryset.filter(**{f"{field_name}__gte": start})
-    if end:
-        queryset = queryset.filter(**{f"{field_name}__lt": end})
-    return queryset
-
-
-def _keyed_live(
-    scope: Organization,
-    children: list[Organization],
-    group_by: str,
-    date_from: date | None,
-    date_to: date | None,
-) -> dict[Any, Keyed]:
-    """The same figures computed from cases, victims, instructions and flags: a handful of
-    aggregate queries by (local day, case's unit, institution), folded in Python."""
-    start, end = local_range(date_from, date_to)
-    zone = _zone()
-    prefix = scope.path
-    cases = Case.objects.filter(unit__path__startswith=prefix)
-    instructions = Instruction.objects.filter(case__unit__path__startswith=prefix)
-    paths = dict(Organization.objects.filter(path__startswith=prefix).values_list("pk", "path"))
-    child_by_path = [(c.path, c.pk) for c in children]
-
-    def keys_of(day: date, unit_id: int, institution_id: int | None) -> list[Any]:
-        if group_by == "unit":
-            path = paths.get(unit_id, "")
-            return [scope.pk] + [pk for p, pk in child_by_path if path.startswith(p)]
-        if group_by == "institution":
-            return [institution_id]
-        return [period_start(day, group_by)]
-
-    keyed: dict[Any, Keyed] = defaultdict(Keyed)
-
-    def add(day: date, unit_id: int, institution_id: int | None, figures: Figures) -> None:
-        for key in keys_of(day, unit_id, institution_id):
-            entry = keyed[key]
-            (entry.asked if institution_id is not None else entry.case_level).add(figures)
-
-    reported = _in_range(cases, "reported_at", start, end).annotate(
-        d=TruncDate("reported_at", tzinfo=zone)
-    )
-    for row in reported.values("d", "unit_id").annotate(n=Count("id")).order_by():
-        add(row["d"], row["unit_id"], None, Figures(cases=row["n"]))
-    victims = _in_range(
-        Victim.objects.filter(case__in=cases), "case__reported_at", start, end
-    ).annotate(d=TruncDate("case__reported_at", tzinfo=zone))
-    for row in victims.values("d", "case__unit_id").annotate(total=Sum("loss_amount")).order_by():
-        add(row["d"], row["case__unit_id"], None, Figures(loss=row["total"]))
-    # The cases each institution was asked about, on the case's report day.
-    asked_about = _in_range(instructions, "case__reported_at", start, end).annotate(
-        d=TruncDate("case__reported_at", tzinfo=zone)
-    )
-    for row in (
-        asked_about.values("d", "case__unit_id", "institution_id")
-        .annotate(n=Count("case_id", distinct=True))
-        .order_by()
-    ):
-        add(row["d"], row["case__unit_id"], row["institution_id"], Figures(cases=row["n"]))
-
-    asked = _in_range(
-        instructions.filter(kind=InstructionKind.STOP_PAYMENT).exclude(
-            status=InstructionStatus.CANCELLED
-        ),
-        "requested_at",
-        start,
-        end,
-    ).annotate(d=TruncDate("requested_at", tzinfo=zone))
-    for row in (
-        asked.values("d", "case__unit_id", "institution_id")
-        .annotate(n=Count("id"), total=Sum("requested_amount"))
-        .order_by()
-    ):
-        figures = Figures(stop_requested=(row["n"], row["total"]))
-        add(row["d"], row["case__unit_id"], row["institution_id"], figures)
-
-    done = _in_range(
-        instructions.filter(
-            status=InstructionStatus.EXECUTED, executed_amount__gt=0, kind__in=EXECUTED.values()
-        ),
-        "responded_at",
-        start,
-        end,
-    ).annotate(d=TruncDate("responded_at", tzinfo=zone))
-    for row in (
-        done.values("d", "case__unit_id", "institution_id", "kind")
-        .annotate(
-            n=Count("id"),
-            total=Sum("executed_amount"),
-            held=Sum(F("executed_amount") - F("released_amount") - F("returned_amount")),
-        )
-        .order_by()
-    ):
-        figures = Figures()
-        for name, kind in EXECUTED.items():
-            if row["kind"] == kind:
-                setattr(figures, name, (row["n"], row["total"]))
-        if row["kind"] == InstructionKind.FREEZE:
-            figures.held = row["held"]
-        add(row["d"], row["case__unit_id"], row["institution_id"], figures)
-
-    flags = _in_range(
-        Flag.objects.filter(case__unit__path__startswith=prefix, level=FlagLevel.OVERDUE),
-        "raised_at",
-        start,
-        end,
-    ).annotate(d=TruncDate("raised_at", tzinfo=zone))
-    for row in (
-        flags.values("d", "case__unit_id", "kind", "instruction__institution_id")
-        .annotate(n=Count("id"), still_open=Count("id", filter=Q(resolved_at__isnull=True)))
-        .order_by()
-    ):
-        institution = (
-            row["instruction__institution_id"]
-            if row["kind"] == FlagKind.BANK_RESPONSE_OVERDUE
-            else None
-        )
-        figures = Figures(overdue_flags=row["n"], overdue_open=row["still_open"])
-        add(row["d"], row["case__unit_id"], institution, figures)
-    return keyed
-
-
 def rows_as_json(rows: Iterable[Row], total: Figures) -> dict[str, Any]:
     return {
         "rows": [{"key": r.key, "label": r.label, **r.figures.as_json()} for r in rows],
@@ -548,14 +367,6 @@ class SpeedRow:
         return data
 
 
-def percentile(ordered: list[int], fraction: float) -> float:
-    """PostgreSQL's percentile_cont: linear interpolation between the nearest ranks."""
-    position = fraction * (len(ordered) - 1)
-    low, high = math.floor(position), math.ceil(position)
-    first, second = float(ordered[low]), float(ordered[high])
-    return first + (second - first) * (position - low)
-
-
 def speed(
     *,
     scope: Organization,
@@ -563,7 +374,6 @@ def speed(
     date_from: date,
     date_to: date,
     rank_by: str | None = None,
-    live: bool | None = None,
 ) -> tuple[list[SpeedRow], SpeedRow, str]:
     """The league table: speed measures and overdue flags per child unit or institution, for
     intervals that started between two local dates; and the subtree's total row.
@@ -581,12 +391,8 @@ def speed(
     else:
         targets = list(Organization.objects.institutions().order_by("code"))
     children = targets if group_by == "unit" else []
-    if _from_tables(live):
-        measured = _speed_live(scope, targets, group_by, date_from, date_to)
-        keyed = _keyed_live(scope, children, group_by, date_from, date_to)
-    else:
-        measured = _speed_summary(scope, group_by, date_from, date_to)
-        keyed = _keyed_summary(scope, children, group_by, date_from, date_to)
+    measured = _speed_summary(scope, group_by, date_from, date_to)
+    keyed = _keyed_summary(scope, children, group_by, date_from, date_to)
     total_flags = Keyed()
     if group_by == "unit":
         total_flags = keyed.get(scope.pk, Keyed())
@@ -651,142 +457,6 @@ def _speed_summary(
                 continue
             measured["total" if is_total else key_value][measure] = Speed(count, median, p90)
     return measured
-
-
-def _speed_live(
-    scope: Organization,
-    targets: list[Organization],
-    group_by: str,
-    date_from: date,
-    date_to: date,
-) -> dict[Any, dict[str, Speed]]:
-    """The same measures from the instructions themselves, with percentiles in Python."""
-    values: dict[Any, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-    paths = dict(Organization.objects.filter(path__startswith=scope.path).values_list("pk", "path"))
-    child_by_path = [(t.path, t.pk) for t in targets] if group_by == "unit" else []
-    for sample in live_samples(scope, date_from, date_to):
-        if group_by == "unit":
-            path = paths.get(sample.unit_id, "")
-            key = next((pk for p, pk in child_by_path if path.startswith(p)), None)
-        else:
-            key = sample.institution_id
-        values["total"][sample.measure].append(sample.seconds)
-        if group_by == "institution" and sample.measure in POLICE_MEASURES:
-            continue
-        values[key][sample.measure].append(sample.seconds)
-    measured: dict[Any, dict[str, Speed]] = {}
-    for key, by_measure in values.items():
-        measured[key] = {}
-        for measure, seconds in by_measure.items():
-            ordered = sorted(seconds)
-            measured[key][measure] = Speed(
-                len(ordered), percentile(ordered, 0.5), percentile(ordered, 0.9)
-            )
-    return measured
-
-
-@dataclass
-class Sample:
-    measure: str
-    unit_id: int
-    institution_id: int | None
-    day: date
-    seconds: int
-
-
-def _seconds(end: datetime, start: datetime) -> int:
-    return max(0, math.floor((end - start).total_seconds()))
-
-
-def live_samples(scope: Organization, date_from: date, date_to: date) -> Iterator[Sample]:
-    """Every interval of the subtree that started between two local dates, from the tables
-    (the definitions the triggers of migration funds 0005 apply as things happen)."""
-    zone = _zone()
-
-    def local_day(moment: datetime) -> date:
-        return moment.astimezone(zone).date()
-
-    def in_period(moment: datetime) -> bool:
-        return date_from <= local_day(moment) <= date_to
-
-    prefix = scope.path
-    cases = Case.objects.filter(unit__path__startswith=prefix).annotate(
-        first_stop=Min("instructions__requested_at", filter=Q(instructions__kind="stop_payment"))
-    )
-    for case in cases.filter(first_stop__isnull=False).only("id", "unit_id", "reported_at"):
-        if in_period(case.reported_at):
-            seconds = _seconds(case.first_stop, case.reported_at)
-            yield Sample(
-                SpeedMeasure.FIRST_STOP, case.unit_id, None, local_day(case.reported_at), seconds
-            )
-
-    instructions = Instruction.objects.filter(case__unit__path__startswith=prefix).select_related(
-        "case"
-    )
-    answered = instructions.filter(
-        status__in=ANSWERED,
-        kind__in=[InstructionKind.STOP_PAYMENT, InstructionKind.FREEZE, InstructionKind.RETURN],
-    )
-    answer_measure = {
-        InstructionKind.STOP_PAYMENT: SpeedMeasure.STOP_ANSWER,
-        InstructionKind.FREEZE: SpeedMeasure.FREEZE_ANSWER,
-        InstructionKind.RETURN: SpeedMeasure.RETURN_ANSWER,
-    }
-    for i in answered:
-        sent = i.requested_at if i.kind == InstructionKind.STOP_PAYMENT else i.approved_at
-        if sent is None or i.responded_at is None or not in_period(sent):
-            continue
-        yield Sample(
-            answer_measure[InstructionKind(i.kind)],
-            i.case.unit_id,
-            i.institution_id,
-            local_day(sent),
-            _seconds(i.responded_at, sent),
-        )
-
-    executed = list(
-        instructions.filter(status=InstructionStatus.EXECUTED, executed_amount__gt=0).order_by(
-            "responded_at", "id"
-        )
-    )
-    first_freeze: dict[int, Instruction] = {}
-    first_return: dict[int, Instruction] = {}
-    stops: dict[int, list[Instruction]] = defaultdict(list)
-    freezes = {i.pk: i for i in executed if i.kind == InstructionKind.FREEZE}
-    for i in executed:
-        if i.kind == InstructionKind.STOP_PAYMENT:
-            stops[i.involved_id].append(i)
-        elif i.kind == InstructionKind.FREEZE:
-            first_freeze.setdefault(i.involved_id, i)
-        elif i.kind == InstructionKind.RETURN and i.freeze_id is not None:
-            first_return.setdefault(i.freeze_id, i)
-    for involved_id, freeze in first_freeze.items():
-        assert freeze.responded_at is not None
-        earlier = [
-            s.responded_at
-            for s in stops[involved_id]
-            if s.responded_at is not None and s.responded_at <= freeze.responded_at
-        ]
-        if earlier and in_period(min(earlier)):
-            yield Sample(
-                SpeedMeasure.STOP_TO_FREEZE,
-                freeze.case.unit_id,
-                freeze.institution_id,
-                local_day(min(earlier)),
-                _seconds(freeze.responded_at, min(earlier)),
-            )
-    for freeze_id, returned in first_return.items():
-        frozen = freezes.get(freeze_id) or Instruction.objects.get(pk=freeze_id)
-        if frozen.responded_at is None or returned.responded_at is None:
-            continue
-        if in_period(frozen.responded_at):
-            yield Sample(
-                SpeedMeasure.FREEZE_TO_RETURN,
-                returned.case.unit_id,
-                returned.institution_id,
-                local_day(frozen.responded_at),
-                _seconds(returned.responded_at, frozen.responded_at),
-            )
 
 
 def speed_as_json(rows: Iterable[SpeedRow], total: SpeedRow) -> dict[str, Any]:

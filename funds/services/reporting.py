@@ -46,7 +46,6 @@ from funds.reports import (
     speed,
     speed_as_json,
     totals,
-    use_summary,
 )
 
 logger = logging.getLogger(__name__)
@@ -107,8 +106,6 @@ def _moved(recorded: dict[str, str], current: dict[str, str]) -> bool:
 
 def report_totals_refresh() -> RefreshResult:
     """Fold the appended changes into the totals; rebuild them if the tree moved."""
-    if not use_summary():
-        return RefreshResult(skipped=True)
     state = ReportSummaryState.objects.filter(pk=1).first()
     paths = _unit_paths()
     if state is None or state.stale or _moved(state.unit_paths, paths):
@@ -144,8 +141,6 @@ def report_totals_rebuild() -> None:
     stay behind to be folded next time. Inside a caller's transaction (tests) it simply
     runs there.
     """
-    if not use_summary():
-        return
     if connection.in_atomic_block:
         _rebuild()
         return
