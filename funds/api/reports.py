@@ -16,15 +16,9 @@ from rest_framework.views import APIView
 from accounts.models import Organization, Role, User
 from accounts.scope import access_unit
 from funds.access import require_role
-from funds.reports import (
-    GROUPINGS,
-    MEASURES,
-    SPEED_GROUPINGS,
-    rows_as_json,
-    speed,
-    speed_as_json,
-    totals,
-)
+from funds.reports.figures import MEASURES
+from funds.reports.speed import SPEED_GROUPINGS, speed, speed_as_json
+from funds.reports.totals import GROUPINGS, rows_as_json, totals
 
 # The speed report's default period, ending today: the last thirty days.
 SPEED_DEFAULT_DAYS = 30

@@ -38,15 +38,10 @@ from openpyxl.styles import Font  # type: ignore[import-untyped]
 from accounts.models import Organization, Role, UnitLevel, User
 from funds import clock
 from funds.models import PeriodicReport, ReportKind, ReportSummaryState
-from funds.reports import (
-    COLUMNS,
-    next_month,
-    previous_month,
-    rows_as_json,
-    speed,
-    speed_as_json,
-    totals,
-)
+from funds.reports.figures import COLUMNS
+from funds.reports.periods import report_period
+from funds.reports.speed import speed, speed_as_json
+from funds.reports.totals import rows_as_json, totals
 
 logger = logging.getLogger(__name__)
 
@@ -178,23 +173,6 @@ def _rebuild() -> None:
 
 def reporting_units() -> QuerySet[Organization]:
     return Organization.objects.police().filter(level__in=REPORTING_LEVELS).order_by("path")
-
-
-def report_period(kind: str, today: date, back: int = 0) -> tuple[date, date]:
-    """The last complete period before ``today`` (``back`` periods earlier), first and last
-    day: yesterday, last Monday to Sunday, or last calendar month."""
-    if kind == ReportKind.DAILY:
-        day = today - timedelta(days=1 + back)
-        return day, day
-    if kind == ReportKind.WEEKLY:
-        start = today - timedelta(days=today.weekday() + 7 * (1 + back))
-        return start, start + timedelta(days=6)
-    if kind == ReportKind.MONTHLY:
-        start = today.replace(day=1)
-        for _step in range(1 + back):
-            start = previous_month(start)
-        return start, next_month(start) - timedelta(days=1)
-    raise ValueError(kind)
 
 
 def periodic_report_figures(unit: Organization, start: date, end: date) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from funds import selectors
 from funds.access import access_instruction, flags_visible_to
 from funds.errors import DomainError
 from funds.models import Instruction, InstructionKind, InstructionStatus
-from funds.reports import totals
+from funds.reports.totals import totals
 from funds.services import instructions as instruction_services
 from funds.services.instructions import APPROVAL_LEVEL
 from funds.views.common import is_htmx, roles
