@@ -13,11 +13,6 @@ from funds.services.notifications import (
     deliver_flag_mail,
     institution_notify,
 )
-from funds.services.reporting import (
-    catch_up_report_mail,
-    periodic_reports_generate,
-    report_totals_refresh,
-)
 from funds.services.sweep import sweep
 
 logger = logging.getLogger(__name__)
@@ -46,6 +41,9 @@ def notify_institution(instruction_id: int) -> None:
 @shared_task(name="funds.tasks.refresh_reports", ignore_result=True)
 def refresh_reports() -> dict[str, object]:
     """Fold the totals' changes (or rebuild them), then mail reports whose mail was missed."""
+    from funds.reports.folding import report_totals_refresh
+    from funds.reports.periodic import catch_up_report_mail
+
     result: dict[str, object] = asdict(report_totals_refresh())
     result["mailed"] = catch_up_report_mail()
     logger.info("Reports refreshed: %s", result)
@@ -55,6 +53,8 @@ def refresh_reports() -> dict[str, object]:
 @shared_task(name="funds.tasks.generate_periodic_reports", ignore_result=True)
 def generate_periodic_reports(kind: str) -> int:
     """Keep the daily, weekly or monthly reports of every reporting unit (idempotent)."""
+    from funds.reports.periodic import periodic_reports_generate
+
     generated = periodic_reports_generate(kind=kind)
     logger.info("Periodic %s reports generated: %s", kind, generated)
     return generated

@@ -23,7 +23,7 @@ from accounts.scope import access_unit, filter_by_unit
 from funds.access import require_role
 from funds.api.serializers import UnitSerializer
 from funds.models import PeriodicReport, ReportKind
-from funds.services.reporting import XLSX_TYPE, report_csv, report_filename, report_xlsx
+from funds.reports.export import XLSX_TYPE, report_csv, report_filename, report_xlsx
 
 
 class PeriodicReportSerializer(serializers.ModelSerializer[PeriodicReport]):

@@ -8,4 +8,7 @@ instruction or flag adds to them. This package reads and lays out what they keep
 * ``periods``: days, weeks and months; the period a periodic report covers;
 * ``totals``: the totals report, read from the folded totals and the changes not folded;
 * ``speed``: the speed report (the league table), read from the speed samples.
+* ``folding``: folding the triggers' changes into the kept totals, and rebuilding them;
+* ``periodic``: the daily, weekly and monthly reports, generated once and mailed once;
+* ``export``: a periodic report as a table with Chinese headers, CSV and XLSX.
 """

@@ -31,7 +31,7 @@ from funds.models import (
     SpeedSample,
     TotalsChange,
 )
-from funds.services.reporting import report_totals_rebuild, report_totals_refresh
+from funds.reports.folding import report_totals_rebuild, report_totals_refresh
 from funds.services.sweep import sweep
 from tests.base import UnitLevel
 from tests.funds.helpers import FundsTestCase
@@ -675,7 +675,7 @@ class ReportScopeTest(ReportTestCase):
 
 
 def _empty_figures(unit: Organization) -> dict[str, Any]:
-    from funds.services.reporting import periodic_report_figures
+    from funds.reports.periodic import periodic_report_figures
 
     return periodic_report_figures(unit, date(2026, 3, 1), date(2026, 3, 1))
 
@@ -706,7 +706,7 @@ class ReportQueryCountTest(ReportTestCase):
     """Every report costs a fixed number of queries, whether it sums N rows or 3N."""
 
     def measure(self) -> dict[str, int]:
-        from funds.services.reporting import periodic_reports_generate
+        from funds.reports.periodic import periodic_reports_generate
 
         with time_machine.travel(NOW + timedelta(days=1), tick=False):
             periodic_reports_generate(kind=ReportKind.MONTHLY)
