@@ -11,4 +11,5 @@ instruction or flag adds to them. This package reads and lays out what they keep
 * ``folding``: folding the triggers' changes into the kept totals, and rebuilding them;
 * ``periodic``: the daily, weekly and monthly reports, generated once and mailed once;
 * ``export``: a periodic report as a table with Chinese headers, CSV and XLSX.
+* ``api``: the report endpoints under /api/v1/reports/ and their query serializers.
 """
