@@ -23,8 +23,8 @@ from django.utils.translation import gettext_lazy as _
 
 from funds.models.money import money_field
 
-# The zone whose days the triggers count in (migration funds 0005). Reports fall back to
-# reading the instructions themselves if settings.TIME_ZONE is ever another.
+# The zone whose days the triggers count in (migration funds 0005). settings.TIME_ZONE must
+# be the same zone: the system check funds.E001 (funds.reports.checks) refuses another.
 REPORT_ZONE = "Asia/Shanghai"
 
 

@@ -12,4 +12,5 @@ instruction or flag adds to them. This package reads and lays out what they keep
 * ``periodic``: the daily, weekly and monthly reports, generated once and mailed once;
 * ``export``: a periodic report as a table with Chinese headers, CSV and XLSX.
 * ``api``: the report endpoints under /api/v1/reports/ and their query serializers.
+* ``checks``: the system check that TIME_ZONE is the zone the triggers count days in.
 """
