@@ -77,8 +77,8 @@ def run() -> None:
     from devdata.generate import generate
     from devdata.world import build_demo_world
     from funds.models import Instruction
+    from funds.reports.folding import report_totals_refresh
     from funds.selectors import instruction_list
-    from funds.services.reporting import report_totals_refresh
 
     call_command("migrate", verbosity=0)
     build_demo_world()

@@ -35,7 +35,8 @@ def notify_institution_task(instruction_id: int) -> None:
 @shared_task(name="funds.tasks.refresh_reports", ignore_result=True)
 def refresh_reports_task() -> dict[str, object]:
     """Fold the totals' changes (or rebuild them), then mail reports whose mail was missed."""
-    from funds.services.reporting import catch_up_report_mail, report_totals_refresh
+    from funds.reports.folding import report_totals_refresh
+    from funds.reports.periodic import catch_up_report_mail
 
     result: dict[str, object] = asdict(report_totals_refresh())
     result["mailed"] = catch_up_report_mail()
@@ -46,7 +47,7 @@ def refresh_reports_task() -> dict[str, object]:
 @shared_task(name="funds.tasks.generate_periodic_reports", ignore_result=True)
 def generate_periodic_reports_task(kind: str) -> int:
     """Keep the daily, weekly or monthly reports of every reporting unit (idempotent)."""
-    from funds.services.reporting import periodic_reports_generate
+    from funds.reports.periodic import periodic_reports_generate
 
     generated = periodic_reports_generate(kind=kind)
     logger.info("Periodic %s reports generated: %s", kind, generated)

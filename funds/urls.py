@@ -1,9 +1,8 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from funds.api.periodic import PeriodicReportViewSet
-from funds.api.reports import SpeedView, TotalsView
 from funds.api.views import CaseViewSet, FlagViewSet, InstructionViewSet, NotificationViewSet
+from funds.reports.api import PeriodicReportViewSet, SpeedView, TotalsView
 
 router = SimpleRouter()
 router.register("cases", CaseViewSet, basename="case")

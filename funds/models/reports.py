@@ -23,8 +23,8 @@ from django.utils.translation import gettext_lazy as _
 
 from funds.models.money import money_field
 
-# The zone whose days the triggers count in (migration funds 0005). Reports fall back to
-# reading the instructions themselves if settings.TIME_ZONE is ever another.
+# The zone whose days the triggers count in (migration funds 0005). settings.TIME_ZONE must
+# be the same zone: the system check funds.E001 (funds.reports.checks) refuses another.
 REPORT_ZONE = "Asia/Shanghai"
 
 
@@ -66,7 +66,7 @@ class TotalsGrain(models.TextChoices):
 class ReportTotal(FigureColumns):
     """The figures of ``unit``'s whole subtree for one day or month, per institution.
 
-    Written only by funds.services.reporting (folding TotalsChange rows, or a rebuild).
+    Written only by funds.reports.folding (folding TotalsChange rows, or a rebuild).
     """
 
     # Indexed by the unique key below, which leads with the unit.
@@ -229,7 +229,7 @@ class ReportKind(models.TextChoices):
 class PeriodicReport(models.Model):
     """A daily, weekly or monthly report of one unit's subtree, kept as generated.
 
-    Generated once per unit, kind and period (funds.services.reporting, run by Celery beat);
+    Generated once per unit, kind and period (funds.reports.periodic, run by Celery beat);
     generating it again changes nothing. Mailed once to the unit's managers after commit:
     ``mail_claimed_at`` is claimed by compare-and-set before sending.
     """

@@ -19,7 +19,7 @@ from funds import selectors
 from funds.access import access_instruction, flags_visible_to, may_approve
 from funds.errors import DomainError
 from funds.models import Instruction, InstructionStatus
-from funds.reports import totals
+from funds.reports.totals import totals
 from funds.services import instructions as instruction_services
 from funds.views.common import is_htmx, roles
 

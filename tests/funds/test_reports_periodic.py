@@ -20,12 +20,9 @@ from accounts.models import Organization, Role, User
 from devdata.generate import generate
 from funds import tasks
 from funds.models import Case, PeriodicReport, ReportSummaryState, ReportTotal, TotalsChange
-from funds.services.reporting import (
-    HEADERS,
-    catch_up_report_mail,
-    periodic_report_mail,
-    report_period,
-)
+from funds.reports.export import HEADERS
+from funds.reports.periodic import catch_up_report_mail, periodic_report_mail
+from funds.reports.periods import report_period
 from tests.funds.helpers import FundsTestCase
 from tests.funds.test_reports import ZONE, as_figures, expected_speed, expected_totals
 
