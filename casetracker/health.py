@@ -20,7 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from casetracker.celery import app as celery_app
-from funds.models import HeartbeatName, Notification
+from funds.models import HeartbeatName, Notification, ReportSummaryState
 from funds.services.heartbeats import heartbeats
 
 Check = dict[str, Any]
@@ -51,9 +51,7 @@ def readiness_checks() -> dict[str, Callable[[], Check]]:
         "database": _database,
         "broker": _broker,
         "sweep": lambda: _heartbeat(HeartbeatName.SWEEP, settings.READY_SWEEP_MAX_AGE),
-        "report_fold": lambda: _heartbeat(
-            HeartbeatName.REPORT_FOLD, settings.READY_REPORT_FOLD_MAX_AGE
-        ),
+        "report_fold": _report_fold,
         "mail": _mail,
     }
 
@@ -83,7 +81,16 @@ def _age(moment: datetime | None) -> float | None:
 
 def _heartbeat(name: HeartbeatName, max_age: timedelta) -> Check:
     """The periodic work ``name`` finished within ``max_age`` (never: failing)."""
-    last = heartbeats().get(name)
+    return _recent(heartbeats().get(name), max_age)
+
+
+def _report_fold() -> Check:
+    """The report totals were folded (or rebuilt) within READY_REPORT_FOLD_MAX_AGE."""
+    folded = ReportSummaryState.objects.filter(pk=1).values_list("folded_at", flat=True).first()
+    return _recent(folded, settings.READY_REPORT_FOLD_MAX_AGE)
+
+
+def _recent(last: datetime | None, max_age: timedelta) -> Check:
     age = _age(last)
     return {
         "ok": age is not None and age <= max_age.total_seconds(),

@@ -356,23 +356,26 @@ DEADLINE_SWEEP_SECONDS = env_int("DEADLINE_SWEEP_SECONDS", 60, minimum=1)
 # (funds.tasks.refresh_reports; reports are exact in between, only a little more work), and
 # the daily, weekly (Mondays) and monthly (the 1st) reports are generated at this local hour.
 REPORT_REFRESH_SECONDS = env_int("REPORT_REFRESH_SECONDS", 60, minimum=1)
-PERIODIC_REPORTS_HOUR = env_int("PERIODIC_REPORTS_HOUR", 1, minimum=0)
+PERIODIC_REPORTS_HOUR = env_int("PERIODIC_REPORTS_HOUR", 1, minimum=0, maximum=23)
+# From that hour to midnight, every hour: the task generates only the reports still missing,
+# so a beat that was down at the hour makes them up the same day (docs/operations.md, "Beat").
+_REPORT_HOURS = f"{PERIODIC_REPORTS_HOUR}-23"
 CELERY_BEAT_SCHEDULE = {
     "sweep-deadlines": {"task": "funds.tasks.sweep_deadlines", "schedule": DEADLINE_SWEEP_SECONDS},
     "refresh-reports": {"task": "funds.tasks.refresh_reports", "schedule": REPORT_REFRESH_SECONDS},
     "daily-reports": {
         "task": "funds.tasks.generate_periodic_reports",
-        "schedule": crontab(hour=PERIODIC_REPORTS_HOUR, minute=5),
+        "schedule": crontab(hour=_REPORT_HOURS, minute=5),
         "args": ("daily",),
     },
     "weekly-reports": {
         "task": "funds.tasks.generate_periodic_reports",
-        "schedule": crontab(hour=PERIODIC_REPORTS_HOUR, minute=15, day_of_week="mon"),
+        "schedule": crontab(hour=_REPORT_HOURS, minute=15, day_of_week="mon"),
         "args": ("weekly",),
     },
     "monthly-reports": {
         "task": "funds.tasks.generate_periodic_reports",
-        "schedule": crontab(hour=PERIODIC_REPORTS_HOUR, minute=25, day_of_month="1"),
+        "schedule": crontab(hour=_REPORT_HOURS, minute=25, day_of_month="1"),
         "args": ("monthly",),
     },
 }

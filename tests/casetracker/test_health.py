@@ -7,8 +7,8 @@ import time_machine
 from django.test import override_settings
 from django.utils import timezone
 
-from funds.models import Flag, HeartbeatName, Notification
-from funds.services.heartbeats import heartbeat_record
+from funds.models import Flag, Notification
+from funds.reports.folding import report_totals_refresh
 from funds.services.sweep import sweep_run
 from tests.broker import broker_at
 from tests.funds.helpers import FundsTestCase
@@ -25,7 +25,7 @@ class HealthTest(FundsTestCase):
 
     def all_ran(self) -> None:
         sweep_run()
-        heartbeat_record(name=HeartbeatName.REPORT_FOLD)
+        report_totals_refresh()
 
     def test_liveness_answers_ok(self):
         response = self.client.get("/healthz")
@@ -40,7 +40,7 @@ class HealthTest(FundsTestCase):
         assert body["checks"]["sweep"]["age_seconds"] < 60
 
     def test_not_ready_before_the_first_sweep(self):
-        heartbeat_record(name=HeartbeatName.REPORT_FOLD)
+        report_totals_refresh()
         body = self.ready(503)
         assert body["status"] == "failing"
         assert body["checks"]["sweep"] == {
@@ -54,10 +54,10 @@ class HealthTest(FundsTestCase):
     def test_not_ready_when_the_last_sweep_is_stale(self):
         self.all_ran()
         with time_machine.travel(timezone.now() + timedelta(minutes=4), tick=False):
-            heartbeat_record(name=HeartbeatName.REPORT_FOLD)
+            report_totals_refresh()
             assert self.ready(200)["checks"]["sweep"]["ok"]
         with time_machine.travel(timezone.now() + timedelta(minutes=6), tick=False):
-            heartbeat_record(name=HeartbeatName.REPORT_FOLD)
+            report_totals_refresh()
             checks = self.ready(503)["checks"]
         assert not checks["sweep"]["ok"] and checks["sweep"]["age_seconds"] >= 360
         assert checks["report_fold"]["ok"] and checks["database"]["ok"]
@@ -66,7 +66,7 @@ class HealthTest(FundsTestCase):
     def test_the_threshold_comes_from_the_settings(self):
         self.all_ran()
         with time_machine.travel(timezone.now() + timedelta(minutes=20), tick=False):
-            heartbeat_record(name=HeartbeatName.REPORT_FOLD)
+            report_totals_refresh()
             assert self.ready(200)["checks"]["sweep"]["max_age_seconds"] == 1800
 
     def test_not_ready_when_the_broker_is_down(self):
@@ -84,7 +84,7 @@ class HealthTest(FundsTestCase):
         self.all_ran()
         with time_machine.travel(timezone.now() + timedelta(hours=1), tick=False):
             sweep_run()  # raises the late first stop-payment's flag and mails its notice
-            heartbeat_record(name=HeartbeatName.REPORT_FOLD)
+            report_totals_refresh()
         flag = Flag.objects.get(case_id=case["id"])
         note = Notification.objects.get(flag=flag)
         assert note.mail_claimed_at is not None

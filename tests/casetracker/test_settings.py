@@ -44,6 +44,14 @@ def test_env_int_refuses_text_and_values_below_the_minimum(env):
     assert env_int("X_NUM", 7) == 7
 
 
+def test_env_int_refuses_values_above_the_maximum(env):
+    env.setenv("X_NUM", "24")
+    with pytest.raises(ImproperlyConfigured, match="X_NUM=24 is above the maximum of 23"):
+        env_int("X_NUM", 1, minimum=0, maximum=23)
+    env.setenv("X_NUM", "23")
+    assert env_int("X_NUM", 1, minimum=0, maximum=23) == 23
+
+
 def test_env_duration_reads_units_and_refuses_others(env):
     env.setenv("X_TIME", "48h")
     assert env_duration("X_TIME", timedelta(0)) == timedelta(hours=48)
