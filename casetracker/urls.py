@@ -10,7 +10,7 @@ from drf_spectacular.views import (
 from accounts import views as account_views
 from accounts.urls import api_urlpatterns as account_api
 from casetracker import health
-from funds.urls import api_urlpatterns as funds_api
+from funds.api.urls import api_urlpatterns as funds_api
 
 api_v1 = [
     *account_api,
@@ -28,7 +28,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("login/", account_views.SignInView.as_view(), name="login"),
     path("logout/", account_views.SignOutView.as_view(), name="logout"),
-    path("", include("funds.page_urls")),
+    path("", include("funds.urls")),
     path("", account_views.home, name="home"),
 ]
 

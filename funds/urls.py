@@ -1,18 +1,27 @@
+"""The pages of funds: the officer's cases, the liaison's inbox, the manager's desk."""
+
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
-from funds.api.views import CaseViewSet, FlagViewSet, InstructionViewSet, NotificationViewSet
-from funds.reports.api import PeriodicReportViewSet, SpeedView, TotalsView
+from funds.views import liaison, manager, officer
 
-router = SimpleRouter()
-router.register("cases", CaseViewSet, basename="case")
-router.register("instructions", InstructionViewSet, basename="instruction")
-router.register("flags", FlagViewSet, basename="flag")
-router.register("notifications", NotificationViewSet, basename="notification")
-router.register("reports/periodic", PeriodicReportViewSet, basename="periodic-report")
-
-api_urlpatterns = [
-    *router.urls,
-    path("reports/totals/", TotalsView.as_view(), name="report-totals"),
-    path("reports/speed/", SpeedView.as_view(), name="report-speed"),
+urlpatterns = [
+    path("cases/", officer.case_list, name="case-list"),
+    path("cases/new/", officer.case_new, name="case-new"),
+    path("cases/<int:pk>/", officer.case_detail, name="case-detail"),
+    path("cases/<int:pk>/victims/", officer.victim_add, name="case-victim-add"),
+    path("cases/<int:pk>/accounts/", officer.account_add, name="case-account-add"),
+    path("cases/<int:pk>/transfers/", officer.transfer_add, name="case-transfer-add"),
+    path("cases/<int:pk>/instructions/", officer.instruction_add, name="case-instruction-add"),
+    path("cases/<int:pk>/<slug:action>/", officer.case_action, name="case-action"),
+    path(
+        "instructions/<int:pk>/<slug:action>/",
+        officer.instruction_officer_action,
+        name="instruction-action",
+    ),
+    path("inbox/", liaison.inbox, name="inbox"),
+    path("inbox/rows/", liaison.inbox_rows, name="inbox-rows"),
+    path("inbox/<int:pk>/execute/", liaison.inbox_execute, name="inbox-execute"),
+    path("inbox/<int:pk>/reject/", liaison.inbox_reject, name="inbox-reject"),
+    path("desk/", manager.desk, name="desk"),
+    path("desk/<int:pk>/approve/", manager.desk_approve, name="desk-approve"),
 ]
