@@ -23,7 +23,7 @@ from accounts.models import Role, User
 from funds import selectors
 from funds.access import access_case, access_instruction, flags_visible_to, require_role
 from funds.allocation import allocate
-from funds.api import serializers as s
+from funds.api import serializers
 from funds.errors import RuleViolation
 from funds.filters import CaseFilter, FlagFilter, InstructionFilter
 from funds.models import (
@@ -53,7 +53,7 @@ class CaseViewSet(
     mixins.CreateModelMixin,
     viewsets.GenericViewSet[Case],
 ):
-    serializer_class = s.CaseSerializer
+    serializer_class = serializers.CaseSerializer
     filterset_class = CaseFilter
 
     def get_queryset(self) -> QuerySet[Case]:
@@ -71,31 +71,31 @@ class CaseViewSet(
 
     def _answer_case(self, case: Case, code: int = status.HTTP_200_OK) -> Response:
         fresh = selectors.with_totals(Case.objects.filter(pk=case.pk)).get()
-        return Response(s.CaseSerializer(fresh).data, status=code)
+        return Response(serializers.CaseSerializer(fresh).data, status=code)
 
-    @extend_schema(request=s.CaseSerializer, responses={201: s.CaseSerializer})
+    @extend_schema(request=serializers.CaseSerializer, responses={201: serializers.CaseSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Log a reported fraud in the officer's unit."""
         require_role(request.user, Role.OFFICER)
-        serializer = s.CaseSerializer(data=request.data)
+        serializer = serializers.CaseSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         case = case_services.case_report(actor=_user(request), **serializer.validated_data)
         return self._answer_case(case, status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses=s.CaseSerializer)
+    @extend_schema(request=None, responses=serializers.CaseSerializer)
     @action(detail=True, methods=["post"])
     def accept(self, request: Request, pk: str) -> Response:
         """``reported`` -> ``accepted``."""
         require_role(request.user, Role.OFFICER)
         return self._answer_case(case_services.case_accept(actor=_user(request), case=self._case()))
 
-    @extend_schema(request=s.FilingSerializer, responses=s.CaseSerializer)
+    @extend_schema(request=serializers.FilingSerializer, responses=serializers.CaseSerializer)
     @action(detail=True, methods=["post"], url_path="file")
     def file_case(self, request: Request, pk: str) -> Response:
         """``accepted`` -> ``filed`` (立案), with the filing number."""
         require_role(request.user, Role.OFFICER)
         case = self._case()
-        serializer = s.FilingSerializer(data=request.data)
+        serializer = serializers.FilingSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return self._answer_case(
             case_services.case_file(
@@ -105,7 +105,7 @@ class CaseViewSet(
             )
         )
 
-    @extend_schema(request=None, responses=s.CaseSerializer)
+    @extend_schema(request=None, responses=serializers.CaseSerializer)
     @action(detail=True, methods=["post"])
     def close(self, request: Request, pk: str) -> Response:
         """Close the case (manager)."""
@@ -119,9 +119,11 @@ class CaseViewSet(
         data = serializer_class(page, many=True).data
         return self.get_paginated_response(data)
 
-    @extend_schema(methods=["get"], request=None, responses=s.VictimSerializer(many=True))
+    @extend_schema(methods=["get"], request=None, responses=serializers.VictimSerializer(many=True))
     @extend_schema(
-        methods=["post"], request=s.VictimSerializer, responses={201: s.VictimSerializer}
+        methods=["post"],
+        request=serializers.VictimSerializer,
+        responses={201: serializers.VictimSerializer},
     )
     @action(detail=True, methods=["get", "post"], filterset_class=None)
     def victims(self, request: Request, pk: str) -> Response:
@@ -130,11 +132,11 @@ class CaseViewSet(
             case = self._case()
             return self._list(
                 Victim.objects.filter(case=case).select_related("account_institution"),
-                s.VictimSerializer,
+                serializers.VictimSerializer,
             )
         require_role(request.user, Role.OFFICER)
         case = self._case()
-        serializer = s.VictimSerializer(data=request.data)
+        serializer = serializers.VictimSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         victim = case_services.victim_add(
@@ -143,24 +145,26 @@ class CaseViewSet(
             account_institution_code=data.pop("account_institution", ""),
             **data,
         )
-        return Response(s.VictimSerializer(victim).data, status=status.HTTP_201_CREATED)
+        return Response(serializers.VictimSerializer(victim).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(methods=["get"], request=None, responses=s.InvolvedAccountSerializer(many=True))
+    @extend_schema(
+        methods=["get"], request=None, responses=serializers.InvolvedAccountSerializer(many=True)
+    )
     @extend_schema(
         methods=["post"],
-        request=s.InvolvedAccountSerializer,
-        responses={201: s.InvolvedAccountSerializer},
+        request=serializers.InvolvedAccountSerializer,
+        responses={201: serializers.InvolvedAccountSerializer},
     )
     @action(detail=True, methods=["get", "post"], filterset_class=None)
     def accounts(self, request: Request, pk: str) -> Response:
         """The involved accounts; add one (officer), with the other cases it appears in."""
         if request.method == "GET":
             return self._list(
-                selectors.involved_accounts(self._case()), s.InvolvedAccountSerializer
+                selectors.involved_accounts(self._case()), serializers.InvolvedAccountSerializer
             )
         require_role(request.user, Role.OFFICER)
         case = self._case()
-        serializer = s.InvolvedAccountSerializer(data=request.data)
+        serializer = serializers.InvolvedAccountSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         involved = case_services.account_add(
@@ -172,11 +176,17 @@ class CaseViewSet(
             layer=data["layer"],
         )
         fresh = selectors.involved_accounts(case).get(pk=involved.pk)
-        return Response(s.InvolvedAccountSerializer(fresh).data, status=status.HTTP_201_CREATED)
+        return Response(
+            serializers.InvolvedAccountSerializer(fresh).data, status=status.HTTP_201_CREATED
+        )
 
-    @extend_schema(methods=["get"], request=None, responses=s.TransferSerializer(many=True))
     @extend_schema(
-        methods=["post"], request=s.TransferSerializer, responses={201: s.TransferSerializer}
+        methods=["get"], request=None, responses=serializers.TransferSerializer(many=True)
+    )
+    @extend_schema(
+        methods=["post"],
+        request=serializers.TransferSerializer,
+        responses={201: serializers.TransferSerializer},
     )
     @action(detail=True, methods=["get", "post"], filterset_class=None)
     def transfers(self, request: Request, pk: str) -> Response:
@@ -186,21 +196,25 @@ class CaseViewSet(
             queryset = Transfer.objects.filter(case=case).select_related(
                 "from_account__institution", "to_account__institution"
             )
-            return self._list(queryset, s.TransferSerializer)
+            return self._list(queryset, serializers.TransferSerializer)
         require_role(request.user, Role.OFFICER)
         case = self._case()
-        serializer = s.TransferSerializer(data=request.data)
+        serializer = serializers.TransferSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         transfer = case_services.transfer_add(
             actor=_user(request), case=case, **serializer.validated_data
         )
-        return Response(s.TransferSerializer(transfer).data, status=status.HTTP_201_CREATED)
+        return Response(
+            serializers.TransferSerializer(transfer).data, status=status.HTTP_201_CREATED
+        )
 
-    @extend_schema(methods=["get"], request=None, responses=s.InstructionSerializer(many=True))
+    @extend_schema(
+        methods=["get"], request=None, responses=serializers.InstructionSerializer(many=True)
+    )
     @extend_schema(
         methods=["post"],
-        request=s.InstructionCreateSerializer,
-        responses={201: s.InstructionSerializer},
+        request=serializers.InstructionCreateSerializer,
+        responses={201: serializers.InstructionSerializer},
     )
     @action(detail=True, methods=["get", "post"], filterset_class=None)
     def instructions(self, request: Request, pk: str) -> Response:
@@ -208,11 +222,12 @@ class CaseViewSet(
         if request.method == "GET":
             case = self._case()
             return self._list(
-                selectors.instruction_list(request.user).filter(case=case), s.InstructionSerializer
+                selectors.instruction_list(request.user).filter(case=case),
+                serializers.InstructionSerializer,
             )
         require_role(request.user, Role.OFFICER)
         case = self._case()
-        serializer = s.InstructionCreateSerializer(data=request.data)
+        serializer = serializers.InstructionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         instruction = instruction_services.instruction_request(
@@ -231,15 +246,15 @@ class CaseViewSet(
         )
         return _answer_instruction(instruction, status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses=s.EventSerializer(many=True))
+    @extend_schema(request=None, responses=serializers.EventSerializer(many=True))
     @action(detail=True, methods=["get"], filterset_class=None)
     def events(self, request: Request, pk: str) -> Response:
         """The case's audit trail, oldest first."""
-        return self._list(selectors.case_events(self._case()), s.EventSerializer)
+        return self._list(selectors.case_events(self._case()), serializers.EventSerializer)
 
     @extend_schema(
         request=None,
-        responses=s.AllocationSerializer,
+        responses=serializers.AllocationSerializer,
         parameters=[OpenApiParameter("freeze", int, required=True, description="The freeze's id.")],
     )
     @action(detail=True, methods=["get"], filterset_class=None)
@@ -280,13 +295,13 @@ def _answer_instruction(instruction: Instruction, code: int = status.HTTP_200_OK
     fresh = Instruction.objects.select_related(
         "case", "institution", "approved_by", "involved__account", "victim__account_institution"
     ).get(pk=instruction.pk)
-    return Response(s.InstructionSerializer(fresh).data, status=code)
+    return Response(serializers.InstructionSerializer(fresh).data, status=code)
 
 
 class InstructionViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Instruction]
 ):
-    serializer_class = s.InstructionSerializer
+    serializer_class = serializers.InstructionSerializer
     filterset_class = InstructionFilter
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
@@ -302,7 +317,7 @@ class InstructionViewSet(
     def _instruction(self) -> Instruction:
         return access_instruction(self.request.user, self.kwargs["pk"])
 
-    @extend_schema(request=None, responses=s.InstructionSerializer)
+    @extend_schema(request=None, responses=serializers.InstructionSerializer)
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str) -> Response:
         """``awaiting_approval`` -> ``pending`` (manager of a high enough unit)."""
@@ -312,26 +327,30 @@ class InstructionViewSet(
         )
         return _answer_instruction(instruction)
 
-    @extend_schema(request=s.ExecuteSerializer, responses=s.InstructionSerializer)
+    @extend_schema(
+        request=serializers.ExecuteSerializer, responses=serializers.InstructionSerializer
+    )
     @action(detail=True, methods=["post"])
     def execute(self, request: Request, pk: str) -> Response:
         """``pending`` -> ``executed`` with the amount actually found (liaison)."""
         require_role(request.user, Role.LIAISON)
         instruction = self._instruction()
-        serializer = s.ExecuteSerializer(data=request.data)
+        serializer = serializers.ExecuteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         instruction = instruction_services.instruction_execute(
             actor=_user(request), instruction=instruction, **serializer.validated_data
         )
         return _answer_instruction(instruction)
 
-    @extend_schema(request=s.RejectSerializer, responses=s.InstructionSerializer)
+    @extend_schema(
+        request=serializers.RejectSerializer, responses=serializers.InstructionSerializer
+    )
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str) -> Response:
         """``pending`` -> ``rejected`` with a reason (liaison)."""
         require_role(request.user, Role.LIAISON)
         instruction = self._instruction()
-        serializer = s.RejectSerializer(data=request.data)
+        serializer = serializers.RejectSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         instruction = instruction_services.instruction_reject(
             actor=_user(request),
@@ -340,7 +359,7 @@ class InstructionViewSet(
         )
         return _answer_instruction(instruction)
 
-    @extend_schema(request=None, responses=s.InstructionSerializer)
+    @extend_schema(request=None, responses=serializers.InstructionSerializer)
     @action(detail=True, methods=["post"])
     def verify(self, request: Request, pk: str) -> Response:
         """R8: the frozen funds are verified as linked to the case (officer; a freeze in force)."""
@@ -350,20 +369,22 @@ class InstructionViewSet(
         )
         return _answer_instruction(freeze)
 
-    @extend_schema(request=s.ReasonSerializer, responses=s.InstructionSerializer)
+    @extend_schema(
+        request=serializers.ReasonSerializer, responses=serializers.InstructionSerializer
+    )
     @action(detail=True, methods=["post"])
     def unrelated(self, request: Request, pk: str) -> Response:
         """R7: the frozen funds are found unrelated to the case; a release is due within 3 days."""
         require_role(request.user, Role.OFFICER)
         freeze = self._instruction()
-        serializer = s.ReasonSerializer(data=request.data)
+        serializer = serializers.ReasonSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         freeze = instruction_services.freeze_find_unrelated(
             actor=_user(request), freeze=freeze, reason=serializer.validated_data["reason"]
         )
         return _answer_instruction(freeze)
 
-    @extend_schema(request=None, responses=s.InstructionSerializer)
+    @extend_schema(request=None, responses=serializers.InstructionSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
         """Withdraw an instruction not yet answered (officer)."""
@@ -377,7 +398,7 @@ class InstructionViewSet(
 class FlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Flag]):
     """Deadlines close or past: filters ``case``, ``kind``, ``level``, ``open``."""
 
-    serializer_class = s.FlagSerializer
+    serializer_class = serializers.FlagSerializer
     filterset_class = FlagFilter
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
@@ -391,7 +412,7 @@ class FlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Notification]):
     """The signed-in user's notifications, newest first; ``unread=true`` for the unread."""
 
-    serializer_class = s.NotificationSerializer
+    serializer_class = serializers.NotificationSerializer
 
     def get_queryset(self) -> QuerySet[Notification]:
         queryset = Notification.objects.filter(recipient_id=self.request.user.pk).select_related(
@@ -401,10 +422,10 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Notific
             queryset = queryset.filter(read_at__isnull=True)
         return queryset.order_by("-created_at", "-id")
 
-    @extend_schema(request=None, responses=s.NotificationSerializer)
+    @extend_schema(request=None, responses=serializers.NotificationSerializer)
     @action(detail=True, methods=["post"])
     def read(self, request: Request, pk: str) -> Response:
         """Mark one notification read (only one's own)."""
         note = get_object_or_404(self.get_queryset(), pk=pk)
         note = notification_services.notification_read(actor=_user(request), notification=note)
-        return Response(s.NotificationSerializer(note).data)
+        return Response(serializers.NotificationSerializer(note).data)
