@@ -66,7 +66,11 @@ def clock(instruction: Instruction) -> dict[str, Any] | None:
     else:
         soon = seconds < 0.25 * max((due - instruction.requested_at).total_seconds(), 1)
         state, text = ("warning" if soon else "ok"), _("%(span)s left") % {"span": _span(seconds)}
-    return {"label": label, "due": due, "state": state, "text": text}
+    # R11 counted over days of a year whose calendar is not entered yet (funds.working_days).
+    provisional = (
+        instruction.status == InstructionStatus.PENDING and instruction.deadline_provisional
+    )
+    return {"label": label, "due": due, "state": state, "text": text, "provisional": provisional}
 
 
 EVENT_LABELS = {
@@ -86,6 +90,7 @@ EVENT_LABELS = {
     "freeze_expired": gettext_lazy("Freeze expired"),
     "freeze_verified": gettext_lazy("Frozen funds verified"),
     "freeze_found_unrelated": gettext_lazy("Frozen funds found unrelated"),
+    "deadline_recomputed": gettext_lazy("Deadline recomputed after a calendar change"),
 }
 
 
