@@ -38,7 +38,14 @@ def home(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def health(request: HttpRequest) -> HttpResponse:
-    """Liveness and database reachability, for the load balancer."""
+    """Liveness and database reachability, for the load balancer.
+
+    Also whether the R11 calendar covers the coming year (cached); a missing year is a
+    warning for the operators, not a failure of this process, so the status stays 200.
+    """
+    # Imported here: accounts otherwise knows nothing of funds; only this check reaches over.
+    from funds.services.calendar import calendar_coverage_cached
+
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
+    return JsonResponse({"status": "ok", "calendar": calendar_coverage_cached().as_json()})
