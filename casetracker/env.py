@@ -6,7 +6,7 @@ default.
 """
 
 import os
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -80,3 +80,17 @@ def env_duration(name: str, default: timedelta) -> timedelta:
             "s, m, h, d (e.g. 48h)."
         )
     return timedelta(seconds=int(number) * _UNITS[unit])
+
+
+def env_month_day(name: str, default: tuple[int, int]) -> tuple[int, int]:
+    """Read a day of the year written ``MM-DD`` (``11-01``), as (month, day)."""
+    value = _raw(name)
+    if not value:
+        return default
+    month, _, day = value.partition("-")
+    try:
+        answer = (int(month), int(day))
+        date(2000, *answer)  # a leap year, so that 02-29 is allowed
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a day of the year as MM-DD.") from None
+    return answer

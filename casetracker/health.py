@@ -2,8 +2,8 @@
 
 Readiness checks what the product needs to do its work, each check on its own so that one
 failure does not hide another: the database, the Celery broker, that the periodic sweep and
-the report fold have run lately (a beat that died shows here), and that mail is not piling
-up. Any failing check answers 503, for an alert; the JSON says which and by how much.
+the report fold have run lately (a beat that died shows here), that mail is not piling up,
+and that R11's working-day calendar covers the coming year. Any failing check answers 503, for an alert; the JSON says which and by how much.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET
 
 from casetracker.celery import app as celery_app
 from funds.models import HeartbeatName, Notification, ReportSummaryState
+from funds.services.calendar import calendar_coverage
 from funds.services.heartbeats import heartbeats
 
 Check = dict[str, Any]
@@ -53,6 +54,7 @@ def readiness_checks() -> dict[str, Callable[[], Check]]:
         "sweep": lambda: _heartbeat(HeartbeatName.SWEEP, settings.READY_SWEEP_MAX_AGE),
         "report_fold": _report_fold,
         "mail": _mail,
+        "calendar": _calendar,
     }
 
 
@@ -61,6 +63,13 @@ def _run(check: Callable[[], Check]) -> Check:
         return check()
     except Exception as error:  # a check that cannot run has failed; say why
         return {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
+
+
+def _calendar() -> Check:
+    """R11's working-day calendar covers this year, and the coming one from
+    CALENDAR_WARN_FROM (1 November) on (funds.services.calendar)."""
+    coverage = calendar_coverage()
+    return {"ok": not coverage.warning, **coverage.as_json()}
 
 
 def _database() -> Check:

@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
-from casetracker.env import env_bool, env_duration, env_int, env_list, env_str
+from casetracker.env import env_bool, env_duration, env_int, env_list, env_month_day, env_str
 
 # Lets Django's generic classes be subscripted at run time (ModelAdmin[Organization]).
 django_stubs_ext.monkeypatch()
@@ -78,6 +78,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "funds.context_processors.calendar_warning",
             ],
         },
     },
@@ -349,6 +350,11 @@ FUND_RULES = {
     # of the unit and of its parent.
     "ESCALATE_AFTER": env_duration("RULE_ESCALATE_AFTER", timedelta(hours=2)),
 }
+
+# R11 counts Chinese working days from the calendar tables (funds.working_days). From this
+# day of each year (MM-DD) on, the coming year must be entered: until it is, /healthz and the
+# pages of managers and administrators warn (funds.services.calendar.calendar_coverage).
+CALENDAR_WARN_FROM = env_month_day("CALENDAR_WARN_FROM", (11, 1))
 
 # The deadline sweep (funds.tasks.sweep_deadlines) runs this often under Celery beat.
 DEADLINE_SWEEP_SECONDS = env_int("DEADLINE_SWEEP_SECONDS", 60, minimum=1)

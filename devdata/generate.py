@@ -14,10 +14,10 @@ history raised, as of ``now``. The spread follows what a provincial anti-fraud c
   answered within a day, renewed or expired after six months; releases; returns weeks later;
 * first-stop and bank-answer flags wherever those came late.
 
-Rows are written in bulk (PostgreSQL ``COPY``, else ``bulk_create``), chunk by chunk, not
+Rows are written in bulk (PostgreSQL ``COPY``), chunk by chunk, not
 through the services: the history is made consistent here (amounts, stages, clocks), but it
 has no audit trail, transfers or notifications. Its durations and deadlines come from the
-product's own rules (``funds.rules``: ``settings.FUND_RULES`` and the working-day calendar),
+product's own rules (``funds.rules``: ``settings.FUND_RULES``; ``funds.working_days``: the calendar),
 never from literals. The same ``seed`` and ``now`` give the same data. The report triggers
 see every chunk like any other statement.
 """
@@ -58,8 +58,9 @@ from funds.models import (
     InvolvedAccount,
     Victim,
 )
-from funds.rules import add_months, add_working_days, rule
+from funds.rules import add_months, rule
 from funds.services.stages import derive_stage
+from funds.working_days import working_deadline
 
 CHUNK = 5_000
 
@@ -188,33 +189,26 @@ class Ids:
     def _reserve(self, count: int) -> None:
         table = self.model._meta.db_table
         with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute(
-                    "SELECT setval(pg_get_serial_sequence(%s, 'id'), "
-                    "nextval(pg_get_serial_sequence(%s, 'id')) + %s - 1)",
-                    [table, table, count],
-                )
-                (last,) = cursor.fetchone()
-                self.next, self.last = last - count + 1, last
-            else:
-                top = self.model._default_manager.aggregate(top=models.Max("pk"))["top"] or 0
-                self.next, self.last = max(top + 1, self.last + 1), max(top, self.last) + count
+            cursor.execute(
+                "SELECT setval(pg_get_serial_sequence(%s, 'id'), "
+                "nextval(pg_get_serial_sequence(%s, 'id')) + %s - 1)",
+                [table, table, count],
+            )
+            (last,) = cursor.fetchone()
+            self.next, self.last = last - count + 1, last
 
 
 def _write(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
-    if connection.vendor == "postgresql":
-        columns = list(rows[0])
-        table = model._meta.db_table
-        with connection.cursor() as cursor:
-            raw = cursor.cursor  # the psycopg cursor behind Django's wrapper
-            sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-            with raw.copy(sql) as copy:
-                for row in rows:
-                    copy.write_row([row[c] for c in columns])
-    else:
-        model._default_manager.bulk_create([model(**row) for row in rows], batch_size=500)
+    columns = list(rows[0])
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # the psycopg cursor behind Django's wrapper
+        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        with raw.copy(sql) as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
 
 
 def build_world(rng: random.Random, cities: int = len(CITIES)) -> tuple[World, int]:
@@ -313,7 +307,7 @@ def _close_connection() -> None:
 
 def write_chunk(rows: dict[type[models.Model], list[dict[str, Any]]], *, analyze: bool) -> None:
     """Write one chunk in one transaction, in an order that satisfies every reference."""
-    if analyze and connection.vendor == "postgresql":
+    if analyze:
         # The report triggers plan their lookups from the tables' statistics: keep them
         # current while the tables grow (each time they have doubled).
         with connection.cursor() as cursor:
@@ -610,6 +604,7 @@ class History:
             "approved_by_id": None,
             "approved_at": None,
             "response_due_at": None,
+            "deadline_provisional": False,
             "responded_by_id": None,
             "responded_at": None,
             "bank_reference": "",
@@ -814,9 +809,10 @@ class History:
                 )
                 if not self.approve(row, 24 * 60, city=True):
                     break
-                row["response_due_at"] = add_working_days(  # R11, as instruction_approve
-                    row["approved_at"], rule("RETURN_WORKING_DAYS")
-                )
+                # R11, as instruction_approve: provisional over a year not yet entered.
+                due = working_deadline(row["approved_at"], rule("RETURN_WORKING_DAYS"))
+                row["response_due_at"] = due.due_at
+                row["deadline_provisional"] = due.provisional
                 if not self.answer(row, 36 * 60, amount, reject=0.02):
                     break
                 if row["status"] == InstructionStatus.EXECUTED:

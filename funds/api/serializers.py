@@ -296,6 +296,7 @@ class InstructionSerializer(serializers.ModelSerializer[Instruction]):
             "ended_at",
             "end_reason",
             "payee_account",
+            "deadline_provisional",
         ]
         read_only_fields = fields
 

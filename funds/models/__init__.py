@@ -2,6 +2,7 @@
 
 from funds.models.accounts import BankAccount, InvolvedAccount, Stage, Transfer
 from funds.models.audit import Event, EventType
+from funds.models.calendar import CalendarChange, CalendarDay, CalendarSource, CalendarYear
 from funds.models.cases import Case, CaseNumberCounter, CaseStatus, FraudType, Victim
 from funds.models.deadlines import (
     Deadline,
@@ -27,6 +28,10 @@ from funds.models.reports import (
 
 __all__ = [
     "BankAccount",
+    "CalendarChange",
+    "CalendarDay",
+    "CalendarSource",
+    "CalendarYear",
     "Case",
     "CaseNumberCounter",
     "CaseStatus",

@@ -24,6 +24,7 @@ class EventType(models.TextChoices):
     FREEZE_EXPIRED = "freeze_expired", _("Freeze expired")
     FREEZE_VERIFIED = "freeze_verified", _("Frozen funds verified")
     FREEZE_FOUND_UNRELATED = "freeze_found_unrelated", _("Frozen funds found unrelated")
+    DEADLINE_RECOMPUTED = "deadline_recomputed", _("Deadline recomputed after a calendar change")
 
 
 class Event(models.Model):

@@ -67,6 +67,16 @@ class Instruction(models.Model):
     )
     approved_at = models.DateTimeField(_("approved at"), null=True, blank=True)
     response_due_at = models.DateTimeField(_("answer due at"), null=True, blank=True)
+    # R11: the due time was counted over days of a year whose calendar is not entered yet
+    # (funds.working_days); recomputed when the calendar changes (funds.services.calendar).
+    deadline_provisional = models.BooleanField(
+        _("deadline provisional"),
+        default=False,
+        help_text=_(
+            "R11: the answer deadline was counted over days whose public holidays are not "
+            "entered yet (Monday to Friday assumed); it is recomputed when they are."
+        ),
+    )
     responded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

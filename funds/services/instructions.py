@@ -33,7 +33,7 @@ from funds.models import (
 )
 from funds.models.instructions import OPEN_STATUSES
 from funds.models.money import ZERO
-from funds.rules import add_months, add_working_days, rule
+from funds.rules import add_months, rule
 from funds.selectors import freeze_available
 from funds.services.audit import record_event
 from funds.services.cases import account_add, lock_case, require_filed, require_open
@@ -49,6 +49,7 @@ from funds.services.deadlines import (
 from funds.services.notifications import notify_institution_after_commit
 from funds.services.stages import in_force, refresh_stage
 from funds.transitions import INSTRUCTION_TRANSITIONS, next_status
+from funds.working_days import lock_calendar, working_deadline
 
 FOLLOW_UP_KINDS = (InstructionKind.RENEWAL, InstructionKind.RELEASE, InstructionKind.RETURN)
 
@@ -370,6 +371,10 @@ def instruction_approve(*, actor: User, instruction: Instruction) -> Instruction
     """``awaiting_approval`` -> ``pending``, by a manager of a high enough unit above the case."""
     require_role(actor, Role.MANAGER)
     with transaction.atomic():
+        if instruction.kind == InstructionKind.RETURN:
+            # Before the case's lock, as funds.services.calendar takes them: a calendar
+            # change waits for this deadline, or this deadline for the change.
+            lock_calendar(exclusive=False)
         case, _involved, instruction, freeze = _lock_instruction(instruction)
         if not case_in_scope(actor, case):
             raise Http404
@@ -385,12 +390,21 @@ def instruction_approve(*, actor: User, instruction: Instruction) -> Instruction
             require_filed(case)
         instruction.approved_by = actor
         instruction.approved_at = now
-        instruction.response_due_at = (
-            add_working_days(now, rule("RETURN_WORKING_DAYS"))  # R11
-            if instruction.kind == InstructionKind.RETURN
-            else now + rule("BANK_RESPONSE")  # R14
+        if instruction.kind == InstructionKind.RETURN:
+            deadline = working_deadline(now, rule("RETURN_WORKING_DAYS"))  # R11
+            instruction.response_due_at = deadline.due_at
+            instruction.deadline_provisional = deadline.provisional
+        else:
+            instruction.response_due_at = now + rule("BANK_RESPONSE")  # R14
+        instruction.save(
+            update_fields=[
+                "status",
+                "approved_by",
+                "approved_at",
+                "response_due_at",
+                "deadline_provisional",
+            ]
         )
-        instruction.save(update_fields=["status", "approved_by", "approved_at", "response_due_at"])
         deadlines_meet(now=now, kinds=[DeadlineKind.APPROVAL], instructions=[instruction.pk])
         open_bank_response_clock(instruction, now)
         notify_institution_after_commit(instruction)
@@ -404,6 +418,7 @@ def instruction_approve(*, actor: User, instruction: Instruction) -> Instruction
             after=instruction.status,
             requested_amount=instruction.requested_amount,
             response_due_at=instruction.response_due_at.isoformat(),
+            deadline_provisional=instruction.deadline_provisional,
         )
     return instruction
 

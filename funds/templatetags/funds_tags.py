@@ -66,7 +66,11 @@ def clock(instruction: Instruction) -> dict[str, Any] | None:
     else:
         soon = seconds < 0.25 * max((due - instruction.requested_at).total_seconds(), 1)
         state, text = ("warning" if soon else "ok"), _("%(span)s left") % {"span": _span(seconds)}
-    return {"label": label, "due": due, "state": state, "text": text}
+    # R11 counted over days of a year whose calendar is not entered yet (funds.working_days).
+    provisional = (
+        instruction.status == InstructionStatus.PENDING and instruction.deadline_provisional
+    )
+    return {"label": label, "due": due, "state": state, "text": text, "provisional": provisional}
 
 
 @register.filter

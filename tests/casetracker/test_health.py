@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from funds.models import Flag, Notification
 from funds.reports.folding import report_totals_refresh
+from funds.services.calendar import calendar_year_set
 from funds.services.sweep import sweep_run
 from tests.broker import broker_at
 from tests.funds.helpers import FundsTestCase
@@ -17,6 +18,14 @@ UNREACHABLE_BROKER = "redis://127.0.0.1:1/0"
 
 
 class HealthTest(FundsTestCase):
+    @classmethod
+    def setUpTestData(cls) -> None:
+        super().setUpTestData()
+        # Whatever day the suite runs, this year's and the coming year's calendars are in.
+        this_year = timezone.localdate().year
+        for year in (this_year, this_year + 1):
+            calendar_year_set(actor=None, year=year, holidays=[], working_days=[])
+
     def ready(self, status: int) -> dict:
         response = self.client.get("/healthz/ready")
         assert response.status_code == status, response.content
@@ -35,7 +44,14 @@ class HealthTest(FundsTestCase):
         self.all_ran()
         body = self.ready(200)
         assert body["status"] == "ok"
-        assert set(body["checks"]) == {"database", "broker", "sweep", "report_fold", "mail"}
+        assert set(body["checks"]) == {
+            "database",
+            "broker",
+            "sweep",
+            "report_fold",
+            "mail",
+            "calendar",
+        }
         assert all(check["ok"] for check in body["checks"].values())
         assert body["checks"]["sweep"]["age_seconds"] < 60
 
@@ -75,7 +91,8 @@ class HealthTest(FundsTestCase):
             checks = self.ready(503)["checks"]
         assert not checks["broker"]["ok"]
         assert checks["broker"]["error"]
-        assert all(checks[name]["ok"] for name in ("database", "sweep", "report_fold", "mail"))
+        others = ("database", "sweep", "report_fold", "mail", "calendar")
+        assert all(checks[name]["ok"] for name in others)
         # With the broker back, ready again.
         assert self.ready(200)["status"] == "ok"
 

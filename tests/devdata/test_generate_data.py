@@ -12,8 +12,9 @@ from django.test import override_settings
 from accounts.models import Organization
 from devdata.generate import generate
 from funds.models import Case, Instruction, InvolvedAccount, Victim
-from funds.rules import add_working_days, rule
+from funds.rules import rule
 from funds.services.stages import derive_stage
+from funds.working_days import add_working_days
 from tests.funds.helpers import FundsTestCase
 
 ZERO = Decimal("0.00")

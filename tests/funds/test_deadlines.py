@@ -13,7 +13,8 @@ from django.test import override_settings
 from django.utils import timezone
 
 from funds.models import Event, Flag, Instruction, InvolvedAccount, Notification
-from funds.rules import add_months, add_working_days, is_working_day
+from funds.rules import add_months
+from funds.working_days import add_working_days, is_working_day
 from tests.funds.helpers import FundsTestCase
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

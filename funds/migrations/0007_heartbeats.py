@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('funds', '0007_event_type_choices'),
+        ('funds', '0006_report_totals_backfill'),
     ]
 
     operations = [

@@ -1,0 +1,194 @@
+"""The administrators' pages of funds: the working-day calendar of R11.
+
+Saving a year goes through funds.services.calendar.calendar_year_set, so the deadlines
+counted over it are recomputed and the change is recorded; a year is never deleted.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from accounts.models import User
+from funds.errors import RuleViolation
+from funds.models import CalendarChange, CalendarDay, CalendarYear
+from funds.services.calendar import CalendarEntry, calendar_days_validate, calendar_year_set
+
+# "2027-01-01 元旦" or "2027-02-06..2027-02-12 春节"; the name may be left out.
+LINE = re.compile(
+    r"^(?P<first>\d{4}-\d{2}-\d{2})(?:\s*\.\.\s*(?P<last>\d{4}-\d{2}-\d{2}))?(?:\s+(?P<name>.*))?$"
+)
+
+
+def parse_calendar_lines(text: str) -> list[CalendarEntry]:
+    """The days of a textarea, one date or range per line; blank lines and # comments skipped."""
+    entries: list[CalendarEntry] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.replace("\u3000", " ").strip()
+        if not line or line.startswith("#"):
+            continue
+        match = LINE.match(line)
+        try:
+            if match is None:
+                raise ValueError
+            first = date.fromisoformat(match["first"])
+            last = date.fromisoformat(match["last"]) if match["last"] else first
+        except ValueError:
+            raise ValidationError(
+                _("Line %(n)d: write a date or a range and a name, e.g. %(example)s.")
+                % {"n": number, "example": "2027-02-06..2027-02-12 春节"}
+            ) from None
+        if last < first or (last - first).days > 31:
+            raise ValidationError(
+                _("Line %(n)d: a range runs forwards, over at most a month.") % {"n": number}
+            )
+        name = (match["name"] or "").strip()
+        entries.extend(
+            CalendarEntry(first + timedelta(days=offset), name)
+            for offset in range((last - first).days + 1)
+        )
+    return entries
+
+
+def format_calendar_lines(days: list[CalendarDay]) -> str:
+    """The inverse of parse_calendar_lines: runs of consecutive days of one name as ranges."""
+    lines = []
+    runs: list[list[CalendarDay]] = []
+    for day in sorted(days, key=lambda day: day.date):
+        if runs and runs[-1][-1].name == day.name and runs[-1][-1].date + timedelta(1) == day.date:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    for run in runs:
+        first, last = run[0].date, run[-1].date
+        span = first.isoformat() if first == last else f"{first.isoformat()}..{last.isoformat()}"
+        lines.append(f"{span} {run[0].name}".rstrip())
+    return "\n".join(lines)
+
+
+class CalendarYearForm(forms.ModelForm[CalendarYear]):
+    holidays = forms.CharField(
+        label=gettext_lazy("Public holidays"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 12, "cols": 60}),
+        help_text=gettext_lazy(
+            "One per line: a date or a range, then the name, e.g. 2027-01-01 元旦 or "
+            "2027-02-06..2027-02-12 春节. Weekends inside a holiday may be included."
+        ),
+    )
+    working_days = forms.CharField(
+        label=gettext_lazy("Adjusted working days"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 5, "cols": 60}),
+        help_text=gettext_lazy(
+            "The Saturdays and Sundays that are worked (调休上班), one per line, e.g. "
+            "2027-02-20 春节."
+        ),
+    )
+
+    class Meta:
+        model = CalendarYear
+        fields = ["year", "covered"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None and not self.is_bound:
+            days = list(self.instance.days.all())
+            self.initial["holidays"] = format_calendar_lines(
+                [d for d in days if not d.is_working_day]
+            )
+            self.initial["working_days"] = format_calendar_lines(
+                [d for d in days if d.is_working_day]
+            )
+        elif self.instance.pk is None:
+            self.fields["covered"].initial = True
+
+    def clean_holidays(self) -> list[CalendarEntry]:
+        return parse_calendar_lines(self.cleaned_data["holidays"])
+
+    def clean_working_days(self) -> list[CalendarEntry]:
+        return parse_calendar_lines(self.cleaned_data["working_days"])
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        year = cleaned.get("year", self.instance.pk)
+        if year is not None and "holidays" in cleaned and "working_days" in cleaned:
+            try:
+                calendar_days_validate(year, cleaned["holidays"], cleaned["working_days"])
+            except RuleViolation as error:
+                field = error.field if error.field in self.fields else None
+                self.add_error(field, error.message)
+        return cleaned
+
+
+class CalendarChangeInline(admin.TabularInline[CalendarChange, CalendarYear]):
+    model = CalendarChange
+    extra = 0
+    can_delete = False
+    fields = ["at", "actor", "data"]
+    readonly_fields = ["at", "actor", "data"]
+    verbose_name_plural = gettext_lazy("History")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(CalendarYear)
+class CalendarYearAdmin(admin.ModelAdmin[CalendarYear]):
+    form = CalendarYearForm
+    list_display = ["year", "covered", "source", "day_count", "updated_by", "updated_at"]
+    list_filter = ["covered", "source"]
+    list_select_related = ["updated_by"]
+    inlines = [CalendarChangeInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CalendarYear]:
+        return super().get_queryset(request).annotate(day_count=Count("days"))
+
+    @admin.display(description=gettext_lazy("days entered"), ordering="day_count")
+    def day_count(self, obj: CalendarYear) -> int:
+        return int(getattr(obj, "day_count", 0))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: CalendarYear | None = None) -> Any:
+        readonly = ["source", "updated_by", "updated_at"]
+        return ["year", *readonly] if obj is not None else readonly
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A year is corrected, never removed: removing it would silently bring back the
+        # Monday-Friday count for deadlines already computed over it.
+        return False
+
+    def save_model(self, request: HttpRequest, obj: CalendarYear, form: Any, change: bool) -> None:
+        assert isinstance(request.user, User)
+        change_record = calendar_year_set(
+            actor=request.user,
+            year=obj.year,
+            holidays=form.cleaned_data["holidays"],
+            working_days=form.cleaned_data["working_days"],
+            covered=form.cleaned_data["covered"],
+        )
+        obj.refresh_from_db()
+        obj._state.adding = False
+        recomputed = change_record.data["recomputed_instructions"] if change_record else []
+        if recomputed:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(n)d return deadline was recomputed.",
+                    "%(n)d return deadlines were recomputed.",
+                    len(recomputed),
+                )
+                % {"n": len(recomputed)},
+                messages.WARNING,
+            )
