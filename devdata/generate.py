@@ -17,7 +17,7 @@ history raised, as of ``now``. The spread follows what a provincial anti-fraud c
 Rows are written in bulk (PostgreSQL ``COPY``), chunk by chunk, not
 through the services: the history is made consistent here (amounts, stages, clocks), but it
 has no audit trail, transfers or notifications. Its durations and deadlines come from the
-product's own rules (``funds.rules``: ``settings.FUND_RULES``; ``funds.working_days``: the calendar),
+product's own rules (``funds.durations``: ``settings.FUND_RULES``; ``funds.working_days``: the calendar),
 never from literals. The same ``seed`` and ``now`` give the same data. The report triggers
 see every chunk like any other statement.
 """
@@ -41,6 +41,7 @@ from django.utils import timezone
 
 from accounts.models import Organization, OrganizationKind, Role, UnitLevel, User
 from devdata.world import build_demo_world
+from funds.durations import add_months, rule
 from funds.models import (
     BankAccount,
     Case,
@@ -58,7 +59,6 @@ from funds.models import (
     InvolvedAccount,
     Victim,
 )
-from funds.rules import add_months, rule
 from funds.services.stages import derive_stage
 from funds.working_days import working_deadline
 
@@ -473,7 +473,7 @@ class Province:
         if account_id in used:
             return None
         used.add(account_id)
-        involved = self.add(
+        involved_account = self.add(
             InvolvedAccount,
             {
                 "case_id": case_id,
@@ -488,7 +488,7 @@ class Province:
                 "created_at": reported,
             },
         )
-        history = History(self, case_id, unit_id, involved, institution, victims)
+        history = History(self, case_id, unit_id, involved_account, institution, victims)
         requested = _money(float(share) * rng.uniform(0.8, 1.0))
         # Layer 1 is stopped within minutes of the report (R13); layer 2 once traced.
         if layer == 1:
@@ -576,14 +576,14 @@ class History:
         province: Province,
         case_id: int,
         unit_id: int,
-        involved: dict[str, Any],
+        involved_account: dict[str, Any],
         institution: int,
         victims: list[dict[str, Any]],
     ) -> None:
         self.p = province
         self.case_id = case_id
         self.unit_id = unit_id
-        self.involved = involved
+        self.involved_account = involved_account
         self.institution = institution
         self.victims = victims
         self.instructions: list[dict[str, Any]] = []
@@ -591,9 +591,10 @@ class History:
 
     def new(self, kind: str, at: datetime, amount: Decimal, **extra: Any) -> dict[str, Any]:
         world = self.p.world
+        # Keys are the table's columns (COPY): involved_id is Instruction.involved_account's.
         row: dict[str, Any] = {
             "case_id": self.case_id,
-            "involved_id": self.involved["id"],
+            "involved_id": self.involved_account["id"],
             "institution_id": self.institution,
             "kind": kind,
             "status": InstructionStatus.PENDING,
@@ -723,7 +724,7 @@ class History:
             InstructionKind.FREEZE,
             at,
             amount,
-            instrument_number=f"鲁公（刑）冻财字〔{at:%Y}〕{self.involved['id']}号",
+            instrument_number=f"鲁公（刑）冻财字〔{at:%Y}〕{self.involved_account['id']}号",
             term_months=rule("FREEZE_MAX_MONTHS"),
         )
         if not self.approve(row, 120):
@@ -828,7 +829,7 @@ class History:
 
     def finish(self) -> None:
         """The account's amounts and stage, from its instructions (funds.services.stages)."""
-        p, involved = self.p, self.involved
+        p, involved_account = self.p, self.involved_account
         for row in self.instructions:
             until = row["effective_until"] if row["kind"] == InstructionKind.STOP_PAYMENT else None
             if until and not row["ended_at"] and until <= p.now:
@@ -840,20 +841,24 @@ class History:
             (InstructionKind.RELEASE, "released_amount"),
             (InstructionKind.RETURN, "returned_amount"),
         ):
-            involved[column] = sum(
+            involved_account[column] = sum(
                 (r["executed_amount"] for r in executed if r["kind"] == kind), Decimal("0.00")
             )
         # derive_stage reads attributes only: plain namespaces stand in for the models, at a
         # fraction of the cost of building model instances.
-        held = involved["frozen_amount"] - involved["released_amount"] - involved["returned_amount"]
-        account = SimpleNamespace(**involved, held_amount=held)
+        held = (
+            involved_account["frozen_amount"]
+            - involved_account["released_amount"]
+            - involved_account["returned_amount"]
+        )
+        account = SimpleNamespace(**involved_account, held_amount=held)
         relevant = [
             SimpleNamespace(pk=r["id"], **r)
             for r in self.instructions
             if r["kind"] in (InstructionKind.STOP_PAYMENT, InstructionKind.FREEZE)
             and r["status"] != InstructionStatus.CANCELLED
         ]
-        involved["stage"] = derive_stage(
+        involved_account["stage"] = derive_stage(
             cast(InvolvedAccount, account), cast(list[Instruction], relevant), p.now
         )
 

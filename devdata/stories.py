@@ -1,7 +1,7 @@
 """Demo cases in every stage, built through the services as of moments in the past.
 
 Each story is told by the same service calls an officer, a manager and a liaison would
-make, each at its own time (``clock.acting_at``), so the audit trail, the clocks and the
+make, each at its own time (``acting_time.acting_at``), so the audit trail, the clocks and the
 stages are exactly what the product would show after that history. Some are left overdue
 on purpose. Running it again creates nothing: the stories are keyed by their titles.
 """
@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from funds import clock
+from funds import acting_time
 from funds.models import Case, Instruction, InstructionKind, InvolvedAccount, Victim
 from funds.services.cases import (
     account_add,
@@ -62,7 +62,7 @@ class Story:
         return self.users[username]
 
     def report(self, description: str = "") -> Story:
-        with clock.acting_at(self.at):
+        with acting_time.acting_at(self.at):
             self.case = case_report(
                 actor=self._as(self.officer),
                 title=self.title,
@@ -73,14 +73,14 @@ class Story:
         return self
 
     def accept_and_file(self, filing_number: str) -> Story:
-        with clock.acting_at(self.at):
+        with acting_time.acting_at(self.at):
             case_accept(actor=self._as(self.officer), case=self.case)
-        with clock.acting_at(self.later(minutes=40).at):
+        with acting_time.acting_at(self.later(minutes=40).at):
             case_file(actor=self._as(self.officer), case=self.case, filing_number=filing_number)
         return self
 
     def victim(self, name: str, id_number: str, phone: str, loss: str) -> Victim:
-        with clock.acting_at(self.at):
+        with acting_time.acting_at(self.at):
             return victim_add(
                 actor=self._as(self.officer),
                 case=self.case,
@@ -93,7 +93,7 @@ class Story:
     def account(
         self, institution: str, number: str, holder: str, layer: int = 1
     ) -> InvolvedAccount:
-        with clock.acting_at(self.at):
+        with acting_time.acting_at(self.at):
             return account_add(
                 actor=self._as(self.officer),
                 case=self.case,
@@ -109,7 +109,7 @@ class Story:
         def as_dict(account: tuple[str, str, str]) -> dict[str, str]:
             return {"institution": account[0], "number": account[1], "holder_name": account[2]}
 
-        with clock.acting_at(self.at):
+        with acting_time.acting_at(self.at):
             transfer_add(
                 actor=self._as(self.officer),
                 case=self.case,
@@ -121,27 +121,27 @@ class Story:
             )
 
     def ask(
-        self, kind: str, involved: InvolvedAccount | None = None, **fields: object
+        self, kind: str, involved_account: InvolvedAccount | None = None, **fields: object
     ) -> Instruction:
-        with clock.acting_at(self.at):
+        with acting_time.acting_at(self.at):
             return instruction_request(
                 actor=self._as(self.officer),
                 case=self.case,
                 request=InstructionRequest(
                     kind=kind,
-                    involved_id=involved.pk if involved else None,
+                    involved_account_id=involved_account.pk if involved_account else None,
                     **fields,  # type: ignore[arg-type]
                 ),
             )
 
     def approve(self, instruction: Instruction, manager: str) -> Instruction:
-        with clock.acting_at(self.at):
+        with acting_time.acting_at(self.at):
             return instruction_approve(actor=self._as(manager), instruction=instruction)
 
     def execute(
         self, instruction: Instruction, liaison: str, amount: str, reference: str
     ) -> Instruction:
-        with clock.acting_at(self.at):
+        with acting_time.acting_at(self.at):
             return instruction_execute(
                 actor=self._as(liaison),
                 instruction=instruction,
@@ -150,17 +150,17 @@ class Story:
             )
 
     def reject(self, instruction: Instruction, liaison: str, reason: str) -> Instruction:
-        with clock.acting_at(self.at):
+        with acting_time.acting_at(self.at):
             return instruction_reject(
                 actor=self._as(liaison), instruction=instruction, reason=reason
             )
 
     def cancel(self, instruction: Instruction) -> Instruction:
-        with clock.acting_at(self.at):
+        with acting_time.acting_at(self.at):
             return instruction_cancel(actor=self._as(self.officer), instruction=instruction)
 
     def close(self, manager: str) -> None:
-        with clock.acting_at(self.at):
+        with acting_time.acting_at(self.at):
             case_close(actor=self._as(manager), case=self.case)
 
 

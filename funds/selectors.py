@@ -104,7 +104,11 @@ def involved_accounts(case: Case) -> QuerySet[InvolvedAccount]:
 
 def instruction_list(user: AnyUser) -> QuerySet[Instruction]:
     queryset = instructions_visible_to(user).select_related(
-        "case", "institution", "approved_by", "involved__account", "victim__account_institution"
+        "case",
+        "institution",
+        "approved_by",
+        "involved_account__account",
+        "victim__account_institution",
     )
     if isinstance(user, User) and user.role == Role.LIAISON:
         # Most urgent first: what waits for the bank, soonest due first; then the rest.

@@ -256,11 +256,13 @@ class InstructionSerializer(serializers.ModelSerializer[Instruction]):
     """An instruction as API.md lists it, with a few read-only extensions."""
 
     case = serializers.SerializerMethodField()
-    account = serializers.IntegerField(source="involved_id", read_only=True)
+    account = serializers.IntegerField(source="involved_account_id", read_only=True)
     institution = serializers.CharField(source="institution.code", read_only=True)
     approved_by = serializers.CharField(source="approved_by.username", read_only=True, default=None)
-    account_number = serializers.CharField(source="involved.account.number", read_only=True)
-    holder_name = serializers.CharField(source="involved.account.holder_name", read_only=True)
+    account_number = serializers.CharField(source="involved_account.account.number", read_only=True)
+    holder_name = serializers.CharField(
+        source="involved_account.account.holder_name", read_only=True
+    )
     requested_amount = money(read_only=True)
     executed_amount = money(read_only=True, allow_null=True)
     payee_account = serializers.SerializerMethodField()

@@ -167,7 +167,7 @@ class CaseViewSet(
         serializer = serializers.InvolvedAccountSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        involved = case_services.account_add(
+        involved_account = case_services.account_add(
             actor=_user(request),
             case=case,
             institution_code=data["institution"],
@@ -175,7 +175,7 @@ class CaseViewSet(
             holder_name=data["holder_name"],
             layer=data["layer"],
         )
-        fresh = selectors.involved_accounts(case).get(pk=involved.pk)
+        fresh = selectors.involved_accounts(case).get(pk=involved_account.pk)
         return Response(
             serializers.InvolvedAccountSerializer(fresh).data, status=status.HTTP_201_CREATED
         )
@@ -235,7 +235,7 @@ class CaseViewSet(
             case=case,
             request=instruction_services.InstructionRequest(
                 kind=data["kind"],
-                involved_id=data.get("account"),
+                involved_account_id=data.get("account"),
                 amount=data.get("amount"),
                 instrument_number=data["instrument_number"],
                 term_months=data.get("term_months"),
@@ -293,7 +293,11 @@ class CaseViewSet(
 
 def _answer_instruction(instruction: Instruction, code: int = status.HTTP_200_OK) -> Response:
     fresh = Instruction.objects.select_related(
-        "case", "institution", "approved_by", "involved__account", "victim__account_institution"
+        "case",
+        "institution",
+        "approved_by",
+        "involved_account__account",
+        "victim__account_institution",
     ).get(pk=instruction.pk)
     return Response(serializers.InstructionSerializer(fresh).data, status=code)
 

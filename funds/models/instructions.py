@@ -42,12 +42,16 @@ class Instruction(models.Model):
 
     Stop-payments, freezes, renewals, releases and returns share this table; the rules of
     each kind live in funds.services.instructions and the allowed transitions in
-    funds.services.transitions.
+    funds.transitions.
     """
 
     case = models.ForeignKey("funds.Case", on_delete=models.CASCADE, related_name="instructions")
-    involved = models.ForeignKey(
-        "funds.InvolvedAccount", on_delete=models.CASCADE, related_name="instructions"
+    # The column keeps its first name: the report triggers of migration funds 0005 read it.
+    involved_account = models.ForeignKey(
+        "funds.InvolvedAccount",
+        on_delete=models.CASCADE,
+        related_name="instructions",
+        db_column="involved_id",
     )
     # The addressed institution, copied from the account so that a liaison's inbox is one
     # indexed lookup.
@@ -186,7 +190,7 @@ class Instruction(models.Model):
             ),
             # One open stop-payment and one open freeze per involved account at a time.
             models.UniqueConstraint(
-                fields=["involved", "kind"],
+                fields=["involved_account", "kind"],
                 condition=Q(
                     kind__in=["stop_payment", "freeze"], status__in=["awaiting_approval", "pending"]
                 ),

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from django.db import OperationalError, connection, transaction
 
 from accounts.models import Organization
-from funds import clock
+from funds import acting_time
 from funds.models import ReportSummaryState
 from funds.reports.figures import COLUMNS
 
@@ -85,7 +85,9 @@ def report_totals_refresh() -> RefreshResult:
         cursor.execute(FOLD)
         folded = cursor.rowcount
         # New units join the recorded tree; a moved one was caught above.
-        ReportSummaryState.objects.filter(pk=1).update(unit_paths=paths, folded_at=clock.now())
+        ReportSummaryState.objects.filter(pk=1).update(
+            unit_paths=paths, folded_at=acting_time.now()
+        )
     return RefreshResult(folded=folded)
 
 
@@ -133,7 +135,7 @@ def _rebuild() -> None:
         cursor.execute("DELETE FROM funds_speedsample")
         cursor.execute("SELECT funds_report_replay()")
         cursor.execute(FOLD)
-    now = clock.now()
+    now = acting_time.now()
     ReportSummaryState.objects.update_or_create(
         pk=1,
         defaults={"unit_paths": _unit_paths(), "stale": False, "rebuilt_at": now, "folded_at": now},

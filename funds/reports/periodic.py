@@ -24,7 +24,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization, Role, UnitLevel, User
-from funds import clock
+from funds import acting_time
 from funds.models import PeriodicReport, ReportKind
 from funds.reports.export import XLSX_TYPE, report_filename, report_xlsx
 from funds.reports.periods import report_period
@@ -83,7 +83,7 @@ def periodic_report_generate(
             unit=unit,
             kind=kind,
             period_start=start,
-            defaults={"period_end": end, "generated_at": clock.now(), "figures": figures},
+            defaults={"period_end": end, "generated_at": acting_time.now(), "figures": figures},
         )
         if created:
             transaction.on_commit(partial(periodic_report_mail, report_id=report.pk))
@@ -93,7 +93,7 @@ def periodic_report_generate(
 def periodic_reports_generate(*, kind: str, today: date | None = None) -> int:
     """Generate the reports of ``kind`` for every reporting unit and the recent periods that
     lack one; answer how many were generated."""
-    today = today or timezone.localdate(clock.now())
+    today = today or timezone.localdate(acting_time.now())
     periods = [report_period(kind, today, back) for back in range(CATCH_UP[ReportKind(kind)])]
     units = list(reporting_units())
     done = set(
@@ -121,7 +121,7 @@ def _managers(unit: Organization) -> list[str]:
 def periodic_report_mail(*, report_id: int) -> bool:
     """Mail the report to its unit's managers, once; answer whether this call claimed it."""
     claimed = PeriodicReport.objects.filter(pk=report_id, mail_claimed_at__isnull=True).update(
-        mail_claimed_at=clock.now()
+        mail_claimed_at=acting_time.now()
     )
     if not claimed:
         return False
@@ -159,13 +159,13 @@ def periodic_report_mail(*, report_id: int) -> bool:
         logger.exception("Mail of periodic report %s failed.", report_id)
         PeriodicReport.objects.filter(pk=report_id).update(mail_error=str(error)[:500])
         return True
-    PeriodicReport.objects.filter(pk=report_id).update(mailed_at=clock.now())
+    PeriodicReport.objects.filter(pk=report_id).update(mailed_at=acting_time.now())
     return True
 
 
 def catch_up_report_mail(*, older_than: timedelta = timedelta(minutes=5)) -> int:
     """Mail the reports whose mail was never claimed (the worker stopped after the commit)."""
-    cutoff = clock.now() - older_than
+    cutoff = acting_time.now() - older_than
     waiting = PeriodicReport.objects.filter(
         mail_claimed_at__isnull=True, generated_at__lte=cutoff
     ).order_by("generated_at")

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from accounts.models import User
-from funds import clock
+from funds import acting_time
 from funds.models import Case, Event, EventType, Instruction
 
 
@@ -35,7 +35,7 @@ def new_event(
         instruction_id=instruction_id,
         actor=actor,
         type=type,
-        at=at or clock.now(),
+        at=at or acting_time.now(),
         data=_plain(data),
     )
 

@@ -22,7 +22,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Role, User
-from funds import clock
+from funds import acting_time
+from funds.durations import rule
 from funds.errors import NotAllowed, RuleViolation
 from funds.models import (
     CalendarChange,
@@ -36,7 +37,6 @@ from funds.models import (
     InstructionKind,
     InstructionStatus,
 )
-from funds.rules import rule
 from funds.services.audit import record_event
 from funds.services.cases import lock_case
 from funds.services.deadlines import deadlines_meet, open_bank_response_clock
@@ -237,7 +237,7 @@ def calendar_year_set(
         # First, as instruction_approve takes it before its case: no R11 deadline is being
         # counted from the old calendar while this one replaces it.
         lock_calendar(exclusive=True)
-        now = clock.now()
+        now = acting_time.now()
         calendar_year, created = CalendarYear.objects.select_for_update().get_or_create(
             year=year, defaults={"covered": covered, "source": source, "updated_at": now}
         )

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization, Role, User
-from funds import clock
+from funds import acting_time
 from funds.access import case_in_scope, require_role
 from funds.errors import InvalidState, RuleViolation
 from funds.models import (
@@ -98,7 +98,7 @@ def case_report(
     require_role(actor, Role.OFFICER)
     unit = actor.organization
     assert unit is not None and unit.is_police  # officers belong to police units (User.clean)
-    now = clock.now()
+    now = acting_time.now()
     case = Case.objects.create(
         number=_next_case_number(unit, timezone.localtime(now).year),
         unit=unit,
@@ -149,7 +149,11 @@ def _case_transition(
 def case_accept(*, actor: User, case: Case) -> Case:
     """``reported`` -> ``accepted`` (受案)."""
     return _case_transition(
-        actor=actor, case=case, action="accept", roles=(Role.OFFICER,), accepted_at=clock.now()
+        actor=actor,
+        case=case,
+        action="accept",
+        roles=(Role.OFFICER,),
+        accepted_at=acting_time.now(),
     )
 
 
@@ -162,7 +166,7 @@ def case_file(*, actor: User, case: Case, filing_number: str) -> Case:
         case=case,
         action="file",
         roles=(Role.OFFICER,),
-        filed_at=clock.now(),
+        filed_at=acting_time.now(),
         filing_number=filing_number.strip(),
     )
 
@@ -174,7 +178,7 @@ def case_close(*, actor: User, case: Case) -> Case:
     still held must still be renewed, released or returned in time.
     """
     with transaction.atomic():
-        now = clock.now()
+        now = acting_time.now()
         case = _case_transition(
             actor=actor, case=case, action="close", roles=(Role.MANAGER,), closed_at=now
         )
@@ -256,7 +260,7 @@ def account_add(
     )
     if InvolvedAccount.objects.filter(case=case, account=account).exists():
         raise RuleViolation(_("This account is already part of the case."), field="number")
-    involved = InvolvedAccount.objects.create(
+    involved_account = InvolvedAccount.objects.create(
         case=case, account=account, layer=layer, created_by=actor
     )
     other_cases = list(
@@ -269,14 +273,14 @@ def account_add(
         case=case,
         type=EventType.ACCOUNT_ADDED,
         actor=actor,
-        involved_account=involved.pk,
+        involved_account=involved_account.pk,
         institution=institution_code,
         number=account.number,
         holder_name=account.holder_name,
         layer=layer,
         other_cases=other_cases,
     )
-    return involved
+    return involved_account
 
 
 @transaction.atomic

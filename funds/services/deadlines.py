@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from funds.durations import add_months, rule
 from funds.models import Case, Deadline, DeadlineKind, Flag, Instruction, InstructionKind
-from funds.rules import add_months, rule
 
 
 def deadline_open(

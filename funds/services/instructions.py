@@ -17,8 +17,9 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 
 from accounts.models import Role, User
-from funds import clock
+from funds import acting_time
 from funds.access import case_in_scope, require_approver, require_role
+from funds.durations import add_months, rule
 from funds.errors import InvalidState, RuleViolation
 from funds.models import (
     Case,
@@ -33,7 +34,6 @@ from funds.models import (
 )
 from funds.models.instructions import OPEN_STATUSES
 from funds.models.money import ZERO
-from funds.rules import add_months, rule
 from funds.selectors import freeze_available
 from funds.services.audit import record_event
 from funds.services.cases import account_add, lock_case, require_filed, require_open
@@ -59,7 +59,7 @@ class InstructionRequest:
     """What an officer asks for; which fields matter depends on ``kind``."""
 
     kind: str
-    involved_id: int | None
+    involved_account_id: int | None
     amount: Decimal | None = None
     instrument_number: str = ""
     term_months: int | None = None
@@ -68,14 +68,14 @@ class InstructionRequest:
     reason: str = ""
 
 
-def _lock_involved(case: Case, involved_id: int | None) -> InvolvedAccount:
-    if involved_id is None:
+def _lock_involved_account(case: Case, involved_account_id: int | None) -> InvolvedAccount:
+    if involved_account_id is None:
         raise RuleViolation(_("Name the account."), field="account")
     try:
         return (
             InvolvedAccount.objects.select_for_update(of=("self",), no_key=True)
             .select_related("account")
-            .get(pk=involved_id, case=case)
+            .get(pk=involved_account_id, case=case)
         )
     except InvolvedAccount.DoesNotExist:
         raise RuleViolation(_("No such account in this case."), field="account") from None
@@ -95,7 +95,7 @@ def account_add_and_stop(
     """Add an account to the case and, when ``stop_amount`` is given, ask its institution to
     stop payment in the same transaction (R13: the first stop goes out with the account);
     if the stop is refused, the account is not added either."""
-    involved = account_add(
+    involved_account = account_add(
         actor=actor,
         case=case,
         institution_code=institution_code,
@@ -104,15 +104,17 @@ def account_add_and_stop(
         layer=layer,
     )
     if stop_amount is None:
-        return involved, None
+        return involved_account, None
     stop = instruction_request(
         actor=actor,
         case=case,
         request=InstructionRequest(
-            kind=InstructionKind.STOP_PAYMENT, involved_id=involved.pk, amount=stop_amount
+            kind=InstructionKind.STOP_PAYMENT,
+            involved_account_id=involved_account.pk,
+            amount=stop_amount,
         ),
     )
-    return involved, stop
+    return involved_account, stop
 
 
 def _require_freeze_in_force(freeze: Instruction, now: datetime) -> None:
@@ -127,33 +129,33 @@ def instruction_request(*, actor: User, case: Case, request: InstructionRequest)
     case = lock_case(case)
     if not case_in_scope(actor, case):
         raise Http404
-    now = clock.now()
+    now = acting_time.now()
     kind = request.kind
     require_open(case, kind=kind)
 
     freeze: Instruction | None = None
-    involved_id = request.involved_id
+    involved_account_id = request.involved_account_id
     if kind in FOLLOW_UP_KINDS:
         freeze = (
             Instruction.objects.filter(
                 pk=request.freeze_id or 0, case=case, kind=InstructionKind.FREEZE
             )
-            .only("involved_id")
+            .only("involved_account")
             .first()
         )
         if freeze is None:
             raise RuleViolation(_("No such freeze in this case."), field="freeze")
-        if involved_id is not None and involved_id != freeze.involved_id:
+        if involved_account_id is not None and involved_account_id != freeze.involved_account_id:
             raise RuleViolation(_("The freeze is on another account."), field="account")
-        involved_id = freeze.involved_id
-    involved = _lock_involved(case, involved_id)
+        involved_account_id = freeze.involved_account_id
+    involved_account = _lock_involved_account(case, involved_account_id)
     if freeze is not None:
         freeze = Instruction.objects.select_for_update(no_key=True).get(pk=freeze.pk)
 
     instruction = Instruction(
         case=case,
-        involved=involved,
-        institution_id=involved.account.institution_id,
+        involved_account=involved_account,
+        institution_id=involved_account.account.institution_id,
         kind=kind,
         requested_by=actor,
         requested_at=now,
@@ -167,7 +169,13 @@ def instruction_request(*, actor: User, case: Case, request: InstructionRequest)
         InstructionKind.RELEASE: _prepare_release,
         InstructionKind.RETURN: _prepare_return,
     }[InstructionKind(kind)]
-    handler(instruction=instruction, case=case, involved=involved, request=request, now=now)
+    handler(
+        instruction=instruction,
+        case=case,
+        involved_account=involved_account,
+        request=request,
+        now=now,
+    )
     if instruction.requested_amount is None:
         if amount is None:
             raise RuleViolation(_("An amount is required."), field="amount")
@@ -190,7 +198,7 @@ def instruction_request(*, actor: User, case: Case, request: InstructionRequest)
         notify_institution_after_commit(instruction)
     else:
         open_approval_clock(instruction, now)
-    refresh_stage(involved, now)
+    refresh_stage(involved_account, now)
     record_event(
         case=case,
         type=EventType.INSTRUCTION_REQUESTED,
@@ -198,8 +206,8 @@ def instruction_request(*, actor: User, case: Case, request: InstructionRequest)
         instruction=instruction,
         kind=kind,
         status=instruction.status,
-        account=involved.account.number,
-        institution=involved.account.institution.code,
+        account=involved_account.account.number,
+        institution=involved_account.account.institution.code,
         requested_amount=instruction.requested_amount,
         instrument_number=instruction.instrument_number,
         term_months=instruction.term_months,
@@ -214,12 +222,14 @@ def _prepare_stop(
     *,
     instruction: Instruction,
     case: Case,
-    involved: InvolvedAccount,
+    involved_account: InvolvedAccount,
     request: InstructionRequest,
     now: datetime,
 ) -> None:
     # R1: no approval; the bank should answer within minutes.
-    stops = Instruction.objects.filter(involved=involved, kind=InstructionKind.STOP_PAYMENT)
+    stops = Instruction.objects.filter(
+        involved_account=involved_account, kind=InstructionKind.STOP_PAYMENT
+    )
     if stops.filter(status__in=OPEN_STATUSES).exists():
         raise InvalidState(_("A stop-payment on this account is already waiting for the bank."))
     # R3: at most two stop-payments per account in a case (cancelled and rejected ones
@@ -230,7 +240,9 @@ def _prepare_stop(
             _("This account has already been stopped %(limit)d times in this case (R3).")
             % {"limit": limit}
         )
-    freezes = Instruction.objects.filter(involved=involved, kind=InstructionKind.FREEZE)
+    freezes = Instruction.objects.filter(
+        involved_account=involved_account, kind=InstructionKind.FREEZE
+    )
     if any(in_force(f, now) for f in freezes.filter(status=InstructionStatus.EXECUTED)):
         raise InvalidState(_("A freeze is in force on this account; a stop-payment adds nothing."))
     instruction.status = InstructionStatus.PENDING
@@ -260,7 +272,7 @@ def _prepare_freeze(
     *,
     instruction: Instruction,
     case: Case,
-    involved: InvolvedAccount,
+    involved_account: InvolvedAccount,
     request: InstructionRequest,
     now: datetime,
 ) -> None:
@@ -268,12 +280,12 @@ def _prepare_freeze(
     instruction.instrument_number = _require_instrument(request)
     instruction.term_months = _require_term(request)
     if Instruction.objects.filter(
-        involved=involved, kind=InstructionKind.FREEZE, status__in=OPEN_STATUSES
+        involved_account=involved_account, kind=InstructionKind.FREEZE, status__in=OPEN_STATUSES
     ).exists():
         raise InvalidState(_("A freeze on this account is already waiting."))
     # R12: funds frozen by another case cannot be frozen again; this freeze is queued.
     others = Instruction.objects.filter(
-        involved__account=involved.account,
+        involved_account__account=involved_account.account,
         kind=InstructionKind.FREEZE,
         status=InstructionStatus.EXECUTED,
         ended_at__isnull=True,
@@ -288,7 +300,7 @@ def _prepare_renewal(
     *,
     instruction: Instruction,
     case: Case,
-    involved: InvolvedAccount,
+    involved_account: InvolvedAccount,
     request: InstructionRequest,
     now: datetime,
 ) -> None:
@@ -315,7 +327,7 @@ def _prepare_release(
     *,
     instruction: Instruction,
     case: Case,
-    involved: InvolvedAccount,
+    involved_account: InvolvedAccount,
     request: InstructionRequest,
     now: datetime,
 ) -> None:
@@ -331,7 +343,7 @@ def _prepare_return(
     *,
     instruction: Instruction,
     case: Case,
-    involved: InvolvedAccount,
+    involved_account: InvolvedAccount,
     request: InstructionRequest,
     now: datetime,
 ) -> None:
@@ -350,10 +362,10 @@ def _lock_instruction(
 ) -> tuple[Case, InvolvedAccount, Instruction, Instruction | None]:
     """Lock, in the global order, the case, the account, the instruction and its freeze."""
     case = lock_case(instruction.case)
-    involved = (
+    involved_account = (
         InvolvedAccount.objects.select_for_update(of=("self",), no_key=True)
         .select_related("account")
-        .get(pk=instruction.involved_id)
+        .get(pk=instruction.involved_account_id)
     )
     ids = sorted({instruction.pk, *([instruction.freeze_id] if instruction.freeze_id else [])})
     locked = {
@@ -364,7 +376,7 @@ def _lock_instruction(
     }
     current = locked[instruction.pk]
     freeze = locked.get(current.freeze_id) if current.freeze_id else None
-    return case, involved, current, freeze
+    return case, involved_account, current, freeze
 
 
 def instruction_approve(*, actor: User, instruction: Instruction) -> Instruction:
@@ -383,7 +395,7 @@ def instruction_approve(*, actor: User, instruction: Instruction) -> Instruction
         require_approver(actor, instruction.kind)
         instruction.status = next_status(INSTRUCTION_TRANSITIONS, "approve", instruction.status)
         require_open(case, kind=instruction.kind)
-        now = clock.now()
+        now = acting_time.now()
         if freeze is not None:
             _require_freeze_in_force(freeze, now)
         else:
@@ -439,7 +451,7 @@ def instruction_execute(
     if executed_amount < 0:
         raise RuleViolation(_("The amount cannot be negative."), field="executed_amount")
     with transaction.atomic():
-        case, involved, instruction, freeze = _lock_instruction(instruction)
+        case, involved_account, instruction, freeze = _lock_instruction(instruction)
         _require_liaison_of(actor, instruction)
         instruction.status = next_status(INSTRUCTION_TRANSITIONS, "execute", instruction.status)
         if executed_amount > instruction.requested_amount:
@@ -448,19 +460,19 @@ def instruction_execute(
                 % {"amount": f"{instruction.requested_amount:.2f}"},
                 field="executed_amount",
             )
-        now = clock.now()
+        now = acting_time.now()
         instruction.executed_amount = executed_amount
         instruction.bank_reference = bank_reference.strip()
         instruction.responded_by = actor
         instruction.responded_at = now
         fields = ["status", "executed_amount", "bank_reference", "responded_by", "responded_at"]
-        effects = _apply_execution(instruction, involved, freeze, now)
+        effects = _apply_execution(instruction, involved_account, freeze, now)
         if instruction.effective_until is not None:
             fields.append("effective_until")
         instruction.save(update_fields=fields)
         deadlines_meet(now=now, kinds=[DeadlineKind.BANK_RESPONSE], instructions=[instruction.pk])
-        _move_clocks_on_execution(instruction, involved, freeze, now)
-        stage = refresh_stage(involved, now)
+        _move_clocks_on_execution(instruction, involved_account, freeze, now)
+        stage = refresh_stage(involved_account, now)
         record_event(
             case=case,
             type=EventType.INSTRUCTION_EXECUTED,
@@ -482,7 +494,10 @@ def instruction_execute(
 
 
 def _apply_execution(
-    instruction: Instruction, involved: InvolvedAccount, freeze: Instruction | None, now: datetime
+    instruction: Instruction,
+    involved_account: InvolvedAccount,
+    freeze: Instruction | None,
+    now: datetime,
 ) -> dict[str, object]:
     """Carry an executed instruction's effect onto the account, its freeze and the victim."""
     amount = instruction.executed_amount or ZERO
@@ -491,18 +506,18 @@ def _apply_execution(
     if kind == InstructionKind.STOP_PAYMENT:
         if amount > 0:
             instruction.effective_until = now + rule("STOP_DURATION")  # R2
-            involved.stopped_amount += amount
-            involved.save(update_fields=["stopped_amount"])
+            involved_account.stopped_amount += amount
+            involved_account.save(update_fields=["stopped_amount"])
     elif kind == InstructionKind.FREEZE:
         if amount > 0:
             assert instruction.term_months is not None
             instruction.effective_until = add_months(now, instruction.term_months)  # R5
-            involved.frozen_amount += amount
-            involved.save(update_fields=["frozen_amount"])
+            involved_account.frozen_amount += amount
+            involved_account.save(update_fields=["frozen_amount"])
             # A freeze takes over from the stop-payments on the account.
             superseded = list(
                 Instruction.objects.filter(
-                    involved=involved,
+                    involved_account=involved_account,
                     kind=InstructionKind.STOP_PAYMENT,
                     status=InstructionStatus.EXECUTED,
                     ended_at__isnull=True,
@@ -530,13 +545,13 @@ def _apply_execution(
                 raise InvalidState(_("The freeze holds less than that now."))
             if kind == InstructionKind.RELEASE:
                 freeze.released_amount += amount
-                involved.released_amount += amount
-                involved.save(update_fields=["released_amount"])
+                involved_account.released_amount += amount
+                involved_account.save(update_fields=["released_amount"])
                 update = ["released_amount"]
             else:
                 freeze.returned_amount += amount
-                involved.returned_amount += amount
-                involved.save(update_fields=["returned_amount"])
+                involved_account.returned_amount += amount
+                involved_account.save(update_fields=["returned_amount"])
                 update = ["returned_amount"]
                 victim = Victim.objects.select_for_update(no_key=True).get(
                     pk=instruction.victim_id or 0
@@ -554,7 +569,10 @@ def _apply_execution(
 
 
 def _move_clocks_on_execution(
-    instruction: Instruction, involved: InvolvedAccount, freeze: Instruction | None, now: datetime
+    instruction: Instruction,
+    involved_account: InvolvedAccount,
+    freeze: Instruction | None,
+    now: datetime,
 ) -> None:
     """Start and stop the clocks that an executed instruction starts and stops."""
     kind = instruction.kind
@@ -564,7 +582,7 @@ def _move_clocks_on_execution(
         # that this freeze just superseded): a stop-payment those of stop-payments, a
         # freeze those of both.
         ended = list(
-            Instruction.objects.filter(involved=involved, ended_at__isnull=False)
+            Instruction.objects.filter(involved_account=involved_account, ended_at__isnull=False)
             .exclude(pk=instruction.pk)
             .values_list("pk", flat=True)
         )
@@ -600,16 +618,16 @@ def instruction_reject(*, actor: User, instruction: Instruction, reason: str) ->
     if not reason.strip():
         raise RuleViolation(_("Say why the instruction is rejected."), field="reason")
     with transaction.atomic():
-        case, involved, instruction, _freeze = _lock_instruction(instruction)
+        case, involved_account, instruction, _freeze = _lock_instruction(instruction)
         _require_liaison_of(actor, instruction)
         instruction.status = next_status(INSTRUCTION_TRANSITIONS, "reject", instruction.status)
-        now = clock.now()
+        now = acting_time.now()
         instruction.reject_reason = reason.strip()
         instruction.responded_by = actor
         instruction.responded_at = now
         instruction.save(update_fields=["status", "reject_reason", "responded_by", "responded_at"])
         deadlines_meet(now=now, kinds=[DeadlineKind.BANK_RESPONSE], instructions=[instruction.pk])
-        stage = refresh_stage(involved, now)
+        stage = refresh_stage(involved_account, now)
         record_event(
             case=case,
             type=EventType.INSTRUCTION_REJECTED,
@@ -628,12 +646,12 @@ def instruction_cancel(*, actor: User, instruction: Instruction) -> Instruction:
     """Withdraw an instruction not yet answered, by an officer of the case's unit."""
     require_role(actor, Role.OFFICER)
     with transaction.atomic():
-        case, involved, instruction, _freeze = _lock_instruction(instruction)
+        case, involved_account, instruction, _freeze = _lock_instruction(instruction)
         if not case_in_scope(actor, case):
             raise Http404
         before = instruction.status
         instruction.status = next_status(INSTRUCTION_TRANSITIONS, "cancel", instruction.status)
-        now = clock.now()
+        now = acting_time.now()
         instruction.cancelled_by = actor
         instruction.cancelled_at = now
         instruction.save(update_fields=["status", "cancelled_by", "cancelled_at"])
@@ -642,7 +660,7 @@ def instruction_cancel(*, actor: User, instruction: Instruction) -> Instruction:
             kinds=[DeadlineKind.APPROVAL, DeadlineKind.BANK_RESPONSE],
             instructions=[instruction.pk],
         )
-        stage = refresh_stage(involved, now)
+        stage = refresh_stage(involved_account, now)
         record_event(
             case=case,
             type=EventType.INSTRUCTION_CANCELLED,
@@ -663,7 +681,7 @@ def _lock_freeze_for_officer(actor: User, freeze: Instruction) -> tuple[Case, In
         raise Http404
     if freeze.kind != InstructionKind.FREEZE:
         raise InvalidState(_("Only a freeze can be verified or found unrelated."))
-    _require_freeze_in_force(freeze, clock.now())
+    _require_freeze_in_force(freeze, acting_time.now())
     return case, freeze
 
 
@@ -673,7 +691,7 @@ def freeze_verify(*, actor: User, freeze: Instruction) -> Instruction:
         case, freeze = _lock_freeze_for_officer(actor, freeze)
         if freeze.verified_at is not None:
             raise InvalidState(_("This freeze is already verified."))
-        now = clock.now()
+        now = acting_time.now()
         freeze.verified_at = now
         freeze.verified_by = actor
         freeze.save(update_fields=["verified_at", "verified_by"])
@@ -696,7 +714,7 @@ def freeze_find_unrelated(*, actor: User, freeze: Instruction, reason: str) -> I
         case, freeze = _lock_freeze_for_officer(actor, freeze)
         if freeze.unrelated_found_at is not None:
             raise InvalidState(_("These funds are already recorded as unrelated."))
-        now = clock.now()
+        now = acting_time.now()
         freeze.unrelated_found_at = now
         freeze.save(update_fields=["unrelated_found_at"])
         deadlines_meet(now=now, kinds=[DeadlineKind.VERIFICATION], instructions=[freeze.pk])

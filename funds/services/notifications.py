@@ -20,7 +20,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import Role, User
-from funds import clock
+from funds import acting_time
 from funds.models import Instruction, InstructionStatus, Notification
 from funds.tasks import notify_institution_task
 
@@ -50,7 +50,7 @@ def notification_read(*, actor: User, notification: Notification) -> Notificatio
     if notification.recipient_id != actor.pk:
         raise Http404
     Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(
-        read_at=clock.now()
+        read_at=acting_time.now()
     )
     notification.refresh_from_db(fields=["read_at"])
     return notification
@@ -69,11 +69,11 @@ def institution_notify(*, instruction_id: int) -> bool:
     # Compare-and-set claim: of two workers (or a worker and the sweep), one wins.
     claimed = Instruction.objects.filter(
         pk=instruction_id, status=InstructionStatus.PENDING, institution_notified_at__isnull=True
-    ).update(institution_notified_at=clock.now())
+    ).update(institution_notified_at=acting_time.now())
     if not claimed:
         return False
     instruction = Instruction.objects.select_related(
-        "case", "involved__account", "institution"
+        "case", "involved_account__account", "institution"
     ).get(pk=instruction_id)
     recipients = [u.email for u in _liaisons(instruction.institution_id)]
     if not recipients:
@@ -81,7 +81,7 @@ def institution_notify(*, instruction_id: int) -> bool:
     with translation.override(settings.LANGUAGE_CODE):
         subject = _("New %(kind)s: %(account)s, %(amount)s yuan") % {
             "kind": instruction.get_kind_display(),
-            "account": instruction.involved.account.number,
+            "account": instruction.involved_account.account.number,
             "amount": f"{instruction.requested_amount:.2f}",
         }
         due = (
@@ -105,7 +105,7 @@ def institution_notify(*, instruction_id: int) -> bool:
 
 def catch_up_institutions(*, older_than: timedelta = timedelta(minutes=1)) -> int:
     """Send the instruction notices that were never queued (the broker was down)."""
-    cutoff = clock.now() - older_than
+    cutoff = acting_time.now() - older_than
     pending = Instruction.objects.filter(
         status=InstructionStatus.PENDING, institution_notified_at__isnull=True
     ).filter(Q(approved_at__lte=cutoff) | Q(approved_at__isnull=True, requested_at__lte=cutoff))
@@ -128,7 +128,7 @@ def deliver_flag_mail() -> int:
             )
             if not batch:
                 return delivered
-            Notification.objects.filter(pk__in=batch).update(mail_claimed_at=clock.now())
+            Notification.objects.filter(pk__in=batch).update(mail_claimed_at=acting_time.now())
         # Sending happens outside the transaction: a slow mail server holds no locks.
         notes = Notification.objects.filter(pk__in=batch).select_related(
             "recipient", "flag__case", "flag__instruction"
@@ -155,5 +155,5 @@ def deliver_flag_mail() -> int:
                 logger.exception("Mail for notification %s failed.", note.pk)
                 Notification.objects.filter(pk=note.pk).update(mail_error=str(error)[:500])
                 continue
-            Notification.objects.filter(pk=note.pk).update(mailed_at=clock.now())
+            Notification.objects.filter(pk=note.pk).update(mailed_at=acting_time.now())
             delivered += 1

@@ -40,12 +40,14 @@ def in_force(instruction: Instruction, now: datetime) -> bool:
     )
 
 
-def derive_stage(involved: InvolvedAccount, instructions: list[Instruction], now: datetime) -> str:
+def derive_stage(
+    involved_account: InvolvedAccount, instructions: list[Instruction], now: datetime
+) -> str:
     stops = [i for i in instructions if i.kind == InstructionKind.STOP_PAYMENT]
     freezes = [i for i in instructions if i.kind == InstructionKind.FREEZE]
-    if involved.frozen_amount > 0:
-        if involved.held_amount == 0:
-            return Stage.RETURNED if involved.returned_amount > 0 else Stage.RELEASED
+    if involved_account.frozen_amount > 0:
+        if involved_account.held_amount == 0:
+            return Stage.RETURNED if involved_account.returned_amount > 0 else Stage.RELEASED
         if any(in_force(f, now) for f in freezes):
             return Stage.FROZEN
         if not any(f.status in OPEN_STATUSES for f in freezes):
@@ -75,30 +77,32 @@ def derive_stage(involved: InvolvedAccount, instructions: list[Instruction], now
     return Stage.IDENTIFIED
 
 
-def refresh_stage(involved: InvolvedAccount, now: datetime) -> str:
+def refresh_stage(involved_account: InvolvedAccount, now: datetime) -> str:
     """Recompute and save the stage of a locked involved account; answer the new stage."""
     instructions = list(
         Instruction.objects.filter(
-            involved=involved, kind__in=[InstructionKind.STOP_PAYMENT, InstructionKind.FREEZE]
+            involved_account=involved_account,
+            kind__in=[InstructionKind.STOP_PAYMENT, InstructionKind.FREEZE],
         ).exclude(status=InstructionStatus.CANCELLED)
     )
-    stage = derive_stage(involved, instructions, now)
-    if stage != involved.stage:
-        involved.stage = stage
-        involved.save(update_fields=["stage"])
+    stage = derive_stage(involved_account, instructions, now)
+    if stage != involved_account.stage:
+        involved_account.stage = stage
+        involved_account.save(update_fields=["stage"])
     return stage
 
 
-def refresh_stages(involved_ids: list[int], now: datetime) -> int:
+def refresh_stages(involved_account_ids: list[int], now: datetime) -> int:
     """Recompute the stages of many locked involved accounts at once, in a fixed number of
     queries (the sweep's lapses and expiries); answer how many changed."""
-    accounts = list(InvolvedAccount.objects.filter(pk__in=involved_ids))
+    accounts = list(InvolvedAccount.objects.filter(pk__in=involved_account_ids))
     by_account: dict[int, list[Instruction]] = {account.pk: [] for account in accounts}
     holds = Instruction.objects.filter(
-        involved_id__in=by_account, kind__in=[InstructionKind.STOP_PAYMENT, InstructionKind.FREEZE]
+        involved_account_id__in=by_account,
+        kind__in=[InstructionKind.STOP_PAYMENT, InstructionKind.FREEZE],
     ).exclude(status=InstructionStatus.CANCELLED)
     for instruction in holds:
-        by_account[instruction.involved_id].append(instruction)
+        by_account[instruction.involved_account_id].append(instruction)
     changed = []
     for account in accounts:
         stage = derive_stage(account, by_account[account.pk], now)

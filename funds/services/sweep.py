@@ -27,7 +27,8 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.db.models import F
 
-from funds import clock
+from funds import acting_time
+from funds.durations import rule
 from funds.models import (
     Case,
     Deadline,
@@ -38,7 +39,6 @@ from funds.models import (
     Instruction,
 )
 from funds.models.deadlines import FLAG_FOR
-from funds.rules import rule
 from funds.services.audit import new_event, record_events
 from funds.services.heartbeats import heartbeat_record
 from funds.services.notifications import catch_up_institutions, deliver_flag_mail
@@ -146,9 +146,9 @@ def _claim_then(claim: str, then: str, params: dict[str, datetime]) -> int:
 
 
 def sweep_run() -> dict[str, int]:
-    """One sweep as of the acting time (funds.clock), then the mail it owes, outside any
+    """One sweep as of the acting time (funds.acting_time), then the mail it owes, outside any
     transaction; then the heartbeat that the readiness check reads."""
-    result = asdict(sweep(clock.now()))
+    result = asdict(sweep(acting_time.now()))
     result["mailed"] = deliver_flag_mail()
     result["institution_notices"] = catch_up_institutions()
     heartbeat_record(name=HeartbeatName.SWEEP)
@@ -229,7 +229,7 @@ def _apply_lapses(now: datetime) -> tuple[int, int]:
     refresh_stages(
         list(
             Instruction.objects.filter(pk__in=[r[3] for r in rows]).values_list(
-                "involved_id", flat=True
+                "involved_account_id", flat=True
             )
         ),
         now,

@@ -97,7 +97,7 @@ def _freeze_choices(instructions: Iterable[Instruction]) -> list[tuple[int, str]
     """The freezes in force, as a renewal, release or return may name them."""
     now = timezone.now()
     return [
-        (i.pk, f"#{i.pk} {i.involved.account.number} {i.held_amount:,.2f}")
+        (i.pk, f"#{i.pk} {i.involved_account.account.number} {i.held_amount:,.2f}")
         for i in instructions
         if i.kind == InstructionKind.FREEZE and in_force(i, now)
     ]
@@ -110,7 +110,9 @@ def _case_page(request: HttpRequest, case: Case, status: int = 200, **forms: Any
     victims = list(Victim.objects.filter(case=case).select_related("account_institution"))
     instructions = list(
         Instruction.objects.filter(case=case)
-        .select_related("institution", "involved__account", "requested_by", "approved_by", "victim")
+        .select_related(
+            "institution", "involved_account__account", "requested_by", "approved_by", "victim"
+        )
         .order_by("-requested_at", "-id")
     )
     freezes = _freeze_choices(instructions)
@@ -272,7 +274,7 @@ def instruction_add(request: HttpRequest, pk: int) -> HttpResponse:
     victims = list(Victim.objects.filter(case=case))
     freezes = _freeze_choices(
         Instruction.objects.filter(case=case, kind=InstructionKind.FREEZE).select_related(
-            "involved__account"
+            "involved_account__account"
         )
     )
     form = InstructionForm(
@@ -282,7 +284,7 @@ def instruction_add(request: HttpRequest, pk: int) -> HttpResponse:
         d = form.cleaned_data
         request_ = instruction_services.InstructionRequest(
             kind=d["kind"],
-            involved_id=d.get("account") or None,
+            involved_account_id=d.get("account") or None,
             amount=d.get("amount"),
             instrument_number=d.get("instrument_number") or "",
             term_months=d.get("term_months"),

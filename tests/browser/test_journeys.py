@@ -236,7 +236,7 @@ def test_manager_approves_a_freeze_in_place_and_sees_the_totals_change(
     )
     case_services.case_accept(actor=officer, case=case)
     case_services.case_file(actor=officer, case=case, filing_number="济公立字〔2026〕88号")
-    involved: InvolvedAccount = case_services.account_add(
+    involved_account: InvolvedAccount = case_services.account_add(
         actor=officer,
         case=case,
         institution_code="ICBC",
@@ -249,7 +249,7 @@ def test_manager_approves_a_freeze_in_place_and_sees_the_totals_change(
         case=case,
         request=instruction_services.InstructionRequest(
             kind="freeze",
-            involved_id=involved.pk,
+            involved_account_id=involved_account.pk,
             amount=Decimal("20000.00"),
             instrument_number="济公冻字〔2026〕88号",
             term_months=6,

@@ -11,8 +11,8 @@ from django.test import override_settings
 
 from accounts.models import Organization
 from devdata.generate import generate
+from funds.durations import rule
 from funds.models import Case, Instruction, InvolvedAccount, Victim
-from funds.rules import rule
 from funds.services.stages import derive_stage
 from funds.working_days import add_working_days
 from tests.funds.helpers import FundsTestCase
@@ -48,7 +48,7 @@ class GenerateDataTest(FundsTestCase):
         instructions = list(Instruction.objects.all())
         executed = [i for i in instructions if i.status == "executed"]
         for account in InvolvedAccount.objects.all():
-            mine = [i for i in executed if i.involved_id == account.pk]
+            mine = [i for i in executed if i.involved_account_id == account.pk]
             for kind, amount in [
                 ("stop_payment", account.stopped_amount),
                 ("freeze", account.frozen_amount),
@@ -59,7 +59,7 @@ class GenerateDataTest(FundsTestCase):
             held = [
                 i
                 for i in instructions
-                if i.involved_id == account.pk
+                if i.involved_account_id == account.pk
                 and i.kind in ("stop_payment", "freeze")
                 and i.status != "cancelled"
             ]

@@ -39,7 +39,8 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from casetracker.celery import app as celery_app
 from devdata.world import build_demo_world
-from funds import clock
+from funds import acting_time
+from funds.durations import rule
 from funds.models import (
     Case,
     Deadline,
@@ -52,7 +53,6 @@ from funds.models import (
     InvolvedAccount,
     Notification,
 )
-from funds.rules import rule
 from funds.services.cases import account_add, case_report
 from funds.services.instructions import (
     InstructionRequest,
@@ -84,7 +84,7 @@ def demo_users() -> SimpleNamespace:
 
 def report(officer: User, reported_at: datetime) -> Case:
     """A case reported at ``reported_at``, logged at that moment."""
-    with clock.acting_at(reported_at):
+    with acting_time.acting_at(reported_at):
         return case_report(
             actor=officer,
             title="冒充客服退款诈骗",
@@ -94,8 +94,8 @@ def report(officer: User, reported_at: datetime) -> Case:
 
 
 def ask_stop(officer: User, case: Case, number: str, at: datetime) -> Instruction:
-    with clock.acting_at(at):
-        involved = account_add(
+    with acting_time.acting_at(at):
+        involved_account = account_add(
             actor=officer,
             case=case,
             institution_code="ICBC",
@@ -108,7 +108,7 @@ def ask_stop(officer: User, case: Case, number: str, at: datetime) -> Instructio
             case=case,
             request=InstructionRequest(
                 kind=InstructionKind.STOP_PAYMENT,
-                involved_id=involved.pk,
+                involved_account_id=involved_account.pk,
                 amount=Decimal("5000.00"),
             ),
         )
@@ -137,7 +137,7 @@ def build_due(w: SimpleNamespace, units: int, now: datetime) -> None:
         ask_stop(w.officer_lx, report(w.officer_lx, asked), str(number + 1), asked)
         executed = now - rule("STOP_DURATION") - timedelta(minutes=1)
         stop = ask_stop(w.officer_lx, report(w.officer_lx, executed), str(number + 2), executed)
-        with clock.acting_at(executed):
+        with acting_time.acting_at(executed):
             instruction_execute(
                 actor=w.liaison_icbc,
                 instruction=stop,
@@ -404,7 +404,7 @@ def test_with_the_broker_unreachable_api_writes_still_succeed_and_the_sweep_catc
             # The request committed all it changed, though its notice could not be queued.
             assert Case.objects.filter(pk=case_id).exists()
             assert InvolvedAccount.objects.filter(pk=account_id, case_id=case_id).exists()
-            assert (stop.case_id, stop.involved_id, stop.kind, stop.status) == (
+            assert (stop.case_id, stop.involved_account_id, stop.kind, stop.status) == (
                 case_id,
                 account_id,
                 "stop_payment",
@@ -513,7 +513,7 @@ def test_two_sweeps_at_once_raise_each_flag_exactly_once(attempt):
     for stop in lapsed:
         assert Event.objects.filter(instruction=stop, type="stop_lapsed").count() == 1
         assert stop.ended_at == stop.effective_until
-        assert stop.involved.stage == "lapsed"
+        assert stop.involved_account.stage == "lapsed"
     assert Event.objects.filter(type="stop_lapsed").count() == units
     # Each person told of each flag once, for each reason.
     notes = Notification.objects.all()

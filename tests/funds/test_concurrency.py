@@ -166,12 +166,16 @@ def add_victim(officer: User, case: Case, name: str, loss: str = "10000.00") -> 
     )
 
 
-def ask_stop(officer: User, case: Case, involved: InvolvedAccount, amount: str) -> Instruction:
+def ask_stop(
+    officer: User, case: Case, involved_account: InvolvedAccount, amount: str
+) -> Instruction:
     return instruction_request(
         actor=officer,
         case=case,
         request=InstructionRequest(
-            kind=InstructionKind.STOP_PAYMENT, involved_id=involved.pk, amount=Decimal(amount)
+            kind=InstructionKind.STOP_PAYMENT,
+            involved_account_id=involved_account.pk,
+            amount=Decimal(amount),
         ),
     )
 
@@ -179,13 +183,13 @@ def ask_stop(officer: User, case: Case, involved: InvolvedAccount, amount: str) 
 def frozen(w: SimpleNamespace, amount: str) -> tuple[Case, InvolvedAccount, Instruction]:
     """A filed case of 历下 with an ICBC account frozen for ``amount``."""
     case = filed_case(w.officer_lx)
-    involved = add_account(w.officer_lx, case)
+    involved_account = add_account(w.officer_lx, case)
     freeze = instruction_request(
         actor=w.officer_lx,
         case=case,
         request=InstructionRequest(
             kind=InstructionKind.FREEZE,
-            involved_id=involved.pk,
+            involved_account_id=involved_account.pk,
             amount=Decimal(amount),
             instrument_number="济公冻字〔2026〕7号",
             term_months=6,
@@ -198,7 +202,7 @@ def frozen(w: SimpleNamespace, amount: str) -> tuple[Case, InvolvedAccount, Inst
         executed_amount=Decimal(amount),
         bank_reference="ICBC-F-1",
     )
-    return case, involved, freeze
+    return case, involved_account, freeze
 
 
 def ask_follow_up(
@@ -214,7 +218,7 @@ def ask_follow_up(
         case=case,
         request=InstructionRequest(
             kind=kind,
-            involved_id=None,
+            involved_account_id=None,
             amount=Decimal(amount),
             freeze_id=freeze.pk,
             victim_id=victim.pk if victim else None,
@@ -227,20 +231,27 @@ def events_of(instr: Instruction, type: str) -> int:
     return Event.objects.filter(instruction=instr, type=type).count()
 
 
-def assert_amounts_hold(involved: InvolvedAccount) -> None:
+def assert_amounts_hold(involved_account: InvolvedAccount) -> None:
     """The account's amounts agree with its executed instructions and stay within frozen."""
-    involved.refresh_from_db()
-    executed = Instruction.objects.filter(involved=involved, status=InstructionStatus.EXECUTED)
+    involved_account.refresh_from_db()
+    executed = Instruction.objects.filter(
+        involved_account=involved_account, status=InstructionStatus.EXECUTED
+    )
 
     def total(kind: str) -> Decimal:
         return executed.filter(kind=kind).aggregate(t=Sum("executed_amount"))["t"] or ZERO
 
-    assert involved.stopped_amount == total(InstructionKind.STOP_PAYMENT)
-    assert involved.frozen_amount == total(InstructionKind.FREEZE)
-    assert involved.released_amount == total(InstructionKind.RELEASE)
-    assert involved.returned_amount == total(InstructionKind.RETURN)
-    assert involved.released_amount + involved.returned_amount <= involved.frozen_amount
-    for freeze in Instruction.objects.filter(involved=involved, kind=InstructionKind.FREEZE):
+    assert involved_account.stopped_amount == total(InstructionKind.STOP_PAYMENT)
+    assert involved_account.frozen_amount == total(InstructionKind.FREEZE)
+    assert involved_account.released_amount == total(InstructionKind.RELEASE)
+    assert involved_account.returned_amount == total(InstructionKind.RETURN)
+    assert (
+        involved_account.released_amount + involved_account.returned_amount
+        <= involved_account.frozen_amount
+    )
+    for freeze in Instruction.objects.filter(
+        involved_account=involved_account, kind=InstructionKind.FREEZE
+    ):
         follow_ups = executed.filter(freeze=freeze)
         released = follow_ups.filter(kind=InstructionKind.RELEASE).aggregate(
             t=Sum("executed_amount")
@@ -251,7 +262,7 @@ def assert_amounts_hold(involved: InvolvedAccount) -> None:
         assert freeze.released_amount == (released or ZERO)
         assert freeze.returned_amount == (returned or ZERO)
         assert freeze.released_amount + freeze.returned_amount <= (freeze.executed_amount or ZERO)
-    for victim in Victim.objects.filter(case=involved.case):
+    for victim in Victim.objects.filter(case=involved_account.case):
         paid = executed.filter(kind=InstructionKind.RETURN, victim=victim).aggregate(
             t=Sum("executed_amount")
         )["t"]
@@ -263,8 +274,8 @@ def assert_amounts_hold(involved: InvolvedAccount) -> None:
 
 def test_two_liaisons_executing_one_stop_payment_at_once_count_it_once(world):
     case = report(world.officer_lx)
-    involved = add_account(world.officer_lx, case)
-    stop = ask_stop(world.officer_lx, case, involved, "40000.00")
+    involved_account = add_account(world.officer_lx, case)
+    stop = ask_stop(world.officer_lx, case, involved_account, "40000.00")
 
     def execute(username: str, reference: str) -> Instruction:
         return instruction_execute(
@@ -286,14 +297,14 @@ def test_two_liaisons_executing_one_stop_payment_at_once_count_it_once(world):
     assert stop.bank_reference == winner.bank_reference
     assert stop.responded_by_id == winner.responded_by_id
     assert events_of(stop, "instruction_executed") == 1
-    involved.refresh_from_db()
-    assert involved.stopped_amount == Decimal("25000.00")
-    assert involved.stage == "stopped"
-    assert_amounts_hold(involved)
+    involved_account.refresh_from_db()
+    assert involved_account.stopped_amount == Decimal("25000.00")
+    assert involved_account.stage == "stopped"
+    assert_amounts_hold(involved_account)
 
 
 def test_two_liaisons_executing_one_return_at_once_pay_the_victim_once(world):
-    case, involved, freeze = frozen(world, "1000.00")
+    case, involved_account, freeze = frozen(world, "1000.00")
     victim = add_victim(world.officer_lx, case, "张三")
     ret = ask_follow_up(world.officer_lx, case, freeze, InstructionKind.RETURN, "600.00", victim)
     instruction_approve(actor=world.manager_jn, instruction=ret)
@@ -316,13 +327,13 @@ def test_two_liaisons_executing_one_return_at_once_pay_the_victim_once(world):
     assert victim.returned_amount == Decimal("600.00")
     assert freeze.returned_amount == Decimal("600.00")
     assert freeze.held_amount == Decimal("400.00")
-    assert_amounts_hold(involved)
+    assert_amounts_hold(involved_account)
 
 
 def test_two_liaisons_executing_one_instruction_at_once_over_http_get_200_and_409(world):
     case = report(world.officer_lx)
-    involved = add_account(world.officer_lx, case)
-    stop = ask_stop(world.officer_lx, case, involved, "5000.00")
+    involved_account = add_account(world.officer_lx, case)
+    stop = ask_stop(world.officer_lx, case, involved_account, "5000.00")
     tokens = [
         Token.objects.create(user=world.liaison_icbc).key,
         Token.objects.create(user=world.liaison_icbc_2).key,
@@ -342,14 +353,14 @@ def test_two_liaisons_executing_one_instruction_at_once_over_http_get_200_and_40
 
     assert sorted(results) == [200, 409], results
     assert events_of(stop, "instruction_executed") == 1
-    involved.refresh_from_db()
-    assert involved.stopped_amount == Decimal("5000.00")
+    involved_account.refresh_from_db()
+    assert involved_account.stopped_amount == Decimal("5000.00")
 
 
 def test_a_bank_executing_while_another_liaison_rejects_gives_one_answer(world):
     case = report(world.officer_lx)
-    involved = add_account(world.officer_lx, case)
-    stop = ask_stop(world.officer_lx, case, involved, "3000.00")
+    involved_account = add_account(world.officer_lx, case)
+    stop = ask_stop(world.officer_lx, case, involved_account, "3000.00")
 
     results = run_at_once(
         lambda: instruction_execute(
@@ -366,19 +377,19 @@ def test_a_bank_executing_while_another_liaison_rejects_gives_one_answer(world):
     assert len(succeeded(results)) == 1, results
     assert [type(e) for e in failed(results)] == [InvalidState]
     stop.refresh_from_db()
-    involved.refresh_from_db()
+    involved_account.refresh_from_db()
     executed = stop.status == InstructionStatus.EXECUTED
     assert stop.status == succeeded(results)[0].status
     assert events_of(stop, "instruction_executed") == int(executed)
     assert events_of(stop, "instruction_rejected") == int(not executed)
-    assert involved.stopped_amount == (Decimal("3000.00") if executed else ZERO)
-    assert involved.stage == ("stopped" if executed else "stop_failed")
+    assert involved_account.stopped_amount == (Decimal("3000.00") if executed else ZERO)
+    assert involved_account.stage == ("stopped" if executed else "stop_failed")
 
 
 def test_an_officer_cancelling_while_the_bank_executes_gives_one_answer(world):
     case = report(world.officer_lx)
-    involved = add_account(world.officer_lx, case)
-    stop = ask_stop(world.officer_lx, case, involved, "3000.00")
+    involved_account = add_account(world.officer_lx, case)
+    stop = ask_stop(world.officer_lx, case, involved_account, "3000.00")
 
     results = run_at_once(
         lambda: instruction_execute(
@@ -393,20 +404,20 @@ def test_an_officer_cancelling_while_the_bank_executes_gives_one_answer(world):
     assert len(succeeded(results)) == 1, results
     assert [type(e) for e in failed(results)] == [InvalidState]
     stop.refresh_from_db()
-    involved.refresh_from_db()
+    involved_account.refresh_from_db()
     executed = stop.status == InstructionStatus.EXECUTED
     assert stop.status == succeeded(results)[0].status
     assert events_of(stop, "instruction_executed") == int(executed)
     assert events_of(stop, "instruction_cancelled") == int(not executed)
-    assert involved.stopped_amount == (Decimal("1200.00") if executed else ZERO)
-    assert involved.stage == ("stopped" if executed else "identified")
+    assert involved_account.stopped_amount == (Decimal("1200.00") if executed else ZERO)
+    assert involved_account.stage == ("stopped" if executed else "identified")
 
 
 # -- (b) many returns against one freeze ---------------------------------------------------
 
 
 def test_eight_returns_asked_at_once_never_promise_more_than_the_freeze_holds(world):
-    case, involved, freeze = frozen(world, "1000.00")
+    case, involved_account, freeze = frozen(world, "1000.00")
     victims = [add_victim(world.officer_lx, case, f"被害人{i}") for i in range(4)]
 
     def ask(index: int) -> Instruction:
@@ -457,20 +468,23 @@ def test_eight_returns_asked_at_once_never_promise_more_than_the_freeze_holds(wo
     for ret in returns:
         assert events_of(ret, "instruction_executed") == 1
     freeze.refresh_from_db()
-    involved.refresh_from_db()
+    involved_account.refresh_from_db()
     executed_returns = Instruction.objects.filter(
         freeze=freeze, kind=InstructionKind.RETURN, status=InstructionStatus.EXECUTED
     ).aggregate(t=Sum("executed_amount"))["t"]
     assert freeze.returned_amount == executed_returns == Decimal("900.00")
     assert freeze.held_amount == Decimal("100.00")
-    assert involved.released_amount + involved.returned_amount <= involved.frozen_amount
-    assert involved.returned_amount == Decimal("900.00")
+    assert (
+        involved_account.released_amount + involved_account.returned_amount
+        <= involved_account.frozen_amount
+    )
+    assert involved_account.returned_amount == Decimal("900.00")
     assert sum(v.returned_amount for v in Victim.objects.filter(case=case)) == Decimal("900.00")
-    assert_amounts_hold(involved)
+    assert_amounts_hold(involved_account)
 
 
 def test_releases_and_returns_racing_their_own_executions_never_overdraw_a_freeze(world):
-    case, involved, freeze = frozen(world, "1000.00")
+    case, involved_account, freeze = frozen(world, "1000.00")
     victim = add_victim(world.officer_lx, case, "张三")
 
     def ask(kind: str, amount: str) -> Instruction:
@@ -517,7 +531,7 @@ def test_releases_and_returns_racing_their_own_executions_never_overdraw_a_freez
         status__in=[InstructionStatus.AWAITING_APPROVAL, InstructionStatus.PENDING],
     ).aggregate(t=Sum("requested_amount"))["t"]
     assert open_asks == Decimal("100.00")
-    assert_amounts_hold(involved)
+    assert_amounts_hold(involved_account)
 
 
 # -- (c) case numbers --------------------------------------------------------------------
@@ -552,13 +566,13 @@ def test_cases_reported_at_once_get_unique_consecutive_numbers_per_unit(world):
 
 def test_stop_payments_asked_at_once_on_one_account_create_exactly_one(world):
     case = report(world.officer_lx)
-    involved = add_account(world.officer_lx, case)
+    involved_account = add_account(world.officer_lx, case)
 
     def ask(username: str) -> Instruction:
         return ask_stop(
             user(username),
             Case.objects.get(pk=case.pk),
-            InvolvedAccount.objects.get(pk=involved.pk),
+            InvolvedAccount.objects.get(pk=involved_account.pk),
             "40000.00",
         )
 
@@ -567,11 +581,13 @@ def test_stop_payments_asked_at_once_on_one_account_create_exactly_one(world):
     assert len(succeeded(results)) == 1, results
     # A conflict the service saw under its lock, not a unique index tripping (IntegrityError).
     assert [type(e) for e in failed(results)] == [InvalidState] * 5
-    stops = Instruction.objects.filter(involved=involved, kind=InstructionKind.STOP_PAYMENT)
+    stops = Instruction.objects.filter(
+        involved_account=involved_account, kind=InstructionKind.STOP_PAYMENT
+    )
     assert stops.count() == 1
     assert Event.objects.filter(case=case, type="instruction_requested").count() == 1
-    involved.refresh_from_db()
-    assert involved.stage == "stop_requested"
+    involved_account.refresh_from_db()
+    assert involved_account.stage == "stop_requested"
 
 
 # -- more races --------------------------------------------------------------------------
@@ -626,8 +642,8 @@ def test_two_sweeps_at_once_lapse_each_stop_payment_once(world):
     with time_machine.travel(start, tick=False):
         for n in range(3):
             case = report(world.officer_lx)
-            involved = add_account(world.officer_lx, case, number=f"622202000000010{n}")
-            stop = ask_stop(world.officer_lx, case, involved, "1000.00")
+            involved_account = add_account(world.officer_lx, case, number=f"622202000000010{n}")
+            stop = ask_stop(world.officer_lx, case, involved_account, "1000.00")
             stops.append(
                 instruction_execute(
                     actor=world.liaison_icbc,
@@ -648,8 +664,8 @@ def test_two_sweeps_at_once_lapse_each_stop_payment_once(world):
         assert stop.end_reason == EndReason.LAPSED
         assert stop.ended_at == stop.effective_until
         assert Event.objects.filter(instruction=stop, type="stop_lapsed").count() == 1
-        involved = InvolvedAccount.objects.get(pk=stop.involved_id)
-        assert involved.stage == "lapsed"
+        involved_account = InvolvedAccount.objects.get(pk=stop.involved_account_id)
+        assert involved_account.stage == "lapsed"
     # Running it again changes nothing.
     assert sweep(later).lapsed == 0
     assert Event.objects.filter(type="stop_lapsed").count() == 3
@@ -659,8 +675,8 @@ def test_a_freeze_executed_while_the_sweep_lapses_the_stop_ends_the_stop_once(wo
     start = datetime(2026, 6, 15, 10, 0, tzinfo=SHANGHAI)
     with time_machine.travel(start, tick=False):
         case = filed_case(world.officer_lx)
-        involved = add_account(world.officer_lx, case)
-        stop = ask_stop(world.officer_lx, case, involved, "1000.00")
+        involved_account = add_account(world.officer_lx, case)
+        stop = ask_stop(world.officer_lx, case, involved_account, "1000.00")
         instruction_execute(
             actor=world.liaison_icbc,
             instruction=stop,
@@ -672,7 +688,7 @@ def test_a_freeze_executed_while_the_sweep_lapses_the_stop_ends_the_stop_once(wo
             case=case,
             request=InstructionRequest(
                 kind=InstructionKind.FREEZE,
-                involved_id=involved.pk,
+                involved_account_id=involved_account.pk,
                 amount=Decimal("1000.00"),
                 instrument_number="济公冻字〔2026〕7号",
                 term_months=6,
@@ -698,17 +714,18 @@ def test_a_freeze_executed_while_the_sweep_lapses_the_stop_ends_the_stop_once(wo
     assert not failed(results), results
     stop.refresh_from_db()
     freeze.refresh_from_db()
-    involved.refresh_from_db()
+    involved_account.refresh_from_db()
     # Either the sweep lapsed the stop first, or the freeze superseded it first; never both.
     assert stop.end_reason in (EndReason.LAPSED, EndReason.SUPERSEDED)
     lapsed_events = Event.objects.filter(instruction=stop, type="stop_lapsed").count()
     assert lapsed_events == int(stop.end_reason == EndReason.LAPSED)
     assert freeze.status == InstructionStatus.EXECUTED
-    assert involved.stage == "frozen"
+    assert involved_account.stage == "frozen"
     holds = list(
         Instruction.objects.filter(
-            involved=involved, kind__in=[InstructionKind.STOP_PAYMENT, InstructionKind.FREEZE]
+            involved_account=involved_account,
+            kind__in=[InstructionKind.STOP_PAYMENT, InstructionKind.FREEZE],
         )
     )
-    assert involved.stage == derive_stage(involved, holds, later)
-    assert_amounts_hold(involved)
+    assert involved_account.stage == derive_stage(involved_account, holds, later)
+    assert_amounts_hold(involved_account)

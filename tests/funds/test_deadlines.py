@@ -12,8 +12,8 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.utils import timezone
 
+from funds.durations import add_months
 from funds.models import Event, Flag, Instruction, InvolvedAccount, Notification
-from funds.rules import add_months
 from funds.working_days import add_working_days, is_working_day
 from tests.funds.helpers import FundsTestCase
 

@@ -166,5 +166,5 @@ class JourneyTest(FundsTestCase):
         assert executed_freeze["superseded_stops"] == [stop["id"]]
         assert events[16]["data"]["freeze_held"] == "6250.00"
         assert Event.objects.filter(case_id=cid).count() == len(events)
-        involved = InvolvedAccount.objects.get(pk=account["id"])
-        assert involved.held_amount == Decimal("6250.00")
+        involved_account = InvolvedAccount.objects.get(pk=account["id"])
+        assert involved_account.held_amount == Decimal("6250.00")

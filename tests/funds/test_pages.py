@@ -430,10 +430,10 @@ class CaseFormsTest(PageTestCase):
 
     def test_an_account_is_added_and_stopped_in_one_step(self):
         html = self.assert_redirect(self.post_form("accounts", self.account_data()), "#accounts")
-        involved = InvolvedAccount.objects.get(case_id=self.case["id"])
-        assert involved.account.number == "6222021234567890"
-        assert involved.account.institution == self.icbc
-        stop = Instruction.objects.get(involved=involved)
+        involved_account = InvolvedAccount.objects.get(case_id=self.case["id"])
+        assert involved_account.account.number == "6222021234567890"
+        assert involved_account.account.institution == self.icbc
+        stop = Instruction.objects.get(involved_account=involved_account)
         assert (stop.kind, stop.status, stop.requested_amount) == (
             "stop_payment",
             "pending",
@@ -831,7 +831,9 @@ class InboxPageTest(PageTestCase):
             Decimal("3000.00"),
             "ICBC-ZF-001",
         )
-        assert InvolvedAccount.objects.get(pk=stop.involved_id).stopped_amount == Decimal("3000.00")
+        assert InvolvedAccount.objects.get(pk=stop.involved_account_id).stopped_amount == Decimal(
+            "3000.00"
+        )
         inbox = self.get(self.liaison_icbc, reverse("inbox"))
         assert f'id="instruction-{pk}"' not in inbox  # no longer waiting
         assert "ICBC-ZF-001" in inbox  # answered lately
@@ -889,7 +891,9 @@ class InboxPageTest(PageTestCase):
         assert "已执行" in text(response)
         stop = Instruction.objects.get(pk=pk)
         assert (stop.executed_amount, stop.bank_reference) == (Decimal("3000.00"), "ICBC-ZF-001")
-        assert InvolvedAccount.objects.get(pk=stop.involved_id).stopped_amount == Decimal("3000.00")
+        assert InvolvedAccount.objects.get(pk=stop.involved_account_id).stopped_amount == Decimal(
+            "3000.00"
+        )
 
     def test_rejecting_in_place_and_without_htmx(self):
         pk = self.stop_["id"]

@@ -235,13 +235,13 @@ class PermissionMatrixTest(FundsTestCase):
     ) -> Instruction:
         """A stop-payment pending at ``institution``."""
         case = case or cls.new_case(officer, "reported")
-        involved = cls.new_account(officer, case, institution)
+        involved_account = cls.new_account(officer, case, institution)
         return instruction_services.instruction_request(
             actor=officer,
             case=case,
             request=InstructionRequest(
                 kind=InstructionKind.STOP_PAYMENT,
-                involved_id=involved.pk,
+                involved_account_id=involved_account.pk,
                 amount=Decimal("5000.00"),
             ),
         )
@@ -263,13 +263,13 @@ class PermissionMatrixTest(FundsTestCase):
     ) -> Instruction:
         """A freeze awaiting approval, or approved and executed for 8000.00."""
         case = case or cls.new_case(officer)
-        involved = cls.new_account(officer, case, institution)
+        involved_account = cls.new_account(officer, case, institution)
         freeze = instruction_services.instruction_request(
             actor=officer,
             case=case,
             request=InstructionRequest(
                 kind=InstructionKind.FREEZE,
-                involved_id=involved.pk,
+                involved_account_id=involved_account.pk,
                 amount=Decimal("8000.00"),
                 instrument_number="济公冻字〔2026〕7号",
             ),
@@ -306,7 +306,7 @@ class PermissionMatrixTest(FundsTestCase):
             case=case,
             request=InstructionRequest(
                 kind=kind,
-                involved_id=None,
+                involved_account_id=None,
                 amount=None if kind == InstructionKind.RENEWAL else Decimal("2000.00"),
                 instrument_number="济公续冻字〔2026〕3号"
                 if kind == InstructionKind.RENEWAL

@@ -227,13 +227,13 @@ def expected_speed(
     freezes = {i.pk: i for i in done if i.kind == "freeze"}
     seen: set[tuple[str, int]] = set()
     for i in done:
-        if i.kind == "freeze" and ("freeze", i.involved_id) not in seen:
-            seen.add(("freeze", i.involved_id))
+        if i.kind == "freeze" and ("freeze", i.involved_account_id) not in seen:
+            seen.add(("freeze", i.involved_account_id))
             stops = [
                 s.responded_at
                 for s in done
                 if s.kind == "stop_payment"
-                and s.involved_id == i.involved_id
+                and s.involved_account_id == i.involved_account_id
                 and s.responded_at <= i.responded_at
             ]
             if stops:

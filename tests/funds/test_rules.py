@@ -15,6 +15,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import Role, User
+from funds.durations import add_months
 from funds.models import (
     Case,
     EndReason,
@@ -26,7 +27,6 @@ from funds.models import (
     Transfer,
     Victim,
 )
-from funds.rules import add_months
 from tests.funds.helpers import FundsTestCase
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -47,7 +47,7 @@ class RulesTestCase(FundsTestCase):
         return {
             "cases": list(Case.objects.order_by("pk").values()),
             "victims": list(Victim.objects.order_by("pk").values()),
-            "involved": list(InvolvedAccount.objects.order_by("pk").values()),
+            "involved_account": list(InvolvedAccount.objects.order_by("pk").values()),
             "transfers": list(Transfer.objects.order_by("pk").values()),
             "instructions": list(Instruction.objects.order_by("pk").values()),
             "instruction_count": Instruction.objects.count(),
@@ -139,7 +139,7 @@ class RulesTestCase(FundsTestCase):
         return self.ok(self.api(self.officer_lx).get(f"/api/v1/instructions/{instruction_id}/"))
 
     @staticmethod
-    def involved(account: dict[str, Any]) -> InvolvedAccount:
+    def involved_account(account: dict[str, Any]) -> InvolvedAccount:
         return InvolvedAccount.objects.get(pk=account["id"])
 
     def make_manager(self, username: str, unit_code: str) -> User:
@@ -161,7 +161,7 @@ class StopPaymentRulesTest(RulesTestCase):
         assert moment(stop["response_due_at"]) - moment(stop["requested_at"]) == timedelta(
             minutes=30
         )
-        assert self.involved(account).stage == "stop_requested"
+        assert self.involved_account(account).stage == "stop_requested"
 
     def test_a_stop_payment_cannot_be_sent_for_approval(self):
         case = self.report()
@@ -177,8 +177,8 @@ class StopPaymentRulesTest(RulesTestCase):
         self.execute(first["id"], "3000.00")
         second = self.stop(case["id"], account["id"])
         self.execute(second["id"], "1000.00")
-        involved = self.involved(account)
-        assert involved.stopped_amount == Decimal("4000.00")
+        involved_account = self.involved_account(account)
+        assert involved_account.stopped_amount == Decimal("4000.00")
 
         message = self.refuses(
             self.officer_lx,
@@ -187,10 +187,10 @@ class StopPaymentRulesTest(RulesTestCase):
             status=409,
         )
         assert "R3" in message
-        involved.refresh_from_db()
-        assert involved.stage == "stopped"
-        assert involved.stopped_amount == Decimal("4000.00")
-        assert Instruction.objects.filter(involved=involved).count() == 2
+        involved_account.refresh_from_db()
+        assert involved_account.stage == "stopped"
+        assert involved_account.stopped_amount == Decimal("4000.00")
+        assert Instruction.objects.filter(involved_account=involved_account).count() == 2
 
     def test_a_stop_payment_that_lapsed_still_counts_towards_the_limit_of_two(self):
         start = timezone.now()
@@ -227,7 +227,7 @@ class StopPaymentRulesTest(RulesTestCase):
             {"kind": "stop_payment", "account": account["id"], "amount": "5000.00"},
             status=409,
         )
-        assert self.involved(account).stopped_amount == Decimal("2000.00")
+        assert self.involved_account(account).stopped_amount == Decimal("2000.00")
 
     def test_the_limit_counts_per_account(self):
         case = self.report()
@@ -250,22 +250,22 @@ class StopPaymentRulesTest(RulesTestCase):
             status=409,
         )
         assert Instruction.objects.get(pk=open_stop["id"]).status == "pending"
-        assert self.involved(account).stage == "stop_requested"
+        assert self.involved_account(account).stage == "stop_requested"
 
     def test_it_rejects_a_stop_payment_while_a_freeze_is_in_force(self):
         case, account, _freeze = self.frozen_account("8000.00")
-        involved = self.involved(account)
-        assert involved.stage == "frozen"
+        involved_account = self.involved_account(account)
+        assert involved_account.stage == "frozen"
         self.refuses(
             self.officer_lx,
             self.instructions_path(case["id"]),
             {"kind": "stop_payment", "account": account["id"], "amount": "1000.00"},
             status=409,
         )
-        involved.refresh_from_db()
-        assert involved.stage == "frozen"
-        assert involved.frozen_amount == Decimal("8000.00")
-        assert involved.stopped_amount == Decimal("0.00")
+        involved_account.refresh_from_db()
+        assert involved_account.stage == "frozen"
+        assert involved_account.frozen_amount == Decimal("8000.00")
+        assert involved_account.stopped_amount == Decimal("0.00")
 
 
 class FreezeRulesTest(RulesTestCase):
@@ -297,7 +297,7 @@ class FreezeRulesTest(RulesTestCase):
             status=409,
         )
         assert "R4" in message
-        assert self.involved(account).stage == "identified"
+        assert self.involved_account(account).stage == "identified"
 
     def test_a_freeze_needs_an_instrument_number(self):
         case = self.filed_case()
@@ -395,7 +395,7 @@ class FreezeRulesTest(RulesTestCase):
             account = self.add_account(case["id"])
             stop = self.stop(case["id"], account["id"], "8000.00")
             self.execute(stop["id"], "6000.00")
-            assert self.involved(account).stage == "stopped"
+            assert self.involved_account(account).stage == "stopped"
             freeze = self.freeze(case["id"], account["id"], "6000.00")
             self.approve(freeze["id"])
             clock.shift(timedelta(hours=3))
@@ -406,10 +406,10 @@ class FreezeRulesTest(RulesTestCase):
         assert stored_stop.ended_at == superseded_at
         assert stored_stop.end_reason == EndReason.SUPERSEDED
         assert stored_stop.status == InstructionStatus.EXECUTED
-        involved = self.involved(account)
-        assert involved.stage == "frozen"
-        assert involved.stopped_amount == Decimal("6000.00")
-        assert involved.frozen_amount == Decimal("6000.00")
+        involved_account = self.involved_account(account)
+        assert involved_account.stage == "frozen"
+        assert involved_account.stopped_amount == Decimal("6000.00")
+        assert involved_account.frozen_amount == Decimal("6000.00")
         shown = self.instruction(stop["id"])
         assert shown["end_reason"] == "superseded"
         executed = Event.objects.get(instruction_id=freeze["id"], type="instruction_executed")
@@ -479,7 +479,7 @@ class RenewalRulesTest(RulesTestCase):
         assert stored.effective_until == extended
         assert moment(renewal["effective_until"]) == extended
         assert moment(self.instruction(freeze["id"])["effective_until"]) == extended
-        assert self.involved(account).stage == "frozen"
+        assert self.involved_account(account).stage == "frozen"
 
     def test_it_rejects_a_renewal_once_the_freeze_has_expired(self):
         start = timezone.now()
@@ -609,9 +609,9 @@ class ReleaseAndReturnRulesTest(RulesTestCase):
             field="amount",
         )
         assert "5000.00" in message
-        involved = self.involved(account)
-        assert involved.frozen_amount == Decimal("5000.00")
-        assert involved.released_amount == Decimal("0.00")
+        involved_account = self.involved_account(account)
+        assert involved_account.frozen_amount == Decimal("5000.00")
+        assert involved_account.released_amount == Decimal("0.00")
         release = self.ask(case["id"], self.release_body(freeze["id"], "5000.00"))
         assert release["status"] == "awaiting_approval"
 
@@ -640,8 +640,8 @@ class ReleaseAndReturnRulesTest(RulesTestCase):
                 {"executed_amount": "1000.00", "bank_reference": "ICBC-REL-1"},
                 status=409,
             )
-        involved = self.involved(account)
-        assert involved.released_amount == Decimal("0.00")
+        involved_account = self.involved_account(account)
+        assert involved_account.released_amount == Decimal("0.00")
         assert Instruction.objects.get(pk=freeze["id"]).released_amount == Decimal("0.00")
 
     def test_a_return_cannot_exceed_what_is_held_less_open_releases_and_returns(self):
@@ -665,8 +665,12 @@ class ReleaseAndReturnRulesTest(RulesTestCase):
             status=400,
             field="amount",
         )
-        involved = self.involved(account)
-        assert (involved.frozen_amount, involved.released_amount, involved.returned_amount) == (
+        involved_account = self.involved_account(account)
+        assert (
+            involved_account.frozen_amount,
+            involved_account.released_amount,
+            involved_account.returned_amount,
+        ) == (
             Decimal("8000.00"),
             Decimal("0.00"),
             Decimal("0.00"),
@@ -696,9 +700,9 @@ class ReleaseAndReturnRulesTest(RulesTestCase):
             status=400,
             field="amount",
         )
-        involved = self.involved(account)
-        assert involved.returned_amount == Decimal("6000.00")
-        assert involved.held_amount == Decimal("2000.00")
+        involved_account = self.involved_account(account)
+        assert involved_account.returned_amount == Decimal("6000.00")
+        assert involved_account.held_amount == Decimal("2000.00")
 
     def test_a_return_victim_must_belong_to_the_case(self):
         case, _account, freeze = self.frozen_account("8000.00")
@@ -767,9 +771,9 @@ class ExecutionRulesTest(RulesTestCase):
         stored = Instruction.objects.get(pk=stop["id"])
         assert stored.status == InstructionStatus.PENDING
         assert stored.executed_amount is None
-        involved = self.involved(account)
-        assert involved.stage == "stop_requested"
-        assert involved.stopped_amount == Decimal("0.00")
+        involved_account = self.involved_account(account)
+        assert involved_account.stage == "stop_requested"
+        assert involved_account.stopped_amount == Decimal("0.00")
 
     def test_a_liaison_may_execute_exactly_what_was_requested(self):
         case = self.report()
@@ -813,9 +817,9 @@ class ExecutionRulesTest(RulesTestCase):
         stop = self.execute(stop["id"], "0.00")
         assert stop["status"] == "executed"
         assert stop["executed_amount"] == "0.00"
-        involved = self.involved(account)
-        assert involved.stage == "stop_failed"
-        assert involved.stopped_amount == Decimal("0.00")
+        involved_account = self.involved_account(account)
+        assert involved_account.stage == "stop_failed"
+        assert involved_account.stopped_amount == Decimal("0.00")
 
     def test_a_freeze_that_found_nothing_leaves_the_account_freeze_failed(self):
         case = self.filed_case()
@@ -824,9 +828,9 @@ class ExecutionRulesTest(RulesTestCase):
         self.approve(freeze["id"])
         freeze = self.execute(freeze["id"], "0.00")
         assert freeze["executed_amount"] == "0.00"
-        involved = self.involved(account)
-        assert involved.stage == "freeze_failed"
-        assert involved.frozen_amount == Decimal("0.00")
+        involved_account = self.involved_account(account)
+        assert involved_account.stage == "freeze_failed"
+        assert involved_account.frozen_amount == Decimal("0.00")
 
     def test_an_executed_instruction_cannot_be_executed_or_rejected_again(self):
         case = self.report()
@@ -847,9 +851,9 @@ class ExecutionRulesTest(RulesTestCase):
         stored = Instruction.objects.get(pk=stop["id"])
         assert stored.executed_amount == Decimal("3000.00")
         assert stored.bank_reference == f"REF-{stop['id']}"
-        involved = self.involved(account)
-        assert involved.stopped_amount == Decimal("3000.00")
-        assert involved.stage == "stopped"
+        involved_account = self.involved_account(account)
+        assert involved_account.stopped_amount == Decimal("3000.00")
+        assert involved_account.stage == "stopped"
         assert Event.objects.filter(instruction_id=stop["id"]).count() == 2
 
     def test_a_rejected_instruction_cannot_be_executed_or_rejected_again(self):
@@ -872,7 +876,7 @@ class ExecutionRulesTest(RulesTestCase):
         stored = Instruction.objects.get(pk=stop["id"])
         assert stored.status == InstructionStatus.REJECTED
         assert stored.reject_reason == "户名与账号不符"
-        assert self.involved(account).stage == "stop_failed"
+        assert self.involved_account(account).stage == "stop_failed"
 
     def test_an_executed_freeze_cannot_be_executed_twice_into_a_double_freeze(self):
         _case, account, freeze = self.frozen_account("8000.00")
@@ -882,7 +886,7 @@ class ExecutionRulesTest(RulesTestCase):
             {"executed_amount": "8000.00", "bank_reference": "REF-twice"},
             status=409,
         )
-        assert self.involved(account).frozen_amount == Decimal("8000.00")
+        assert self.involved_account(account).frozen_amount == Decimal("8000.00")
 
     def test_a_rejection_needs_a_reason(self):
         case = self.report()
@@ -916,7 +920,7 @@ class ExecutionRulesTest(RulesTestCase):
         )
         stored = Instruction.objects.get(pk=freeze["id"])
         assert stored.status == InstructionStatus.AWAITING_APPROVAL
-        assert self.involved(account).stage == "freeze_requested"
+        assert self.involved_account(account).stage == "freeze_requested"
 
     def test_a_liaison_of_another_institution_cannot_find_the_instruction(self):
         case = self.report()
@@ -950,8 +954,8 @@ class CancelRulesTest(RulesTestCase):
         assert self.cancel(stop["id"])["status"] == "cancelled"
         freeze = self.freeze(case["id"], account["id"])
         assert self.cancel(freeze["id"])["status"] == "cancelled"
-        involved = self.involved(account)
-        assert involved.stage == "identified"
+        involved_account = self.involved_account(account)
+        assert involved_account.stage == "identified"
 
     def test_it_refuses_to_cancel_an_answered_or_cancelled_instruction(self):
         case = self.report()
@@ -969,9 +973,9 @@ class CancelRulesTest(RulesTestCase):
         assert Instruction.objects.get(pk=executed["id"]).status == InstructionStatus.EXECUTED
         assert Instruction.objects.get(pk=rejected["id"]).status == InstructionStatus.REJECTED
         assert Instruction.objects.get(pk=cancelled["id"]).status == InstructionStatus.CANCELLED
-        involved = self.involved(account)
-        assert involved.stage == "stopped"
-        assert involved.stopped_amount == Decimal("1000.00")
+        involved_account = self.involved_account(account)
+        assert involved_account.stage == "stopped"
+        assert involved_account.stopped_amount == Decimal("1000.00")
 
     def test_only_an_officer_may_cancel(self):
         case = self.report()
@@ -1106,9 +1110,9 @@ class CaseTransitionRulesTest(RulesTestCase):
                 self.refuses(user, path, body, status=409)
         stored = Case.objects.get(pk=cid)
         assert stored.status == "closed"
-        involved = self.involved(account)
-        assert involved.stage == "frozen"
-        assert involved.frozen_amount == Decimal("8000.00")
+        involved_account = self.involved_account(account)
+        assert involved_account.stage == "frozen"
+        assert involved_account.frozen_amount == Decimal("8000.00")
 
     def test_releases_and_returns_may_still_be_asked_for_on_a_closed_case(self):
         case, _account, freeze = self.frozen_account("8000.00")
@@ -1219,7 +1223,7 @@ class DatabaseInvariantTest(RulesTestCase):
 
     def test_the_database_refuses_released_and_returned_above_frozen(self):
         _case, account, _freeze = self.frozen_account("8000.00")
-        involved = self.involved(account)
+        involved_account = self.involved_account(account)
         for changes in (
             {"released_amount": Decimal("8000.01")},
             {"returned_amount": Decimal("8000.01")},
@@ -1227,23 +1231,23 @@ class DatabaseInvariantTest(RulesTestCase):
         ):
             with self.subTest(changes=changes):
                 self.assert_refused_by_the_database(
-                    lambda changes=changes: InvolvedAccount.objects.filter(pk=involved.pk).update(
-                        **changes
-                    )
+                    lambda changes=changes: InvolvedAccount.objects.filter(
+                        pk=involved_account.pk
+                    ).update(**changes)
                 )
         # Up to the frozen amount is fine.
-        InvolvedAccount.objects.filter(pk=involved.pk).update(
+        InvolvedAccount.objects.filter(pk=involved_account.pk).update(
             released_amount=Decimal("4000.00"), returned_amount=Decimal("4000.00")
         )
 
     def test_the_database_refuses_a_save_that_breaks_the_account_amounts(self):
         _case, account, _freeze = self.frozen_account("8000.00")
-        involved = self.involved(account)
-        involved.released_amount = Decimal("9000.00")
-        self.assert_refused_by_the_database(involved.save)
-        involved.refresh_from_db()
-        assert involved.released_amount == Decimal("0.00")
-        assert involved.frozen_amount == Decimal("8000.00")
+        involved_account = self.involved_account(account)
+        involved_account.released_amount = Decimal("9000.00")
+        self.assert_refused_by_the_database(involved_account.save)
+        involved_account.refresh_from_db()
+        assert involved_account.released_amount == Decimal("0.00")
+        assert involved_account.frozen_amount == Decimal("8000.00")
 
     def test_the_database_refuses_negative_amounts(self):
         case, account, freeze = self.frozen_account("8000.00")
@@ -1284,7 +1288,7 @@ class DatabaseInvariantTest(RulesTestCase):
         self.assert_refused_by_the_database(
             lambda: Instruction.objects.create(
                 case_id=case["id"],
-                involved_id=account["id"],
+                involved_account_id=account["id"],
                 institution=self.icbc,
                 kind=InstructionKind.STOP_PAYMENT,
                 status=InstructionStatus.PENDING,
@@ -1301,7 +1305,7 @@ class DatabaseInvariantTest(RulesTestCase):
         self.assert_refused_by_the_database(
             lambda: Instruction.objects.create(
                 case_id=case["id"],
-                involved_id=account["id"],
+                involved_account_id=account["id"],
                 institution=self.icbc,
                 kind=InstructionKind.FREEZE,
                 status=InstructionStatus.AWAITING_APPROVAL,
@@ -1317,7 +1321,7 @@ class DatabaseInvariantTest(RulesTestCase):
         case, account, freeze = self.frozen_account("8000.00")
         base = {
             "case_id": case["id"],
-            "involved_id": account["id"],
+            "involved_account_id": account["id"],
             "institution": self.icbc,
             "requested_amount": Decimal("100.00"),
             "requested_by": self.officer_lx,

@@ -39,6 +39,7 @@ from hypothesis.stateful import (
 )
 
 from accounts.models import UnitLevel, User
+from funds.durations import rule as fund_rule
 from funds.errors import DomainError
 from funds.models import (
     Case,
@@ -53,7 +54,6 @@ from funds.models import (
 )
 from funds.models.instructions import OPEN_STATUSES
 from funds.models.money import ZERO
-from funds.rules import rule as fund_rule
 from funds.selectors import with_totals
 from funds.services.cases import (
     account_add,
@@ -166,7 +166,7 @@ class FundsMachine(RuleBasedStateMachine):
     def touched(self, instruction: Instruction | None) -> None:
         """The services that answer an instruction re-derive its account's stage."""
         if instruction is not None:
-            self.derived_at[instruction.involved_id] = self.now
+            self.derived_at[instruction.involved_account_id] = self.now
 
     def officer(self) -> User:
         return self.people["officer_lx"]
@@ -181,7 +181,7 @@ class FundsMachine(RuleBasedStateMachine):
     def cases(self) -> list[Case]:
         return list(Case.objects.order_by("pk"))
 
-    def involved(self) -> list[InvolvedAccount]:
+    def involved_account(self) -> list[InvolvedAccount]:
         return list(InvolvedAccount.objects.select_related("case").order_by("pk"))
 
     def instructions(self, **filters: Any) -> list[Instruction]:
@@ -226,7 +226,7 @@ class FundsMachine(RuleBasedStateMachine):
         )
         self.act(case_accept, actor=officer, case=case)
         case = self.act(case_file, actor=officer, case=case, filing_number="济公立字〔2026〕1号")
-        involved = self.act(
+        involved_account = self.act(
             account_add,
             actor=officer,
             case=case,
@@ -235,7 +235,7 @@ class FundsMachine(RuleBasedStateMachine):
             holder_name="王某",
             layer=1,
         )
-        self.derived_at[involved.pk] = self.now
+        self.derived_at[involved_account.pk] = self.now
         self.act(
             victim_add,
             actor=officer,
@@ -250,7 +250,7 @@ class FundsMachine(RuleBasedStateMachine):
                 case,
                 InstructionRequest(
                     kind=InstructionKind.STOP_PAYMENT,
-                    involved_id=involved.pk,
+                    involved_account_id=involved_account.pk,
                     amount=Decimal("10000.00"),
                 ),
             )
@@ -261,7 +261,7 @@ class FundsMachine(RuleBasedStateMachine):
                 case,
                 InstructionRequest(
                     kind=InstructionKind.FREEZE,
-                    involved_id=involved.pk,
+                    involved_account_id=involved_account.pk,
                     amount=Decimal("8000.00"),
                     instrument_number="济公冻字〔2026〕7号",
                     term_months=6,
@@ -318,7 +318,7 @@ class FundsMachine(RuleBasedStateMachine):
             loss_amount=loss,
         )
 
-    @precondition(lambda self: len(self.facts.involved) < 8)
+    @precondition(lambda self: len(self.facts.involved_account) < 8)
     @rule(
         index=picks,
         institution=st.sampled_from(["ICBC", "CCB"]),
@@ -327,7 +327,7 @@ class FundsMachine(RuleBasedStateMachine):
         layer=st.sampled_from([1, 2, 3, 0]),
     )
     def add_an_account(self, index: int, institution: str, number: int, layer: int) -> None:
-        involved = self.act(
+        involved_account = self.act(
             account_add,
             actor=self.officer(),
             case=pick(self.cases(), index),
@@ -336,18 +336,20 @@ class FundsMachine(RuleBasedStateMachine):
             holder_name="王某",
             layer=layer,
         )
-        if involved is not None:
-            self.derived_at[involved.pk] = self.now
+        if involved_account is not None:
+            self.derived_at[involved_account.pk] = self.now
 
     # -- asking ----------------------------------------------------------------------
 
     @rule(index=picks, amount=amounts)
     def ask_for_a_stop_payment(self, index: int, amount: Decimal) -> None:
-        involved = pick(self.involved(), index)
+        involved_account = pick(self.involved_account(), index)
         self.ask(
-            involved.case,
+            involved_account.case,
             InstructionRequest(
-                kind=InstructionKind.STOP_PAYMENT, involved_id=involved.pk, amount=amount
+                kind=InstructionKind.STOP_PAYMENT,
+                involved_account_id=involved_account.pk,
+                amount=amount,
             ),
         )
 
@@ -356,15 +358,15 @@ class FundsMachine(RuleBasedStateMachine):
         self, index: int, any_status: bool, amount: Decimal, term: int, instrument: bool
     ) -> None:
         # Mostly an account of a filed case (R4).
-        accounts = self.involved()
+        accounts = self.involved_account()
         if not any_status:
             accounts = [a for a in accounts if a.case.status == CaseStatus.FILED] or accounts
-        involved = pick(accounts, index)
+        involved_account = pick(accounts, index)
         self.ask(
-            involved.case,
+            involved_account.case,
             InstructionRequest(
                 kind=InstructionKind.FREEZE,
-                involved_id=involved.pk,
+                involved_account_id=involved_account.pk,
                 amount=amount,
                 instrument_number="济公冻字〔2026〕7号" if instrument else " ",
                 term_months=term,
@@ -395,7 +397,7 @@ class FundsMachine(RuleBasedStateMachine):
     ) -> None:
         """Ask to renew, release or return from a freeze (mostly one that was executed)."""
         freeze = self.choose_freeze(index, any_status)
-        request = InstructionRequest(kind=kind, involved_id=None, freeze_id=freeze.pk)
+        request = InstructionRequest(kind=kind, involved_account_id=None, freeze_id=freeze.pk)
         if kind == InstructionKind.RENEWAL:
             # No amount renews all that the freeze holds.
             request = replace(
@@ -515,17 +517,18 @@ class FundsMachine(RuleBasedStateMachine):
         self.check_case_totals_are_the_sums_of_their_rows(facts)
 
     def check_amounts_stay_within_what_was_frozen_and_asked(self, facts: Facts) -> None:
-        for involved in facts.involved:
+        for involved_account in facts.involved_account:
             amounts = [
-                involved.stopped_amount,
-                involved.frozen_amount,
-                involved.released_amount,
-                involved.returned_amount,
+                involved_account.stopped_amount,
+                involved_account.frozen_amount,
+                involved_account.released_amount,
+                involved_account.returned_amount,
             ]
-            assert all(a >= 0 for a in amounts), involved
-            assert involved.released_amount + involved.returned_amount <= involved.frozen_amount, (
-                involved
-            )
+            assert all(a >= 0 for a in amounts), involved_account
+            assert (
+                involved_account.released_amount + involved_account.returned_amount
+                <= involved_account.frozen_amount
+            ), involved_account
         for i in facts.instructions:
             assert i.requested_amount > 0, i
             if i.status == InstructionStatus.EXECUTED:
@@ -547,11 +550,11 @@ class FundsMachine(RuleBasedStateMachine):
             if i.status != InstructionStatus.EXECUTED:
                 continue
             assert i.executed_amount is not None
-            executed[i.involved_id, i.kind] += i.executed_amount
+            executed[i.involved_account_id, i.kind] += i.executed_amount
             by_freeze[i.freeze_id, i.kind] += i.executed_amount
             if i.kind == InstructionKind.RETURN:
                 by_victim[i.victim_id] += i.executed_amount
-        for a in facts.involved:
+        for a in facts.involved_account:
             assert a.stopped_amount == executed[a.pk, InstructionKind.STOP_PAYMENT], a
             assert a.frozen_amount == executed[a.pk, InstructionKind.FREEZE], a
             assert a.released_amount == executed[a.pk, InstructionKind.RELEASE], a
@@ -587,9 +590,9 @@ class FundsMachine(RuleBasedStateMachine):
         open_renewals: Counter[int | None] = Counter()
         for i in facts.instructions:
             if i.kind == InstructionKind.STOP_PAYMENT and i.status == InstructionStatus.EXECUTED:
-                executed_stops[i.involved_id] += 1
+                executed_stops[i.involved_account_id] += 1
             if i.is_open and i.kind in (InstructionKind.STOP_PAYMENT, InstructionKind.FREEZE):
-                open_holds[i.involved_id, i.kind] += 1
+                open_holds[i.involved_account_id, i.kind] += 1
             if i.is_open and i.kind == InstructionKind.RENEWAL:
                 open_renewals[i.freeze_id] += 1
         assert all(n <= limit for n in executed_stops.values()), executed_stops  # R3
@@ -655,15 +658,15 @@ class FundsMachine(RuleBasedStateMachine):
                 i.kind in (InstructionKind.STOP_PAYMENT, InstructionKind.FREEZE)
                 and i.status != InstructionStatus.CANCELLED
             ):
-                holds[i.involved_id].append(i)
-        for a in facts.involved:
+                holds[i.involved_account_id].append(i)
+        for a in facts.involved_account:
             at = self.derived_at[a.pk]
             expected = derive_stage(a, holds[a.pk], at)
             assert a.stage == expected, (a, a.stage, expected, at, holds[a.pk])
 
     def check_case_totals_are_the_sums_of_their_rows(self, facts: Facts) -> None:
         for case in facts.cases.values():
-            involved = [a for a in facts.involved if a.case_id == case.pk]
+            involved_account = [a for a in facts.involved_account if a.case_id == case.pk]
             stops = [
                 i
                 for i in facts.instructions
@@ -672,12 +675,12 @@ class FundsMachine(RuleBasedStateMachine):
                 and i.status != InstructionStatus.CANCELLED
             ]
             victims = [v for v in facts.victims if v.case_id == case.pk]
-            frozen = total(a.frozen_amount for a in involved)
-            released = total(a.released_amount for a in involved)
-            returned = total(a.returned_amount for a in involved)
+            frozen = total(a.frozen_amount for a in involved_account)
+            released = total(a.released_amount for a in involved_account)
+            returned = total(a.returned_amount for a in involved_account)
             assert case.loss_total == total(v.loss_amount for v in victims), case
             assert case.stop_requested_total == total(s.requested_amount for s in stops), case
-            assert case.stopped_total == total(a.stopped_amount for a in involved), case
+            assert case.stopped_total == total(a.stopped_amount for a in involved_account), case
             assert case.frozen_total == frozen, case
             assert case.released_total == released, case
             assert case.returned_total == returned, case
@@ -689,7 +692,7 @@ class Facts:
     """The rows the invariants are checked against, read once per step."""
 
     cases: dict[int, Any]  # annotated by with_totals
-    involved: list[InvolvedAccount]
+    involved_account: list[InvolvedAccount]
     instructions: list[Instruction]
     victims: list[Victim]
     events: list[dict[str, Any]]  # of instructions only
@@ -698,7 +701,7 @@ class Facts:
     def load(cls) -> Facts:
         return cls(
             cases={c.pk: c for c in with_totals(Case.objects.all())},
-            involved=list(InvolvedAccount.objects.order_by("pk")),
+            involved_account=list(InvolvedAccount.objects.order_by("pk")),
             instructions=list(
                 Instruction.objects.select_related("approved_by__organization").order_by("pk")
             ),

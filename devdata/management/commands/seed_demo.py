@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from accounts.models import User
 from devdata.stories import build_demo_cases
 from devdata.world import DEMO_PASSWORD, build_demo_world
-from funds import clock
+from funds import acting_time
 from funds.services.sweep import sweep
 
 
@@ -47,7 +47,7 @@ class Command(BaseCommand):
         orgs, created = build_demo_world(admin_password=admin_password)
         cases = build_demo_cases()
         # Raise the flags the demo history calls for at once, rather than at the first beat.
-        sweep(clock.now())
+        sweep(acting_time.now())
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo world ready: {len(orgs)} organisations, {created} users created, "

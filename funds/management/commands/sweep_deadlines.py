@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from funds import clock
+from funds import acting_time
 from funds.services.sweep import sweep_run
 
 
@@ -34,7 +34,7 @@ class Command(BaseCommand):
         at = options["at"] or timezone.now()
         if isinstance(at, str):  # call_command(at="...") skips the argument parser
             at = _moment(at)
-        with clock.acting_at(at):
+        with acting_time.acting_at(at):
             result = sweep_run()
         self.stdout.write(
             f"Swept as of {timezone.localtime(at):%Y-%m-%d %H:%M:%S %Z}: "

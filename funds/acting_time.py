@@ -14,7 +14,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-_as_of: ContextVar[datetime | None] = ContextVar("funds_clock_as_of", default=None)
+_as_of: ContextVar[datetime | None] = ContextVar("funds_acting_time", default=None)
 
 
 def now() -> datetime:

@@ -1,4 +1,5 @@
-"""The legal clocks: durations from settings.FUND_RULES and the month arithmetic they need.
+"""The legal durations of DOMAIN.md R1-R14 (settings.FUND_RULES, read by ``rule``) and the
+month arithmetic of freeze terms (R5).
 
 Working days (R11) are counted by funds.working_days, from the calendar tables.
 """
