@@ -3,6 +3,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from funds.models.append_only import AppendOnly
+
 
 class EventType(models.TextChoices):
     """The one list of audit event types: the model's choices, the timeline's labels and the
@@ -27,7 +29,7 @@ class EventType(models.TextChoices):
     DEADLINE_RECOMPUTED = "deadline_recomputed", _("Deadline recomputed after a calendar change")
 
 
-class Event(models.Model):
+class Event(AppendOnly):
     """One change of state: who, when, what, and the amounts. Never edited, never deleted.
 
     Besides refusing in Python, PostgreSQL refuses UPDATE and DELETE on this table by a
@@ -58,11 +60,3 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} @ {self.at:%Y-%m-%d %H:%M}"
-
-    def save(self, *args: object, **kwargs: object) -> None:
-        if self.pk is not None:
-            raise PermissionError("Audit events cannot be changed.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
-        raise PermissionError("Audit events cannot be deleted.")

@@ -4,6 +4,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from funds.models.append_only import AppendOnly
+
 
 class CalendarSource(models.TextChoices):
     LIBRARY = "library", _("chinesecalendar package")
@@ -75,7 +77,7 @@ class CalendarDay(models.Model):
         return f"{self.date:%Y-%m-%d} {self.name}"
 
 
-class CalendarChange(models.Model):
+class CalendarChange(AppendOnly):
     """One change of a calendar year: who, when, the days before and after, and the
     deadlines recomputed. The audit trail of the calendar, which belongs to no case (the
     recomputed deadlines are also recorded on their cases, as ``deadline_recomputed``).
@@ -101,11 +103,3 @@ class CalendarChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.year_id} @ {self.at:%Y-%m-%d %H:%M}"
-
-    def save(self, *args: object, **kwargs: object) -> None:
-        if self.pk is not None:
-            raise PermissionError("Calendar changes cannot be changed.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
-        raise PermissionError("Calendar changes cannot be deleted.")
