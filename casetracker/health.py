@@ -103,7 +103,7 @@ def _recent(last: datetime | None, max_age: timedelta) -> Check:
     age = _age(last)
     return {
         "ok": age is not None and age <= max_age.total_seconds(),
-        "last": last.isoformat() if last else None,
+        "last": timezone.localtime(last).isoformat() if last else None,
         "age_seconds": age,
         "max_age_seconds": max_age.total_seconds(),
     }
