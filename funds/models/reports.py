@@ -183,8 +183,8 @@ class SpeedSample(models.Model):
         verbose_name = _("speed sample")
         verbose_name_plural = _("speed samples")
         indexes = [
-            # The speed report reads a range of days; the index alone answers it (all key
-            # columns rather than INCLUDE, which SQLite lacks).
+            # The speed report reads a range of days; the index alone answers it (an
+            # index-only scan over all its key columns).
             models.Index(
                 fields=["day", "measure", "unit", "institution", "seconds"],
                 name="speed_sample_day",

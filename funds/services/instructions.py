@@ -387,7 +387,7 @@ def instruction_approve(*, actor: User, instruction: Instruction) -> Instruction
             # Before the case's lock, as funds.services.calendar takes them: a calendar
             # change waits for this deadline, or this deadline for the change.
             lock_calendar(exclusive=False)
-        case, _involved, instruction, freeze = _lock_instruction(instruction)
+        case, _involved_account, instruction, freeze = _lock_instruction(instruction)
         if not case_in_scope(actor, case):
             raise Http404
         # The approver's level first: a manager who may never approve this kind hears so
@@ -676,7 +676,7 @@ def instruction_cancel(*, actor: User, instruction: Instruction) -> Instruction:
 
 def _lock_freeze_for_officer(actor: User, freeze: Instruction) -> tuple[Case, Instruction]:
     require_role(actor, Role.OFFICER)
-    case, _involved, freeze, _parent = _lock_instruction(freeze)
+    case, _involved_account, freeze, _parent = _lock_instruction(freeze)
     if not case_in_scope(actor, case):
         raise Http404
     if freeze.kind != InstructionKind.FREEZE:
