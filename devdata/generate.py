@@ -618,7 +618,11 @@ class History:
             "victim_id": None,
             "reason": "",
             "queued": False,
+            "effective_from": None,
             "effective_until": None,
+            "hold_confirmed_at": None,
+            "hold_reference": "",
+            "effect_notified_at": None,
             "ended_at": None,
             "end_reason": "",
             "verified_at": None,
@@ -693,6 +697,7 @@ class History:
         found = Decimal(0) if p.chance(0.12) else _money(float(amount) * p.rng.uniform(0.05, 1))
         answered = self.answer(row, self.answer_median, found, reject=0.1)
         if answered and row["status"] == InstructionStatus.EXECUTED and row["executed_amount"] > 0:
+            row["effective_from"] = row["responded_at"]
             row["effective_until"] = row["responded_at"] + rule("STOP_DURATION")  # R2
         return row
 
@@ -736,6 +741,14 @@ class History:
         if row["status"] != InstructionStatus.EXECUTED:
             return
         responded = row["responded_at"]
+        if row["executed_amount"] > 0:
+            # Not queued: it holds what the bank found from its answer on.
+            row.update(
+                effective_from=responded,
+                hold_confirmed_at=responded,
+                hold_reference=row["bank_reference"],
+                effect_notified_at=responded,
+            )
         # The freeze takes over from the stop-payments on the account.
         for stop in self.instructions:
             held_on = stop["kind"] == InstructionKind.STOP_PAYMENT and stop["effective_until"]

@@ -17,7 +17,7 @@ DASHES = frozenset("-‐‑‒–—―−－﹘﹣")
 def normalise_account_number(raw: str) -> str:
     """Answer ``raw`` without separators and invisible characters, full-width made ASCII.
 
-    NFKC turns full-width digits and letters (６２２２, ＡＢ) into ASCII; then every space
+    NFKC turns full-width digits and letters (U+FF10 to U+FF5A) into ASCII; then every space
     (including the ideographic space), dash, control and format character (zero-width
     space, joiner, byte-order mark, direction marks) goes. Letters keep their case: payment
     accounts may be e-mail addresses, and nothing here guesses at them.

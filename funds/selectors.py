@@ -22,6 +22,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.expressions import Combinable
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
@@ -37,6 +38,7 @@ from funds.models import (
     InvolvedAccount,
     Victim,
 )
+from funds.models.instructions import WAITING_IN_QUEUE
 from funds.models.money import MAX_DIGITS, ZERO
 
 MONEY = DecimalField(max_digits=MAX_DIGITS, decimal_places=2)
@@ -53,7 +55,9 @@ def institution_by_code(code: str, *, field: str = "institution") -> Organizatio
     return institution
 
 
-def _sum_by_case(model: type[Model], field: str, condition: Q | None = None) -> Coalesce:
+def _sum_by_case(
+    model: type[Model], field: str | Combinable, condition: Q | None = None
+) -> Coalesce:
     rows = model._default_manager.filter(case=OuterRef("pk"))
     if condition is not None:
         rows = rows.filter(condition)
@@ -76,6 +80,12 @@ def with_totals(cases: QuerySet[Case]) -> QuerySet[Case]:
             frozen_total=_sum_by_case(InvolvedAccount, "frozen_amount"),
             released_total=_sum_by_case(InvolvedAccount, "released_amount"),
             returned_total=_sum_by_case(InvolvedAccount, "returned_amount"),
+            # R12: what queued freezes wait for, apart from what is frozen.
+            queued_total=_sum_by_case(
+                Instruction,
+                Coalesce("executed_amount", "requested_amount"),
+                WAITING_IN_QUEUE,
+            ),
         )
         .annotate(held_total=F("frozen_total") - F("released_total") - F("returned_total"))
     )

@@ -32,6 +32,13 @@ def notify_institution_task(instruction_id: int) -> None:
     institution_notify(instruction_id=instruction_id)
 
 
+@shared_task(name="funds.tasks.notify_queue_effect", ignore_result=True)
+def notify_queue_effect_task(instruction_id: int) -> None:
+    from funds.services.notifications import queue_effect_notify
+
+    queue_effect_notify(instruction_id=instruction_id)
+
+
 @shared_task(name="funds.tasks.refresh_reports", ignore_result=True)
 def refresh_reports_task() -> dict[str, object]:
     """Fold the totals' changes (or rebuild them), then mail reports whose mail was missed."""

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from funds import acting_time
 from funds.masking import mask_id_number, mask_phone
 from funds.models import (
     Case,
@@ -26,6 +27,7 @@ from funds.models import (
     Victim,
 )
 from funds.models.money import MAX_DIGITS
+from funds.services.freeze_queue import queue_position
 
 
 def money(**kwargs: Any) -> serializers.DecimalField:
@@ -48,6 +50,7 @@ class TotalsSerializer(serializers.Serializer[Any]):
     released = money()
     returned = money()
     held = money()
+    queued = money(help_text="R12: freezes waiting behind another case's; never in frozen or held.")
 
 
 class CaseSerializer(serializers.ModelSerializer[Case]):
@@ -91,7 +94,15 @@ class CaseSerializer(serializers.ModelSerializer[Case]):
     def get_totals(self, case: Case) -> dict[str, str]:
         return {
             name: f"{getattr(case, f'{name}_total'):.2f}"
-            for name in ("stop_requested", "stopped", "frozen", "released", "returned", "held")
+            for name in (
+                "stop_requested",
+                "stopped",
+                "frozen",
+                "released",
+                "returned",
+                "held",
+                "queued",
+            )
         }
 
     def validate_reported_at(self, value: Any) -> Any:
@@ -266,6 +277,9 @@ class InstructionSerializer(serializers.ModelSerializer[Instruction]):
     requested_amount = money(read_only=True)
     executed_amount = money(read_only=True, allow_null=True)
     payee_account = serializers.SerializerMethodField()
+    queue_position = serializers.SerializerMethodField(
+        help_text="R12: how many freezes of other cases are ahead of a freeze still in line."
+    )
 
     class Meta:
         model = Instruction
@@ -295,12 +309,20 @@ class InstructionSerializer(serializers.ModelSerializer[Instruction]):
             "reason",
             "reject_reason",
             "queued",
+            "effective_from",
+            "queue_position",
+            "hold_confirmed_at",
+            "hold_reference",
             "ended_at",
             "end_reason",
             "payee_account",
             "deadline_provisional",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_queue_position(self, instance: Instruction) -> int | None:
+        return queue_position(instance, acting_time.now())
 
     @extend_schema_field(PayeeSerializer(allow_null=True))
     def get_payee_account(self, instance: Instruction) -> dict[str, str] | None:
@@ -366,6 +388,14 @@ class InstructionCreateSerializer(serializers.Serializer[Any]):
 
 class ExecuteSerializer(serializers.Serializer[Any]):
     executed_amount = money(min_value=Decimal("0.00"))
+    bank_reference = serializers.CharField(max_length=64)
+
+
+class ConfirmHoldSerializer(serializers.Serializer[Any]):
+    held_amount = money(
+        min_value=Decimal("0.00"),
+        help_text="What the queued freeze holds now that it took effect; at most the amount asked.",
+    )
     bank_reference = serializers.CharField(max_length=64)
 
 

@@ -347,6 +347,21 @@ class InstructionViewSet(
         return _answer_instruction(instruction)
 
     @extend_schema(
+        request=serializers.ConfirmHoldSerializer, responses=serializers.InstructionSerializer
+    )
+    @action(detail=True, methods=["post"], url_path="confirm-hold")
+    def confirm_hold(self, request: Request, pk: str) -> Response:
+        """R12: confirm what a queued freeze holds now that it took effect (liaison)."""
+        require_role(request.user, Role.LIAISON)
+        instruction = self._instruction()
+        serializer = serializers.ConfirmHoldSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        instruction = instruction_services.freeze_confirm_hold(
+            actor=_user(request), instruction=instruction, **serializer.validated_data
+        )
+        return _answer_instruction(instruction)
+
+    @extend_schema(
         request=serializers.RejectSerializer, responses=serializers.InstructionSerializer
     )
     @action(detail=True, methods=["post"])

@@ -24,6 +24,8 @@ class EventType(models.TextChoices):
     INSTRUCTION_CANCELLED = "instruction_cancelled", _("Request cancelled")
     STOP_LAPSED = "stop_lapsed", _("Stop-payment lapsed")
     FREEZE_EXPIRED = "freeze_expired", _("Freeze expired")
+    FREEZE_TOOK_EFFECT = "freeze_took_effect", _("Queued freeze took effect")
+    FREEZE_HOLD_CONFIRMED = "freeze_hold_confirmed", _("Held amount confirmed by the institution")
     FREEZE_VERIFIED = "freeze_verified", _("Frozen funds verified")
     FREEZE_FOUND_UNRELATED = "freeze_found_unrelated", _("Frozen funds found unrelated")
     DEADLINE_RECOMPUTED = "deadline_recomputed", _("Deadline recomputed after a calendar change")

@@ -1,4 +1,5 @@
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -26,6 +27,11 @@ class InstructionStatus(models.TextChoices):
 
 
 OPEN_STATUSES = (InstructionStatus.AWAITING_APPROVAL, InstructionStatus.PENDING)
+# R12: a queued freeze still in line, not yet confirmed by the bank as holding money
+# (Instruction.waiting_in_queue; the report triggers of migration 0014 test the same).
+WAITING_IN_QUEUE = Q(
+    kind="freeze", queued=True, hold_confirmed_at__isnull=True, ended_at__isnull=True
+) & (Q(status__in=OPEN_STATUSES) | Q(status="executed", executed_amount__gt=0))
 
 
 class EndReason(models.TextChoices):
@@ -35,6 +41,7 @@ class EndReason(models.TextChoices):
     SUPERSEDED = "superseded", _("Superseded by a freeze")
     EXPIRED = "expired", _("Expired without renewal (R5)")
     EMPTIED = "emptied", _("Everything released or returned")
+    NOTHING_LEFT = "nothing_left", _("Nothing left to hold when its turn came (R12)")
 
 
 class Instruction(models.Model):
@@ -105,9 +112,21 @@ class Instruction(models.Model):
         "funds.Victim", on_delete=models.PROTECT, null=True, blank=True, related_name="returns"
     )
     reason = models.TextField(_("reason"), blank=True)
-    # R12: funds already frozen by another case; this freeze waits its turn (轮候冻结).
+    # R12: when requested, another case held the account's funds frozen (or had a freeze on
+    # it waiting), so this freeze waits its turn (轮候冻结, funds.services.freeze_queue).
     queued = models.BooleanField(_("queued behind another freeze"), default=False)
+    # When a stop-payment or freeze took hold: its execution, or for a queued freeze the
+    # moment the freezes ahead of it ended. Its term (R2, R5) runs from here.
+    effective_from = models.DateTimeField(_("in force from"), null=True, blank=True)
     effective_until = models.DateTimeField(_("in force until"), null=True, blank=True)
+    # On a freeze: when the institution confirmed the amount it holds. A freeze that takes
+    # hold at its execution is confirmed by that answer; a queued one, whose earlier answer
+    # only registered it in the queue, by a second answer once it takes effect
+    # (funds.services.instructions.freeze_confirm_hold). Only confirmed money is frozen.
+    hold_confirmed_at = models.DateTimeField(_("hold confirmed at"), null=True, blank=True)
+    hold_reference = models.CharField(_("bank reference of the hold"), max_length=64, blank=True)
+    # When the officer and the liaisons were told that a queued freeze took effect.
+    effect_notified_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
     end_reason = models.CharField(
         _("end reason"), max_length=16, choices=EndReason.choices, blank=True
@@ -135,7 +154,34 @@ class Instruction(models.Model):
                 name="instruction_inbox",
                 condition=Q(status="pending"),
             ),
+            # R12: the freezes still in line or in force on each bank account are found
+            # through their involved account; this keeps "who is waiting" one probe.
+            models.Index(
+                fields=["involved_account", "id"],
+                name="instruction_live_freeze",
+                condition=Q(kind="freeze", ended_at__isnull=True)
+                & Q(status__in=["awaiting_approval", "pending", "executed"]),
+            ),
             models.Index(fields=["institution", "status"], name="instruction_institution_status"),
+            # R12: the freezes registered in line, read by every sweep
+            # (funds.services.freeze_queue.queues_advance_all).
+            models.Index(
+                fields=["involved_account"],
+                name="instruction_registered_in_line",
+                condition=Q(
+                    kind="freeze",
+                    status="executed",
+                    effective_from__isnull=True,
+                    ended_at__isnull=True,
+                    executed_amount__gt=0,
+                ),
+            ),
+            # Read by funds.services.notifications.catch_up_queue_effects (the sweep).
+            models.Index(
+                fields=["effective_from"],
+                name="instruction_effect_unnotified",
+                condition=Q(queued=True, effect_notified_at__isnull=True),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -196,6 +242,15 @@ class Instruction(models.Model):
                 ),
                 name="instruction_one_open_stop_or_freeze",
             ),
+            models.CheckConstraint(
+                condition=Q(hold_confirmed_at__isnull=True)
+                | Q(kind=InstructionKind.FREEZE, effective_from__isnull=False),
+                name="instruction_hold_confirmed_once_in_force",
+            ),
+            models.CheckConstraint(
+                condition=Q(effective_from__isnull=True) | Q(status=InstructionStatus.EXECUTED),
+                name="instruction_in_force_only_when_executed",
+            ),
             # One open renewal per freeze.
             models.UniqueConstraint(
                 fields=["freeze"],
@@ -212,6 +267,26 @@ class Instruction(models.Model):
         return self.status in OPEN_STATUSES
 
     @property
+    def waiting_in_queue(self) -> bool:
+        """A queued freeze that has not taken hold yet (R12): counted as ``queued``."""
+        return waiting_in_queue(self)
+
+    @property
     def held_amount(self) -> Decimal:
         """On an executed freeze: what it still holds."""
         return (self.executed_amount or ZERO) - self.released_amount - self.returned_amount
+
+
+def waiting_in_queue(instruction: Any) -> bool:
+    """R12: ``instruction`` (a model or anything with its attributes) is a queued freeze
+    still in line or not yet confirmed as holding: the test of WAITING_IN_QUEUE."""
+    return bool(
+        instruction.kind == InstructionKind.FREEZE
+        and instruction.queued
+        and instruction.hold_confirmed_at is None
+        and instruction.ended_at is None
+        and (
+            instruction.status in OPEN_STATUSES
+            or (instruction.status == InstructionStatus.EXECUTED and instruction.executed_amount)
+        )
+    )

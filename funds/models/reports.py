@@ -50,6 +50,10 @@ class FigureColumns(models.Model):
     returned_amount = money_field(_("returned"))
     # Of the money frozen that day, what is still held now.
     held = money_field(_("held"))
+    # R12: of the freezes asked for that day, those still waiting behind another case's
+    # (not yet confirmed by the bank as holding), and the amounts they wait for.
+    queued_count = models.IntegerField(default=0)
+    queued_amount = money_field(_("queued"))
     # Overdue flags raised that day, and how many of them are still open now.
     overdue_flags = models.IntegerField(default=0)
     overdue_open = models.IntegerField(default=0)

@@ -27,6 +27,7 @@ AMOUNT_COLUMNS = [
     ("frozen", "冻结"),
     ("released", "解冻"),
     ("returned", "返还"),
+    ("queued", "轮候冻结"),
 ]
 # (measure, Chinese name, unit name, seconds per unit)
 SPEED_COLUMNS = [

@@ -1,7 +1,8 @@
 """What each report figure counts, and the SQL in PostgreSQL that keeps it.
 
-Every figure is defined once, in SQL, by the builder functions of migration funds 0005
-(funds/migrations/0005_report_triggers.py). Its statement-level triggers, named
+Every figure is defined once, in SQL, by the builder functions of migration funds 0014
+(funds/migrations/0014_report_triggers_queued_freezes.py, which replaced the functions
+that migration 0005 first wrote). Its statement-level triggers, named
 ``<table>_report_<insert|update|delete>``, run those definitions over the rows a statement
 touched: inserts add the new rows' contribution, deletes take the old rows' away, updates
 do both for the rows whose relevant columns changed. ``funds_report_replay()`` runs the
@@ -21,10 +22,16 @@ folded into funds_reporttotal):
 * ``stop_requested``: stop-payments asked for, on the request day, not cancelled: how many,
   and the amounts asked (``instruction_figures``, in
   ``funds_instruction_report_insert``, ``_update``, ``_delete``);
-* ``stopped``, ``frozen``, ``released``, ``returned``: instructions of each kind executed
-  with an amount, on the answer day: how many, and the amounts executed (the same);
-* ``held``: of the money frozen on the answer day, what is still held now: executed less
-  released less returned (the same; a release or return updates its freeze's row);
+* ``stopped``, ``released``, ``returned``: instructions of each kind executed with an
+  amount, on the answer day: how many, and the amounts executed (the same);
+* ``frozen``: freezes whose hold the bank confirmed with an amount, on the day it did
+  (``hold_confirmed_at``: the answer itself, or for a queued freeze the later confirmation
+  once it took effect; the same);
+* ``held``: of the money frozen that day, what is still held now: executed less released
+  less returned (the same; a release or return updates its freeze's row);
+* ``queued``: freezes asked for that day that still wait behind another case's (R12): not
+  yet confirmed as holding, not ended, not refused; the amount the bank registered, or else
+  the amount asked (the same). Never part of ``frozen`` or ``held``;
 * ``overdue_flags``: overdue flags raised that day, against the bank for a late answer
   (``bank_response_overdue``) and against the case otherwise; ``overdue_open``: how many of
   them are still open (``flag_figures``, in ``funds_flag_report_insert``, ``_update``,
@@ -58,7 +65,7 @@ from typing import Any
 from funds.models import SpeedMeasure
 from funds.models.money import ZERO
 
-AMOUNT_FIGURES = ("stop_requested", "stopped", "frozen", "released", "returned")
+AMOUNT_FIGURES = ("stop_requested", "stopped", "frozen", "released", "returned", "queued")
 # The columns of funds.models.reports.FigureColumns, in the order the statements read them.
 COLUMNS = (
     "cases",
@@ -80,6 +87,8 @@ class Figures:
     frozen: tuple[int, Decimal] = (0, ZERO)
     released: tuple[int, Decimal] = (0, ZERO)
     returned: tuple[int, Decimal] = (0, ZERO)
+    # R12: of the freezes asked for in the period, those still waiting behind another case's.
+    queued: tuple[int, Decimal] = (0, ZERO)
     # Of the money frozen in the period, what is still held now.
     held: Decimal = ZERO
     overdue_flags: int = 0

@@ -1,8 +1,9 @@
 """Services for instructions to institutions: request, approve, execute, reject, cancel.
 
 Every function here opens a transaction, locks in the one order used everywhere (the case,
-then the involved account, then instructions by id, then the victim), re-reads state under
-those locks, checks the transition table and the rules of DOMAIN.md, saves with
+then the involved account, then for a freeze and what acts on one its bank account, the
+queue's lock of funds.services.freeze_queue, then instructions by id, then the victim),
+re-reads state under those locks, checks the transition table and the rules of DOMAIN.md, saves with
 update_fields, refreshes the account's stage and writes the audit event.
 """
 
@@ -46,12 +47,21 @@ from funds.services.deadlines import (
     open_freeze_clocks,
     open_stop_clocks,
 )
+from funds.services.freeze_queue import (
+    ahead,
+    lock_bank_account,
+    other_case_holds,
+    queue_advance,
+)
 from funds.services.notifications import notify_institution_after_commit
 from funds.services.stages import in_force, refresh_stage
 from funds.transitions import INSTRUCTION_TRANSITIONS, next_status
 from funds.working_days import lock_calendar, working_deadline
 
 FOLLOW_UP_KINDS = (InstructionKind.RENEWAL, InstructionKind.RELEASE, InstructionKind.RETURN)
+# The kinds whose requests or answers can queue a freeze or end one (R12): they take the
+# bank account's lock.
+QUEUE_KINDS = (InstructionKind.FREEZE, InstructionKind.RELEASE, InstructionKind.RETURN)
 
 
 @dataclass(frozen=True)
@@ -149,6 +159,8 @@ def instruction_request(*, actor: User, case: Case, request: InstructionRequest)
             raise RuleViolation(_("The freeze is on another account."), field="account")
         involved_account_id = freeze.involved_account_id
     involved_account = _lock_involved_account(case, involved_account_id)
+    if kind == InstructionKind.FREEZE:
+        lock_bank_account(involved_account.account_id)
     if freeze is not None:
         freeze = Instruction.objects.select_for_update(no_key=True).get(pk=freeze.pk)
 
@@ -283,16 +295,12 @@ def _prepare_freeze(
         involved_account=involved_account, kind=InstructionKind.FREEZE, status__in=OPEN_STATUSES
     ).exists():
         raise InvalidState(_("A freeze on this account is already waiting."))
-    # R12: funds frozen by another case cannot be frozen again; this freeze is queued.
-    others = Instruction.objects.filter(
-        involved_account__account=involved_account.account,
-        kind=InstructionKind.FREEZE,
-        status=InstructionStatus.EXECUTED,
-        ended_at__isnull=True,
-        executed_amount__gt=0,
-        effective_until__gt=now,
-    ).exclude(case=case)
-    instruction.queued = others.exists()
+    # R12: while another case holds the account's funds frozen, or has a freeze on it asked
+    # for, approved or in line, this one queues behind it (decided under the bank account's
+    # lock, taken by instruction_request).
+    instruction.queued = other_case_holds(
+        bank_account_id=involved_account.account_id, case_id=case.pk, now=now
+    )
     instruction.status = InstructionStatus.AWAITING_APPROVAL
 
 
@@ -367,6 +375,8 @@ def _lock_instruction(
         .select_related("account")
         .get(pk=instruction.involved_account_id)
     )
+    if instruction.kind in QUEUE_KINDS:
+        lock_bank_account(involved_account.account_id)
     ids = sorted({instruction.pk, *([instruction.freeze_id] if instruction.freeze_id else [])})
     locked = {
         i.pk: i
@@ -435,6 +445,15 @@ def instruction_approve(*, actor: User, instruction: Instruction) -> Instruction
     return instruction
 
 
+def _advance_queue_of(
+    instruction: Instruction, involved_account: InvolvedAccount, now: datetime
+) -> None:
+    """R12: whatever may have ended a freeze, or taken one out of line, lets the freezes
+    behind it on the bank account take effect (the bank account is locked already)."""
+    if instruction.kind in QUEUE_KINDS:
+        queue_advance(bank_account_id=involved_account.account_id, now=now)
+
+
 def _require_liaison_of(actor: User, instruction: Instruction) -> None:
     require_role(actor, Role.LIAISON)
     if actor.organization_id != instruction.institution_id:
@@ -468,11 +487,14 @@ def instruction_execute(
         fields = ["status", "executed_amount", "bank_reference", "responded_by", "responded_at"]
         effects = _apply_execution(instruction, involved_account, freeze, now)
         if instruction.effective_until is not None:
-            fields.append("effective_until")
+            fields += ["effective_from", "effective_until"]
+        if instruction.kind == InstructionKind.FREEZE:
+            fields += ["hold_confirmed_at", "hold_reference", "effect_notified_at"]
         instruction.save(update_fields=fields)
         deadlines_meet(now=now, kinds=[DeadlineKind.BANK_RESPONSE], instructions=[instruction.pk])
         _move_clocks_on_execution(instruction, involved_account, freeze, now)
         stage = refresh_stage(involved_account, now)
+        _advance_queue_of(instruction, involved_account, now)
         record_event(
             case=case,
             type=EventType.INSTRUCTION_EXECUTED,
@@ -484,6 +506,9 @@ def instruction_execute(
             requested_amount=instruction.requested_amount,
             executed_amount=executed_amount,
             bank_reference=instruction.bank_reference,
+            effective_from=instruction.effective_from.isoformat()
+            if instruction.effective_from
+            else None,
             effective_until=instruction.effective_until.isoformat()
             if instruction.effective_until
             else None,
@@ -505,31 +530,21 @@ def _apply_execution(
     effects: dict[str, object] = {}
     if kind == InstructionKind.STOP_PAYMENT:
         if amount > 0:
+            instruction.effective_from = now
             instruction.effective_until = now + rule("STOP_DURATION")  # R2
             involved_account.stopped_amount += amount
             involved_account.save(update_fields=["stopped_amount"])
     elif kind == InstructionKind.FREEZE:
         if amount > 0:
-            assert instruction.term_months is not None
-            instruction.effective_until = add_months(now, instruction.term_months)  # R5
-            involved_account.frozen_amount += amount
-            involved_account.save(update_fields=["frozen_amount"])
-            # A freeze takes over from the stop-payments on the account.
-            superseded = list(
-                Instruction.objects.filter(
-                    involved_account=involved_account,
-                    kind=InstructionKind.STOP_PAYMENT,
-                    status=InstructionStatus.EXECUTED,
-                    ended_at__isnull=True,
-                )
-                .order_by("pk")
-                .select_for_update(no_key=True)
-                .values_list("pk", flat=True)
-            )
-            Instruction.objects.filter(pk__in=superseded).update(
-                ended_at=now, end_reason=EndReason.SUPERSEDED
-            )
-            effects["superseded_stops"] = superseded
+            waiting_behind = ahead(instruction, now).count() if instruction.queued else 0
+            if waiting_behind:
+                # R12: the answer registers the freeze in line; it holds nothing yet.
+                effects["registered_behind"] = waiting_behind
+            else:
+                instruction.effective_from = now
+                instruction.effective_until = add_months(now, instruction.term_months or 0)  # R5
+                instruction.effect_notified_at = now
+                effects.update(_take_hold(instruction, involved_account, amount, now))
     else:
         assert freeze is not None
         _require_freeze_in_force(freeze, now)
@@ -568,6 +583,49 @@ def _apply_execution(
     return effects
 
 
+def _take_hold(
+    freeze: Instruction, involved_account: InvolvedAccount, amount: Decimal, now: datetime
+) -> dict[str, object]:
+    """A freeze in force holds ``amount``, as the bank confirmed: the account's frozen money
+    grows, and the freeze takes over from the stop-payments on the account."""
+    freeze.hold_confirmed_at = now
+    freeze.hold_reference = freeze.bank_reference
+    involved_account.frozen_amount += amount
+    involved_account.save(update_fields=["frozen_amount"])
+    superseded = list(
+        Instruction.objects.filter(
+            involved_account=involved_account,
+            kind=InstructionKind.STOP_PAYMENT,
+            status=InstructionStatus.EXECUTED,
+            ended_at__isnull=True,
+        )
+        .order_by("pk")
+        .select_for_update(no_key=True)
+        .values_list("pk", flat=True)
+    )
+    Instruction.objects.filter(pk__in=superseded).update(
+        ended_at=now, end_reason=EndReason.SUPERSEDED
+    )
+    return {"superseded_stops": superseded}
+
+
+def _end_alarms_of_ended_holds(
+    hold: Instruction, involved_account: InvolvedAccount, now: datetime
+) -> None:
+    """A new hold ends the alarms of the holds on the account that lapsed or expired (or
+    that this freeze just superseded): a stop-payment those of stop-payments, a freeze
+    those of both."""
+    ended = list(
+        Instruction.objects.filter(involved_account=involved_account, ended_at__isnull=False)
+        .exclude(pk=hold.pk)
+        .values_list("pk", flat=True)
+    )
+    kinds = [DeadlineKind.STOP_LAPSE]
+    if hold.kind == InstructionKind.FREEZE:
+        kinds.append(DeadlineKind.FREEZE_EXPIRY)
+    deadlines_meet(now=now, kinds=kinds, instructions=ended)
+
+
 def _move_clocks_on_execution(
     instruction: Instruction,
     involved_account: InvolvedAccount,
@@ -576,25 +634,14 @@ def _move_clocks_on_execution(
 ) -> None:
     """Start and stop the clocks that an executed instruction starts and stops."""
     kind = instruction.kind
-    took_hold = (instruction.executed_amount or ZERO) > 0
+    took_hold = (instruction.executed_amount or ZERO) > 0 and (
+        kind != InstructionKind.FREEZE or instruction.hold_confirmed_at is not None
+    )
     if kind in (InstructionKind.STOP_PAYMENT, InstructionKind.FREEZE) and took_hold:
-        # A new hold ends the alarms of the holds on the account that lapsed or expired (or
-        # that this freeze just superseded): a stop-payment those of stop-payments, a
-        # freeze those of both.
-        ended = list(
-            Instruction.objects.filter(involved_account=involved_account, ended_at__isnull=False)
-            .exclude(pk=instruction.pk)
-            .values_list("pk", flat=True)
-        )
+        _end_alarms_of_ended_holds(instruction, involved_account, now)
         if kind == InstructionKind.STOP_PAYMENT:
-            deadlines_meet(now=now, kinds=[DeadlineKind.STOP_LAPSE], instructions=ended)
             open_stop_clocks(instruction, now)
         else:
-            deadlines_meet(
-                now=now,
-                kinds=[DeadlineKind.STOP_LAPSE, DeadlineKind.FREEZE_EXPIRY],
-                instructions=ended,
-            )
             open_freeze_clocks(instruction, now, verification=True)
     elif kind == InstructionKind.RENEWAL and freeze is not None:
         deadlines_meet(
@@ -628,6 +675,7 @@ def instruction_reject(*, actor: User, instruction: Instruction, reason: str) ->
         instruction.save(update_fields=["status", "reject_reason", "responded_by", "responded_at"])
         deadlines_meet(now=now, kinds=[DeadlineKind.BANK_RESPONSE], instructions=[instruction.pk])
         stage = refresh_stage(involved_account, now)
+        _advance_queue_of(instruction, involved_account, now)
         record_event(
             case=case,
             type=EventType.INSTRUCTION_REJECTED,
@@ -640,6 +688,78 @@ def instruction_reject(*, actor: User, instruction: Instruction, reason: str) ->
             stage=stage,
         )
     return instruction
+
+
+def freeze_confirm_hold(
+    *, actor: User, instruction: Instruction, held_amount: Decimal, bank_reference: str
+) -> Instruction:
+    """R12: the institution confirms what a queued freeze holds now that it took effect.
+
+    The bank's first answer registered the freeze in line; when its turn came
+    (funds.services.freeze_queue) the money left may be less than was registered, so only
+    this second answer makes it frozen. Zero ends the freeze: nothing was left to hold.
+    """
+    _require_liaison_of(actor, instruction)
+    if not bank_reference.strip():
+        raise RuleViolation(_("The bank's reference is required."), field="bank_reference")
+    if held_amount < 0:
+        raise RuleViolation(_("The amount cannot be negative."), field="held_amount")
+    with transaction.atomic():
+        case, involved_account, freeze, _parent = _lock_instruction(instruction)
+        _require_liaison_of(actor, freeze)
+        if not (
+            freeze.kind == InstructionKind.FREEZE
+            and freeze.status == InstructionStatus.EXECUTED
+            and freeze.effective_from is not None
+            and freeze.hold_confirmed_at is None
+            and freeze.ended_at is None
+        ):
+            raise InvalidState(
+                _(
+                    "Only a queued freeze that has taken effect waits for its amount to be confirmed."
+                )
+            )
+        if held_amount > freeze.requested_amount:
+            raise RuleViolation(
+                _("At most the requested %(amount)s can be frozen.")
+                % {"amount": f"{freeze.requested_amount:.2f}"},
+                field="held_amount",
+            )
+        now = acting_time.now()
+        registered = freeze.executed_amount
+        freeze.executed_amount = held_amount
+        # ``bank_reference`` stays the registration's; the confirmation's is hold_reference.
+        fields = ["executed_amount", "hold_confirmed_at", "hold_reference"]
+        effects: dict[str, object] = {}
+        if held_amount > 0:
+            effects = _take_hold(freeze, involved_account, held_amount, now)
+        else:
+            freeze.hold_confirmed_at = now
+            freeze.ended_at = now
+            freeze.end_reason = EndReason.NOTHING_LEFT
+            fields += ["ended_at", "end_reason"]
+        freeze.hold_reference = bank_reference.strip()
+        freeze.save(update_fields=fields)
+        deadlines_meet(now=now, kinds=[DeadlineKind.BANK_RESPONSE], instructions=[freeze.pk])
+        if held_amount > 0:
+            # Its own clocks started when it took effect (funds.services.freeze_queue).
+            _end_alarms_of_ended_holds(freeze, involved_account, now)
+        else:
+            deadlines_meet(now=now, kinds=FREEZE_CLOCKS, instructions=[freeze.pk])
+        stage = refresh_stage(involved_account, now)
+        queue_advance(bank_account_id=involved_account.account_id, now=now)
+        record_event(
+            case=case,
+            type=EventType.FREEZE_HOLD_CONFIRMED,
+            actor=actor,
+            instruction=freeze,
+            registered_amount=registered,
+            held_amount=held_amount,
+            hold_reference=freeze.hold_reference,
+            stage=stage,
+            **effects,
+        )
+    return freeze
 
 
 def instruction_cancel(*, actor: User, instruction: Instruction) -> Instruction:
@@ -661,6 +781,7 @@ def instruction_cancel(*, actor: User, instruction: Instruction) -> Instruction:
             instructions=[instruction.pk],
         )
         stage = refresh_stage(involved_account, now)
+        _advance_queue_of(instruction, involved_account, now)
         record_event(
             case=case,
             type=EventType.INSTRUCTION_CANCELLED,

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Role, User
 from funds import acting_time
 from funds.models import Instruction, InstructionStatus, Notification
-from funds.tasks import notify_institution_task
+from funds.tasks import notify_institution_task, notify_queue_effect_task
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,68 @@ def notify_institution_after_commit(instruction: Instruction) -> None:
             )
 
     transaction.on_commit(enqueue)
+
+
+def queue_effect_notify_after_commit(instruction_id: int) -> None:
+    """Once committed, queue the mail that a queued freeze took effect (R12)."""
+
+    def enqueue() -> None:
+        try:
+            notify_queue_effect_task.delay(instruction_id)
+        except Exception:  # the broker is down: the sweep will catch up (catch_up_queue_effects)
+            logger.exception(
+                "Could not queue the notice of freeze %s; the sweep will send it.", instruction_id
+            )
+
+    transaction.on_commit(enqueue)
+
+
+def queue_effect_notify(*, instruction_id: int) -> bool:
+    """Tell the requesting officer and the bank's liaisons, once, that a queued freeze took
+    effect and that the bank is to confirm what it holds; answer whether this call sent it."""
+    claimed = Instruction.objects.filter(
+        pk=instruction_id, effective_from__isnull=False, effect_notified_at__isnull=True
+    ).update(effect_notified_at=acting_time.now())
+    if not claimed:
+        return False
+    freeze = Instruction.objects.select_related(
+        "case", "involved_account__account", "institution", "requested_by"
+    ).get(pk=instruction_id)
+    recipients = [u.email for u in _liaisons(freeze.institution_id)]
+    if freeze.requested_by.email:
+        recipients.append(freeze.requested_by.email)
+    if not recipients:
+        return True
+    with translation.override(settings.LANGUAGE_CODE):
+        subject = _("Queued freeze in force: %(account)s, case %(case)s") % {
+            "account": freeze.involved_account.account.number,
+            "case": freeze.case.number,
+        }
+        due = timezone.localtime(freeze.response_due_at) if freeze.response_due_at else None
+        body = _(
+            "The freezes ahead of this queued freeze have ended; it is in force from "
+            "%(start)s. %(institution)s is to confirm the amount it now holds by %(due)s.\n"
+            "%(link)s"
+        ) % {
+            "start": f"{timezone.localtime(freeze.effective_from):%Y-%m-%d %H:%M}",
+            "institution": freeze.institution.name,
+            "due": f"{due:%Y-%m-%d %H:%M}" if due else "-",
+            "link": f"{settings.SITE_URL}/cases/{freeze.case_id}/",
+        }
+    try:
+        mail.send_mail(subject, body, None, recipients)
+    except Exception:
+        logger.exception("Mail about freeze %s taking effect failed.", instruction_id)
+    return True
+
+
+def catch_up_queue_effects(*, older_than: timedelta = timedelta(minutes=1)) -> int:
+    """Send the notices of queued freezes that took effect but were never queued for mail."""
+    cutoff = acting_time.now() - older_than
+    missed = Instruction.objects.filter(
+        effective_from__lte=cutoff, effect_notified_at__isnull=True, queued=True
+    ).values_list("pk", flat=True)[:MAIL_BATCH]
+    return sum(queue_effect_notify(instruction_id=pk) for pk in missed)
 
 
 def notification_read(*, actor: User, notification: Notification) -> Notification:

@@ -5,7 +5,8 @@ answer for the same facts:
 
 1. Money was frozen: ``released``/``returned`` once nothing is held any more (``returned``
    if any of it was returned), else ``frozen`` while a freeze is in force, else ``expired``.
-2. A freeze is waiting for approval or for the bank: ``freeze_requested``.
+2. A freeze is waiting for approval, for the bank, or in line behind another case's (R12):
+   ``freeze_requested``.
 3. A stop-payment is in force: ``stopped``.
 4. A stop-payment is waiting for the bank: ``stop_requested``.
 5. Otherwise the latest answered stop-payment or freeze says what went wrong:
@@ -25,7 +26,7 @@ from funds.models import (
     InvolvedAccount,
     Stage,
 )
-from funds.models.instructions import OPEN_STATUSES
+from funds.models.instructions import OPEN_STATUSES, waiting_in_queue
 from funds.models.money import ZERO
 
 
@@ -37,6 +38,10 @@ def in_force(instruction: Instruction, now: datetime) -> bool:
         and instruction.ended_at is None
         and instruction.effective_until is not None
         and instruction.effective_until > now
+        # R12: a queued freeze holds money only once the bank confirmed what it holds.
+        and (
+            instruction.kind != InstructionKind.FREEZE or instruction.hold_confirmed_at is not None
+        )
     )
 
 
@@ -50,9 +55,9 @@ def derive_stage(
             return Stage.RETURNED if involved_account.returned_amount > 0 else Stage.RELEASED
         if any(in_force(f, now) for f in freezes):
             return Stage.FROZEN
-        if not any(f.status in OPEN_STATUSES for f in freezes):
+        if not any(f.status in OPEN_STATUSES or waiting_in_queue(f) for f in freezes):
             return Stage.EXPIRED
-    if any(f.status in OPEN_STATUSES for f in freezes):
+    if any(f.status in OPEN_STATUSES or waiting_in_queue(f) for f in freezes):
         return Stage.FREEZE_REQUESTED
     if any(in_force(s, now) for s in stops):
         return Stage.STOPPED

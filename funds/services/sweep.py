@@ -8,6 +8,8 @@ once:
 1. lapse the stop-payments (R2) and expire the freezes (R5) whose clocks ran out, in the
    cases this sweep could lock (``SKIP LOCKED``: a case a user is changing right now is left
    for the next pass), with their audit events by the system and the accounts' new stages;
+   then let the queued freezes behind the expired ones take effect (R12,
+   funds.services.freeze_queue);
 2. raise warning and overdue flags (``ON CONFLICT DO NOTHING`` on one flag per clock and
    level);
 3. record who is to be told of each new overdue flag, and escalate to the managers of the
@@ -40,8 +42,13 @@ from funds.models import (
 )
 from funds.models.deadlines import FLAG_FOR
 from funds.services.audit import new_event, record_events
+from funds.services.freeze_queue import queues_advance_all
 from funds.services.heartbeats import heartbeat_record
-from funds.services.notifications import catch_up_institutions, deliver_flag_mail
+from funds.services.notifications import (
+    catch_up_institutions,
+    catch_up_queue_effects,
+    deliver_flag_mail,
+)
 from funds.services.stages import refresh_stages
 
 
@@ -52,6 +59,7 @@ class SweepResult:
     flags_raised: int = 0
     notifications: int = 0
     escalated: int = 0
+    queued_took_effect: int = 0
 
 
 def _flag_kind_sql(level_index: int) -> str:
@@ -151,6 +159,7 @@ def sweep_run() -> dict[str, int]:
     result = asdict(sweep(acting_time.now()))
     result["mailed"] = deliver_flag_mail()
     result["institution_notices"] = catch_up_institutions()
+    result["queue_notices"] = catch_up_queue_effects()
     heartbeat_record(name=HeartbeatName.SWEEP)
     return result
 
@@ -160,6 +169,9 @@ def sweep(now: datetime) -> SweepResult:
     result = SweepResult()
     with transaction.atomic():
         result.lapsed, result.expired = _apply_lapses(now)
+    # R12: an expiry ends a freeze without a service to advance its queue; so does anything
+    # that failed between ending a freeze and advancing (each account in a transaction).
+    result.queued_took_effect = queues_advance_all(now)
     with transaction.atomic():
         params = {"now": now, "cutoff": now - rule("ESCALATE_AFTER")}
         result.flags_raised = _claim_then(

@@ -39,7 +39,7 @@ from tests.funds.helpers import FundsTestCase
 ZONE = ZoneInfo("Asia/Shanghai")
 ZERO = Decimal("0.00")
 NOW = datetime(2026, 3, 20, 18, 0, tzinfo=ZONE)
-FIGURES = ("stop_requested", "stopped", "frozen", "released", "returned")
+FIGURES = ("stop_requested", "stopped", "frozen", "released", "returned", "queued")
 DONE = {"stop_payment": "stopped", "freeze": "frozen", "release": "released", "return": "returned"}
 MEASURES = (
     "first_stop",
@@ -152,12 +152,19 @@ def expected_totals(
         if i.kind == "stop_payment" and i.status != "cancelled" and within(asked, first, last):
             for figures in (rows[key(case, i.institution_id, i.requested_at)], total):
                 bump(figures, "stop_requested", i.requested_amount)
+        if i.waiting_in_queue and within(asked, first, last):
+            # R12: in line behind another case's freeze, with what it waits for.
+            for figures in (rows[key(case, i.institution_id, i.requested_at)], total):
+                bump(figures, "queued", i.executed_amount or i.requested_amount)
         if i.status != "executed" or not i.executed_amount or i.kind not in DONE:
             continue
         assert i.responded_at is not None
-        if not within(local_day(i.responded_at), first, last):
+        # A freeze counts once the bank confirmed what it holds: at its answer, or for a
+        # queued freeze when it took effect.
+        done_at = i.hold_confirmed_at if i.kind == "freeze" else i.responded_at
+        if done_at is None or not within(local_day(done_at), first, last):
             continue
-        for figures in (rows[key(case, i.institution_id, i.responded_at)], total):
+        for figures in (rows[key(case, i.institution_id, done_at)], total):
             bump(figures, DONE[i.kind], i.executed_amount)
             if i.kind == "freeze":
                 figures["held"] += i.executed_amount - i.released_amount - i.returned_amount

@@ -1,0 +1,274 @@
+"""R12 across cases: a freeze on money another case holds frozen waits in line, takes
+effect when the freezes ahead of it end, and holds what the bank confirms then."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import time_machine
+from django.core.management import call_command
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from funds.durations import add_months
+from funds.models import Deadline, DeadlineKind, Event, Instruction, InvolvedAccount
+from funds.reports.folding import report_totals_rebuild
+from tests.funds.helpers import FundsTestCase
+
+NUMBER = "6222020000000001"
+
+
+def moment(value: str) -> Any:
+    return parse_datetime(value)
+
+
+class FreezeQueueTestCase(FundsTestCase):
+    def freeze_body(self, account_id: int, amount: str = "8000.00", **extra: Any) -> dict:
+        return {
+            "kind": "freeze",
+            "account": account_id,
+            "amount": amount,
+            "instrument_number": "青公冻字〔2026〕9号",
+            **extra,
+        }
+
+    def second_case_freeze(self, amount: str = "8000.00") -> tuple[dict, dict, dict]:
+        """市南's case on the same ICBC card, with a freeze asked and approved."""
+        case = self.filed_case(self.officer_sn)
+        account = self.add_account(case["id"], NUMBER, user=self.officer_sn)
+        freeze = self.ask(case["id"], self.freeze_body(account["id"], amount), self.officer_sn)
+        self.approve(freeze["id"], self.manager_sd)
+        return case, account, freeze
+
+    def confirm(self, freeze_id: int, amount: str, user=None, status: int = 200) -> dict:
+        return self.ok(
+            self.api(user or self.liaison_icbc).post(
+                f"/api/v1/instructions/{freeze_id}/confirm-hold/",
+                {"held_amount": amount, "bank_reference": f"HOLD-{freeze_id}"},
+                format="json",
+            ),
+            status,
+        )
+
+    def release_all(self, case: dict, freeze: dict, amount: str) -> dict:
+        release = self.ask(
+            case["id"],
+            {"kind": "release", "freeze": freeze["id"], "amount": amount, "reason": "查明无关"},
+        )
+        self.approve(release["id"], self.manager_lx)
+        return self.execute(release["id"], amount)
+
+    def instruction(self, pk: int, user=None) -> dict:
+        return self.ok(self.api(user or self.officer_sn).get(f"/api/v1/instructions/{pk}/"))
+
+    def case_totals(self, case: dict, user=None) -> dict:
+        return self.ok(self.api(user or self.officer_sn).get(f"/api/v1/cases/{case['id']}/"))[
+            "totals"
+        ]
+
+    def province_total(self) -> dict:
+        today = timezone.localdate()
+        report = self.ok(
+            self.api(self.manager_sd).get(
+                f"/api/v1/reports/totals/?group_by=unit&from={today - timedelta(days=1)}"
+                f"&to={today + timedelta(days=1)}"
+            )
+        )
+        return report["total"]
+
+
+class QueuedFreezeTest(FreezeQueueTestCase):
+    def test_a_freeze_behind_another_cases_freeze_is_queued_first_in_line(self):
+        self.frozen_account("8000.00")
+        _case, _account, queued = self.second_case_freeze()
+        assert queued["queued"] is True
+        assert queued["queue_position"] == 1
+        assert queued["effective_from"] is None
+
+    def test_the_banks_answer_registers_a_queued_freeze_without_freezing_anything(self):
+        first_case, _account, _freeze = self.frozen_account("8000.00")
+        case, account, queued = self.second_case_freeze("6000.00")
+        answered = self.execute(queued["id"], "6000.00")
+        assert answered["status"] == "executed"
+        assert answered["effective_from"] is None and answered["effective_until"] is None
+        assert answered["hold_confirmed_at"] is None
+        assert answered["queue_position"] == 1
+        involved = InvolvedAccount.objects.get(pk=account["id"])
+        assert involved.frozen_amount == 0
+        assert involved.stage == "freeze_requested"
+        totals = self.case_totals(case)
+        assert totals["frozen"] == "0.00" and totals["held"] == "0.00"
+        assert totals["queued"] == "6000.00"
+        # No clock of a freeze in force runs for money not yet held.
+        assert not Deadline.objects.filter(
+            instruction_id=queued["id"], kind=DeadlineKind.FREEZE_EXPIRY
+        ).exists()
+        province = self.province_total()
+        assert province["frozen"] == {"count": 1, "amount": "8000.00"}
+        assert province["held"] == "8000.00"
+        assert province["queued"] == {"count": 1, "amount": "6000.00"}
+        assert self.case_totals(first_case, self.officer_lx)["queued"] == "0.00"
+
+    def test_a_freeze_behind_a_freeze_still_awaiting_approval_is_queued(self):
+        first = self.filed_case()
+        account = self.add_account(first["id"], NUMBER)
+        ahead = self.ask(first["id"], self.freeze_body(account["id"]))
+        assert ahead["queued"] is False
+        _case, _account, queued = self.second_case_freeze()
+        assert queued["queued"] is True
+
+    def test_a_freeze_queued_behind_one_cancelled_takes_hold_at_its_answer(self):
+        first = self.filed_case()
+        account = self.add_account(first["id"], NUMBER)
+        ahead = self.ask(first["id"], self.freeze_body(account["id"]))
+        _case, _account, queued = self.second_case_freeze()
+        self.post(self.officer_lx, f"/api/v1/instructions/{ahead['id']}/cancel/")
+        answered = self.execute(queued["id"], "7000.00")
+        assert answered["effective_from"] == answered["responded_at"]
+        assert answered["hold_confirmed_at"] == answered["responded_at"]
+        assert answered["queue_position"] is None
+
+    def test_ending_the_freeze_ahead_lets_the_queued_one_take_effect_with_its_term(self):
+        start = timezone.now()
+        with time_machine.travel(start, tick=False) as clock:
+            first_case, _account, freeze = self.frozen_account("8000.00")
+            case, account, queued = self.second_case_freeze("6000.00")
+            self.execute(queued["id"], "6000.00")
+            clock.shift(timedelta(days=10))
+            self.release_all(first_case, freeze, "8000.00")
+            took_effect = timezone.now()
+        shown = self.instruction(queued["id"])
+        assert moment(shown["effective_from"]) == took_effect
+        assert moment(shown["effective_until"]) == add_months(took_effect, 6)
+        assert shown["hold_confirmed_at"] is None
+        assert moment(shown["response_due_at"]) == took_effect + timedelta(hours=24)
+        event = Event.objects.get(instruction_id=queued["id"], type="freeze_took_effect")
+        assert event.actor is None and event.case_id == case["id"]
+        assert event.data["registered_amount"] == "6000.00"
+        # R5, R6, R8 run from the moment it took effect.
+        expiry = Deadline.objects.get(instruction_id=queued["id"], kind=DeadlineKind.FREEZE_EXPIRY)
+        assert expiry.due_at == add_months(took_effect, 6)
+        # Until the bank confirms, the money is not counted as frozen anywhere.
+        assert self.case_totals(case)["frozen"] == "0.00"
+        assert InvolvedAccount.objects.get(pk=account["id"]).stage == "freeze_requested"
+
+    def test_the_bank_confirms_what_the_queued_freeze_holds_once_in_force(self):
+        first_case, _account, freeze = self.frozen_account("8000.00")
+        case, account, queued = self.second_case_freeze("6000.00")
+        self.execute(queued["id"], "6000.00")
+        self.release_all(first_case, freeze, "8000.00")
+        confirmed = self.confirm(queued["id"], "4500.00")
+        assert confirmed["executed_amount"] == "4500.00"
+        assert confirmed["hold_confirmed_at"] is not None
+        assert confirmed["hold_reference"] == f"HOLD-{queued['id']}"
+        assert confirmed["bank_reference"] == f"REF-{queued['id']}"
+        involved = InvolvedAccount.objects.get(pk=account["id"])
+        assert involved.frozen_amount == Decimal("4500.00") and involved.stage == "frozen"
+        totals = self.case_totals(case)
+        assert totals["frozen"] == "4500.00" and totals["held"] == "4500.00"
+        assert totals["queued"] == "0.00"
+        event = Event.objects.get(instruction_id=queued["id"], type="freeze_hold_confirmed")
+        assert event.data["registered_amount"] == "6000.00"
+        assert event.data["held_amount"] == "4500.00"
+        province = self.province_total()
+        assert province["frozen"] == {"count": 2, "amount": "12500.00"}
+        assert province["released"] == {"count": 1, "amount": "8000.00"}
+        assert province["held"] == "4500.00"
+        assert province["queued"] == {"count": 0, "amount": "0.00"}
+        # The same figures once rebuilt from the tables.
+        report_totals_rebuild()
+        assert self.province_total() == province
+
+    def test_a_confirmed_queued_freeze_can_be_renewed_released_and_returned_from(self):
+        first_case, _account, freeze = self.frozen_account("8000.00")
+        case, _account2, queued = self.second_case_freeze("6000.00")
+        self.execute(queued["id"], "6000.00")
+        self.release_all(first_case, freeze, "8000.00")
+        body = {"kind": "release", "freeze": queued["id"], "amount": "100.00", "reason": "无关"}
+        # Not in force until the bank confirms what it holds.
+        self.ask(case["id"], body, self.officer_sn, status=409)
+        self.confirm(queued["id"], "4500.00")
+        self.ask(case["id"], body, self.officer_sn)
+
+    def test_nothing_left_ends_the_queued_freeze_and_lets_the_next_one_take_effect(self):
+        first_case, _account, freeze = self.frozen_account("8000.00")
+        _case, _account2, second = self.second_case_freeze("6000.00")
+        self.execute(second["id"], "6000.00")
+        third_case = self.filed_case(self.officer_station)
+        third_account = self.add_account(third_case["id"], NUMBER, user=self.officer_station)
+        third = self.ask(
+            third_case["id"], self.freeze_body(third_account["id"]), self.officer_station
+        )
+        assert third["queued"] is True
+        self.approve(third["id"], self.manager_lx)
+        self.execute(third["id"], "8000.00")
+        assert self.instruction(third["id"], self.officer_station)["queue_position"] == 2
+        self.release_all(first_case, freeze, "8000.00")
+        assert self.instruction(third["id"], self.officer_station)["effective_from"] is None
+        assert self.instruction(third["id"], self.officer_station)["queue_position"] == 1
+        ended = self.confirm(second["id"], "0.00")
+        assert ended["ended_at"] is not None and ended["end_reason"] == "nothing_left"
+        assert self.instruction(third["id"], self.officer_station)["effective_from"] is not None
+
+    def test_the_sweep_lets_a_queued_freeze_take_effect_when_the_one_ahead_expires(self):
+        start = timezone.now()
+        with time_machine.travel(start, tick=False) as clock:
+            self.frozen_account("8000.00")
+            _case, _account, queued = self.second_case_freeze("6000.00")
+            self.execute(queued["id"], "6000.00")
+            clock.shift(timedelta(days=200))  # past the first freeze's six months (R5)
+            call_command("sweep_deadlines", verbosity=0)
+            swept = timezone.now()
+        shown = self.instruction(queued["id"])
+        assert moment(shown["effective_from"]) == swept
+        assert (
+            Event.objects.filter(instruction_id=queued["id"], type="freeze_took_effect").count()
+            == 1
+        )
+
+
+class ConfirmHoldRefusalsTest(FreezeQueueTestCase):
+    def setUp(self) -> None:
+        first_case, _account, freeze = self.frozen_account("8000.00")
+        self.case, _account, self.queued = self.second_case_freeze("6000.00")
+        self.execute(self.queued["id"], "6000.00")
+        self.first_case, self.first_freeze = first_case, freeze
+
+    def test_a_freeze_still_in_line_cannot_be_confirmed(self):
+        self.confirm(self.queued["id"], "6000.00", status=409)
+
+    def test_a_freeze_that_took_hold_at_its_answer_cannot_be_confirmed_again(self):
+        self.confirm(self.first_freeze["id"], "8000.00", status=409)
+
+    def test_another_banks_liaison_gets_404_and_police_403(self):
+        self.release_all(self.first_case, self.first_freeze, "8000.00")
+        self.confirm(self.queued["id"], "6000.00", user=self.liaison_ccb, status=404)
+        self.confirm(self.queued["id"], "6000.00", user=self.officer_sn, status=403)
+
+    def test_more_than_was_asked_is_refused_and_changes_nothing(self):
+        self.release_all(self.first_case, self.first_freeze, "8000.00")
+        answer = self.confirm(self.queued["id"], "6000.01", status=400)
+        assert "held_amount" in answer
+        stored = Instruction.objects.get(pk=self.queued["id"])
+        assert stored.hold_confirmed_at is None and stored.executed_amount == Decimal("6000.00")
+
+    def test_confirming_twice_is_a_conflict(self):
+        self.release_all(self.first_case, self.first_freeze, "8000.00")
+        self.confirm(self.queued["id"], "5000.00")
+        self.confirm(self.queued["id"], "5000.00", status=409)
+        assert (
+            Event.objects.filter(
+                instruction_id=self.queued["id"], type="freeze_hold_confirmed"
+            ).count()
+            == 1
+        )
+
+    def test_a_renewal_of_a_freeze_in_line_is_refused(self):
+        body = {
+            "kind": "renewal",
+            "freeze": self.queued["id"],
+            "instrument_number": "青公续冻字〔2026〕1号",
+        }
+        self.ask(self.case["id"], body, self.officer_sn, status=409)
