@@ -166,6 +166,13 @@ class ExecuteForm(forms.Form):
     bank_reference = forms.CharField(label=_("Your reference"), max_length=64)
 
 
+class ConfirmHoldForm(forms.Form):
+    """R12: what a queued freeze holds now that its turn came."""
+
+    held_amount = money_field(_("Amount now held (yuan)"), minimum="0.00")
+    bank_reference = forms.CharField(label=_("Your reference"), max_length=64)
+
+
 class RejectForm(forms.Form):
     reason = forms.CharField(
         label=_("Reason for rejecting"), widget=forms.Textarea(attrs={"rows": 2})

@@ -22,6 +22,7 @@ urlpatterns = [
     path("inbox/rows/", liaison.inbox_rows, name="inbox-rows"),
     path("inbox/<int:pk>/execute/", liaison.inbox_execute, name="inbox-execute"),
     path("inbox/<int:pk>/reject/", liaison.inbox_reject, name="inbox-reject"),
+    path("inbox/<int:pk>/confirm-hold/", liaison.inbox_confirm_hold, name="inbox-confirm-hold"),
     path("desk/", manager.desk, name="desk"),
     path("desk/<int:pk>/approve/", manager.desk_approve, name="desk-approve"),
 ]

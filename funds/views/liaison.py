@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import cast
 
 from django.contrib import messages
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -13,8 +14,8 @@ from django.views.decorators.http import require_POST
 from accounts.models import Role, User
 from funds import selectors
 from funds.access import access_instruction
-from funds.forms import ExecuteForm, RejectForm
-from funds.models import Instruction, InstructionStatus
+from funds.forms import ConfirmHoldForm, ExecuteForm, RejectForm
+from funds.models import Instruction, InstructionKind, InstructionStatus
 from funds.services import instructions as instruction_services
 from funds.views.common import attempt, is_htmx, roles
 
@@ -22,7 +23,20 @@ RECENT = 20
 
 
 def _pending(request: HttpRequest) -> list[Instruction]:
-    return list(selectors.instruction_list(request.user).filter(status=InstructionStatus.PENDING))
+    """What waits for the bank: pending instructions, and the queued freezes that took effect
+    and wait for the bank to confirm what they hold (R12)."""
+    return list(
+        selectors.instruction_list(request.user).filter(
+            Q(status=InstructionStatus.PENDING)
+            | Q(
+                kind=InstructionKind.FREEZE,
+                status=InstructionStatus.EXECUTED,
+                effective_from__isnull=False,
+                hold_confirmed_at__isnull=True,
+                ended_at__isnull=True,
+            )
+        )
+    )
 
 
 @roles(Role.LIAISON)
@@ -46,8 +60,19 @@ def inbox_rows(request: HttpRequest) -> HttpResponse:
 def _answer(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     instruction = access_instruction(request.user, pk)
     user = cast(User, request.user)
-    form: ExecuteForm | RejectForm
-    if action == "execute":
+    form: ExecuteForm | RejectForm | ConfirmHoldForm
+    if action == "confirm":
+        form = ConfirmHoldForm(request.POST, prefix=f"c{pk}")
+        done = form.is_valid() and attempt(
+            form,
+            lambda: instruction_services.freeze_confirm_hold(
+                actor=user,
+                instruction=instruction,
+                held_amount=form.cleaned_data["held_amount"],
+                bank_reference=form.cleaned_data["bank_reference"],
+            ),
+        )
+    elif action == "execute":
         form = ExecuteForm(request.POST, prefix=f"x{pk}")
         done = form.is_valid() and attempt(
             form,
@@ -68,7 +93,7 @@ def _answer(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         )
     instruction = selectors.instruction_list(user).get(pk=pk)
     if is_htmx(request):
-        forms = {"execute_form": form} if action == "execute" else {"reject_form": form}
+        forms = {f"{action}_form": form}
         return render(
             request,
             "funds/_inbox_row.html",
@@ -87,6 +112,12 @@ def _answer(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 @roles(Role.LIAISON)
 def inbox_execute(request: HttpRequest, pk: int) -> HttpResponse:
     return _answer(request, pk, "execute")
+
+
+@require_POST
+@roles(Role.LIAISON)
+def inbox_confirm_hold(request: HttpRequest, pk: int) -> HttpResponse:
+    return _answer(request, pk, "confirm")
 
 
 @require_POST

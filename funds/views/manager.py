@@ -15,10 +15,11 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Role, User
 from accounts.scope import access_unit, units_in_scope
-from funds import selectors
+from funds import acting_time, selectors
 from funds.access import access_instruction, flags_visible_to, may_approve
 from funds.errors import DomainError
 from funds.models import Instruction, InstructionStatus
+from funds.reports.stock import stock
 from funds.reports.totals import totals
 from funds.services import instructions as instruction_services
 from funds.views.common import is_htmx, roles
@@ -57,6 +58,12 @@ def desk(request: HttpRequest) -> HttpResponse:
     start, end = _period(request)
     by_unit, total = totals(scope=scope, group_by="unit", date_from=start, date_to=end)
     by_bank, _total = totals(scope=scope, group_by="institution", date_from=start, date_to=end)
+    # "Still held" is a stock, as of now, whatever the period (funds.reports.stock).
+    held_now = stock(scope=scope, now=acting_time.now())
+    for row in by_unit:
+        row.held_now = held_now.held_by_unit[row.key]  # type: ignore[attr-defined]
+    for row in by_bank:
+        row.held_now = held_now.held_by_institution[row.key]  # type: ignore[attr-defined]
     chart: dict[str, Any] = {
         "units": [r.label for r in by_unit],
         "unitSeries": {
@@ -95,6 +102,7 @@ def desk(request: HttpRequest) -> HttpResponse:
             "by_unit": by_unit,
             "by_bank": by_bank,
             "total": total,
+            "held_now": held_now,
             "chart": chart,
         },
     )

@@ -729,3 +729,86 @@ def test_a_freeze_executed_while_the_sweep_lapses_the_stop_ends_the_stop_once(wo
     )
     assert involved_account.stage == derive_stage(involved_account, holds, later)
     assert_amounts_hold(involved_account)
+
+
+# -- R12: one bank account, freezes in line ----------------------------------------------
+
+
+def ask_freeze(officer: User, case: Case, involved_account: InvolvedAccount) -> Instruction:
+    return instruction_request(
+        actor=officer,
+        case=Case.objects.get(pk=case.pk),
+        request=InstructionRequest(
+            kind=InstructionKind.FREEZE,
+            involved_account_id=involved_account.pk,
+            amount=Decimal("8000.00"),
+            instrument_number="冻字〔2026〕1号",
+            term_months=6,
+        ),
+    )
+
+
+def test_freezes_asked_at_once_by_cases_sharing_an_account_queue_all_but_one(world):
+    cases = [filed_case(world.officer_lx), filed_case(world.officer_sn)]
+    cases += [filed_case(world.officer_lx_2), filed_case(world.officer_sn)]
+    officers = ["officer_lx", "officer_sn", "officer_lx_2", "officer_sn"]
+    involvements = [add_account(user(o), c) for o, c in zip(officers, cases, strict=True)]
+    assert len({i.account_id for i in involvements}) == 1
+
+    results = run_at_once(
+        *(
+            lambda o=o, c=c, i=i: ask_freeze(user(o), c, i)
+            for o, c, i in zip(officers, cases, involvements, strict=True)
+        )
+    )
+
+    freezes = succeeded(results)
+    assert len(freezes) == 4, results
+    # Exactly one is first; the others queue behind it, each seeing the ones before.
+    assert sorted(f.queued for f in freezes) == [False, True, True, True]
+    first = min(freezes, key=lambda f: f.pk)
+    assert first.queued is False
+
+
+def test_a_freeze_ending_while_another_is_asked_never_leaves_two_in_force(world):
+    """The freeze ahead is emptied by a return at the moment another case asks: whichever
+    goes first, the new freeze is either not queued (the first had ended) or queued and then
+    moved up by the ending, never in force beside it."""
+    case, _involved_account, freeze = frozen(world, "8000.00")
+    victim = add_victim(world.officer_lx, case, "张三", "8000.00")
+    Victim.objects.filter(pk=victim.pk).update(
+        account_institution=world.orgs["CCB"], account_number="6217000000000001"
+    )
+    back = ask_follow_up(world.officer_lx, case, freeze, InstructionKind.RETURN, "8000.00", victim)
+    instruction_approve(actor=world.manager_jn, instruction=back)
+    other = filed_case(world.officer_sn)
+    other_involvement = add_account(world.officer_sn, other)
+
+    def pay() -> Instruction:
+        return instruction_execute(
+            actor=user("liaison_icbc"),
+            instruction=instruction(back.pk),
+            executed_amount=Decimal("8000.00"),
+            bank_reference="ICBC-R-1",
+        )
+
+    def ask() -> Instruction:
+        asked = ask_freeze(user("officer_sn"), other, other_involvement)
+        instruction_approve(actor=user("manager_sd"), instruction=asked)
+        return instruction_execute(
+            actor=user("liaison_icbc_2"),
+            instruction=instruction(asked.pk),
+            executed_amount=Decimal("8000.00"),
+            bank_reference="ICBC-F-2",
+        )
+
+    results = run_at_once(pay, ask)
+    assert not failed(results), results
+    first, second = instruction(freeze.pk), instruction(results[1].pk)
+    assert first.ended_at is not None
+    # The second took effect: at its answer, or when the first ended (then awaiting the
+    # bank's confirmation of what it holds).
+    assert second.effective_from is not None
+    assert second.effective_from >= first.ended_at or not second.queued
+    held = [f for f in (first, second) if f.hold_confirmed_at and not f.ended_at]
+    assert len(held) <= 1

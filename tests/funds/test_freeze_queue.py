@@ -3,6 +3,7 @@ effect when the freezes ahead of it end, and holds what the bank confirms then."
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -272,3 +273,56 @@ class ConfirmHoldRefusalsTest(FreezeQueueTestCase):
             "instrument_number": "青公续冻字〔2026〕1号",
         }
         self.ask(self.case["id"], body, self.officer_sn, status=409)
+
+
+class QueuePagesTest(FreezeQueueTestCase):
+    def setUp(self) -> None:
+        self.first_case, _account, self.first_freeze = self.frozen_account("8000.00")
+        self.case, _account2, self.queued = self.second_case_freeze("6000.00")
+        self.execute(self.queued["id"], "6000.00")
+
+    def page(self, user, url: str, **data: Any) -> str:
+        self.client.force_login(user)
+        response = self.client.get(url, data)
+        assert response.status_code == 200
+        return response.content.decode()
+
+    def test_the_inbox_asks_the_bank_to_confirm_a_queued_freeze_once_it_takes_effect(self):
+        row = f'id="instruction-{self.queued["id"]}"'
+        assert row not in self.page(self.liaison_icbc, "/inbox/").split("<tbody", 2)[1]
+        self.release_all(self.first_case, self.first_freeze, "8000.00")
+        inbox = self.page(self.liaison_icbc, "/inbox/")
+        assert row in inbox and f"/inbox/{self.queued['id']}/confirm-hold/" in inbox
+        self.client.force_login(self.liaison_icbc)
+        response = self.client.post(
+            f"/inbox/{self.queued['id']}/confirm-hold/",
+            {
+                f"c{self.queued['id']}-held_amount": "5000.00",
+                f"c{self.queued['id']}-bank_reference": "ICBC-H-1",
+            },
+            HTTP_HX_REQUEST="true",
+        )
+        assert response.status_code == 200
+        stored = Instruction.objects.get(pk=self.queued["id"])
+        assert stored.executed_amount == Decimal("5000.00") and stored.hold_reference == "ICBC-H-1"
+
+    def test_the_desk_shows_what_is_held_now_whatever_the_period(self):
+        self.release_all(self.first_case, self.first_freeze, "3000.00")
+        # Held now: 8000 - 3000 by the first freeze; the second still in line, 6000 queued.
+        for period in ({}, {"from": "2020-01-01", "to": "2020-01-31"}):
+            html = self.page(self.manager_sd, "/desk/", **period)
+            tiles = dict(
+                re.findall(r"<div><span>([^<]+)</span><strong>([^<]+)</strong></div>", html)
+            )
+            assert tiles["当前在冻"] == "¥5,000.00", tiles
+            assert tiles["当前轮候冻结"] == "¥6,000.00", tiles
+        independent = sum(
+            (
+                f.executed_amount - f.released_amount - f.returned_amount
+                for f in Instruction.objects.filter(
+                    kind="freeze", hold_confirmed_at__isnull=False, ended_at__isnull=True
+                )
+            ),
+            Decimal(0),
+        )
+        assert independent == Decimal("5000.00")
