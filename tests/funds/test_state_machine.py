@@ -52,7 +52,7 @@ from funds.models import (
     InvolvedAccount,
     Victim,
 )
-from funds.models.instructions import OPEN_STATUSES
+from funds.models.instructions import OPEN_STATUSES, waiting_in_queue
 from funds.models.money import ZERO
 from funds.selectors import with_totals
 from funds.services.cases import (
@@ -65,6 +65,7 @@ from funds.services.cases import (
 )
 from funds.services.instructions import (
     InstructionRequest,
+    freeze_confirm_hold,
     freeze_find_unrelated,
     freeze_verify,
     instruction_approve,
@@ -373,6 +374,102 @@ class FundsMachine(RuleBasedStateMachine):
             ),
         )
 
+    @precondition(lambda self: self.facts.has_freezes and len(self.facts.cases) < 4)
+    @rule(index=picks, amount=amounts, approved=mostly, answered=st.booleans())
+    def another_case_freezes_the_same_account(
+        self, index: int, amount: Decimal, approved: bool, answered: bool
+    ) -> None:
+        """R12: a second case finds an account another case has frozen, and asks to freeze
+        it too (mostly approved at once)."""
+        freeze = pick(self.instructions(kind=InstructionKind.FREEZE), index)
+        account = InvolvedAccount.objects.select_related("account__institution").get(
+            pk=freeze.involved_account_id
+        )
+        officer = self.officer()
+        case = self.act(
+            case_report,
+            actor=officer,
+            title="网络刷单诈骗",
+            fraud_type="rebate_task",
+            reported_at=self.now,
+        )
+        self.act(case_accept, actor=officer, case=case)
+        case = self.act(case_file, actor=officer, case=case, filing_number="济公立字〔2026〕5号")
+        involved_account = self.act(
+            account_add,
+            actor=officer,
+            case=case,
+            institution_code=account.account.institution.code,
+            number=account.account.number,
+            holder_name="王某某",
+            layer=1,
+        )
+        self.derived_at[involved_account.pk] = self.now
+        queued = self.act(
+            instruction_request,
+            actor=officer,
+            case=case,
+            request=InstructionRequest(
+                kind=InstructionKind.FREEZE,
+                involved_account_id=involved_account.pk,
+                amount=amount,
+                instrument_number="济公冻字〔2026〕8号",
+                term_months=6,
+            ),
+        )
+        self.touched(queued)
+        if queued is not None and approved:
+            self.act(instruction_approve, actor=self.people["manager_lx"], instruction=queued)
+            if answered:  # the bank registers it in line, or it takes hold at once
+                self.touched(
+                    self.act(
+                        instruction_execute,
+                        actor=self.liaison_of(queued),
+                        instruction=queued,
+                        executed_amount=amount,
+                        bank_reference=f"BANK-{queued.pk}",
+                    )
+                )
+
+    @precondition(lambda self: self.facts.has_freezes)
+    @rule(index=picks, return_it=st.booleans(), victim_index=picks)
+    def a_freeze_is_emptied(self, index: int, return_it: bool, victim_index: int) -> None:
+        """All a freeze in force holds is released or returned (approved and paid at once):
+        it ends, and the freezes in line behind it may take effect (R12)."""
+        freezes = [
+            f for f in self.instructions(kind=InstructionKind.FREEZE) if in_force(f, self.now)
+        ]
+        if not freezes:
+            return
+        freeze = pick(freezes, index)
+        victims = [v for v in self.facts.victims if v.case_id == freeze.case_id]
+        request = InstructionRequest(
+            kind=InstructionKind.RELEASE,
+            involved_account_id=None,
+            freeze_id=freeze.pk,
+            amount=freeze.held_amount,
+            reason="查明与本案无关",
+        )
+        if return_it and victims:
+            victim = pick(victims, victim_index)
+            request = replace(request, kind=InstructionKind.RETURN, reason="", victim_id=victim.pk)
+        emptying = self.act(
+            instruction_request, actor=self.officer(), case=freeze.case, request=request
+        )
+        if emptying is None:
+            return
+        self.touched(emptying)
+        self.act(instruction_approve, actor=self.people["manager_jn"], instruction=emptying)
+        self.touched(
+            self.act(
+                instruction_execute,
+                actor=self.liaison_of(emptying),
+                instruction=emptying,
+                executed_amount=emptying.requested_amount,
+                bank_reference=f"BANK-{emptying.pk}",
+            )
+        )
+
     @precondition(lambda self: self.facts.has_freezes)
     @rule(
         kind=st.sampled_from(
@@ -450,6 +547,28 @@ class FundsMachine(RuleBasedStateMachine):
             )
         )
 
+    @precondition(lambda self: self.facts.has_freezes)
+    @rule(index=picks, any_status=sometimes, share=shares)
+    def confirm_a_hold(self, index: int, any_status: bool, share: int) -> None:
+        """R12: the bank confirms what a queued freeze holds once its turn came (mostly one
+        waiting for that; sometimes any freeze, which is refused)."""
+        freezes = self.instructions(kind=InstructionKind.FREEZE)
+        waiting = [
+            f for f in freezes if f.effective_from is not None and f.hold_confirmed_at is None
+        ]
+        freeze = pick(freezes if any_status or not waiting else waiting, index)
+        requested = freeze.requested_amount
+        held = requested + FEN if share == 5 else (requested * share / 4).quantize(FEN, ROUND_DOWN)
+        self.touched(
+            self.act(
+                freeze_confirm_hold,
+                actor=self.liaison_of(freeze),
+                instruction=freeze,
+                held_amount=held,
+                bank_reference=f"HOLD-{freeze.pk}",
+            )
+        )
+
     @precondition(lambda self: bool(self.facts.instructions))
     @rule(index=picks, any_status=sometimes)
     def reject(self, index: int, any_status: bool) -> None:
@@ -515,6 +634,8 @@ class FundsMachine(RuleBasedStateMachine):
         self.check_every_change_of_an_instruction_is_in_the_audit_trail(facts)
         self.check_the_stage_is_derived_from_the_facts(facts)
         self.check_case_totals_are_the_sums_of_their_rows(facts)
+        self.check_one_case_at_a_time_holds_a_bank_accounts_money(facts)
+        self.check_a_freeze_waits_in_line_only_behind_another_cases(facts)
 
     def check_amounts_stay_within_what_was_frozen_and_asked(self, facts: Facts) -> None:
         for involved_account in facts.involved_account:
@@ -550,6 +671,9 @@ class FundsMachine(RuleBasedStateMachine):
             if i.status != InstructionStatus.EXECUTED:
                 continue
             assert i.executed_amount is not None
+            if i.kind == InstructionKind.FREEZE and i.hold_confirmed_at is None:
+                # R12: registered in line, holding nothing until the bank confirms.
+                continue
             executed[i.involved_account_id, i.kind] += i.executed_amount
             by_freeze[i.freeze_id, i.kind] += i.executed_amount
             if i.kind == InstructionKind.RETURN:
@@ -631,6 +755,14 @@ class FundsMachine(RuleBasedStateMachine):
                 expected["freeze_verified"] = 1
             if i.unrelated_found_at is not None:
                 expected["freeze_found_unrelated"] = 1
+            registered = any(
+                e["type"] == "instruction_executed" and "registered_behind" in e["data"]
+                for e in events
+            )
+            if registered and i.effective_from is not None:  # R12, by the system
+                expected["freeze_took_effect"] = 1
+            if registered and i.hold_confirmed_at is not None:  # R12, by the bank
+                expected["freeze_hold_confirmed"] = 1
             types = Counter(e["type"] for e in events)
             assert types == expected, (i, i.status, i.end_reason, types)
             by_type = {e["type"]: e for e in events}
@@ -644,6 +776,11 @@ class FundsMachine(RuleBasedStateMachine):
                     assert by_type[type_]["actor_id"] == getattr(i, who), (i, type_)
             if i.status == InstructionStatus.EXECUTED:
                 executed = by_type["instruction_executed"]["data"]["executed_amount"]
+                if "freeze_hold_confirmed" in by_type:
+                    # R12: what the bank confirmed replaced what it had registered.
+                    confirmed = by_type["freeze_hold_confirmed"]["data"]
+                    assert confirmed["registered_amount"] == executed, i
+                    executed = confirmed["held_amount"]
                 assert executed == f"{i.executed_amount:.2f}", i
         assert not trail, f"events of instructions that do not exist: {trail}"
 
@@ -685,6 +822,51 @@ class FundsMachine(RuleBasedStateMachine):
             assert case.released_total == released, case
             assert case.returned_total == returned, case
             assert case.held_total == frozen - released - returned >= 0, case
+            waiting = [
+                i for i in facts.instructions if i.case_id == case.pk and waiting_in_queue(i)
+            ]
+            queued = total(i.executed_amount or i.requested_amount for i in waiting)
+            assert case.queued_total == queued, case
+
+    def check_one_case_at_a_time_holds_a_bank_accounts_money(self, facts: Facts) -> None:
+        """R12: the freezes in force on one bank account all belong to one case, so the same
+        money is never frozen (nor counted frozen) by two cases."""
+        bank_account = {a.pk: a.account_id for a in facts.involved_account}
+        holders: dict[int, set[int]] = defaultdict(set)
+        for i in facts.instructions:
+            if i.kind == InstructionKind.FREEZE and in_force(i, self.now):
+                holders[bank_account[i.involved_account_id]].add(i.case_id)
+        assert all(len(cases) == 1 for cases in holders.values()), holders
+
+    def check_a_freeze_waits_in_line_only_behind_another_cases(self, facts: Facts) -> None:
+        """R12: a freeze registered in line has a freeze of another case ahead of it that has
+        not ended (the queue never sticks once the ones ahead end)."""
+        bank_account = {a.pk: a.account_id for a in facts.involved_account}
+        freezes = [i for i in facts.instructions if i.kind == InstructionKind.FREEZE]
+        not_ended = [
+            f
+            for f in freezes
+            if f.ended_at is None
+            and (f.status in OPEN_STATUSES or (f.status == ANSWERED[0] and f.executed_amount))
+        ]
+        for f in freezes:
+            registered = (
+                f.status == InstructionStatus.EXECUTED
+                and f.executed_amount
+                and f.effective_from is None
+            )
+            if not registered:
+                continue
+            account = bank_account[f.involved_account_id]
+            assert f.queued, f
+            ahead = [
+                g
+                for g in not_ended
+                if g.pk < f.pk
+                and g.case_id != f.case_id
+                and bank_account[g.involved_account_id] == account
+            ]
+            assert ahead, (f, "waits behind nothing")
 
 
 @dataclass
@@ -727,8 +909,8 @@ class RandomJourneysTest(CaseTrackerTestCase):
         run_state_machine_as_test(
             FundsMachine,
             settings=settings(
-                max_examples=40,
-                stateful_step_count=30,
+                max_examples=50,
+                stateful_step_count=40,
                 deadline=None,
                 # The same journeys on every run, and nothing written to .hypothesis/.
                 derandomize=True,
@@ -767,3 +949,44 @@ class RandomJourneysTest(CaseTrackerTestCase):
             lambda m: m.reject(index=0, any_status=False),
             lambda m: m.time_passes(duration=timedelta(days=2), swept=True),
         )
+
+    def test_a_queued_freeze_takes_effect_when_the_one_ahead_is_emptied(self) -> None:
+        # R12 step by step: a second case's freeze on the frozen account is registered in
+        # line, takes effect when the first is released in full, and holds what the bank
+        # confirms; six months later it expires like any freeze.
+        self.replay(
+            lambda m: m.a_filed_case_with_an_account_and_a_victim(stop_share=None, freeze_share=4),
+            lambda m: m.another_case_freezes_the_same_account(
+                index=0, amount=Decimal("6000.00"), approved=True, answered=True
+            ),
+            lambda m: self.assert_events(registered=1, took_effect=0),
+            lambda m: m.a_freeze_is_emptied(index=0, return_it=False, victim_index=0),
+            lambda m: self.assert_events(registered=1, took_effect=1),
+            lambda m: m.confirm_a_hold(index=0, any_status=False, share=3),
+            lambda m: self.assert_events(registered=1, took_effect=1, confirmed=1),
+            lambda m: m.time_passes(duration=timedelta(days=200), swept=True),
+        )
+
+    def test_a_queued_freeze_takes_effect_when_the_one_ahead_expires(self) -> None:
+        # The sweep's expiry advances the queue; nothing left when its turn comes ends it.
+        self.replay(
+            lambda m: m.a_filed_case_with_an_account_and_a_victim(stop_share=None, freeze_share=4),
+            lambda m: m.another_case_freezes_the_same_account(
+                index=0, amount=Decimal("3000.00"), approved=True, answered=True
+            ),
+            lambda m: m.another_case_freezes_the_same_account(
+                index=0, amount=Decimal("2000.00"), approved=True, answered=True
+            ),
+            lambda m: m.time_passes(duration=timedelta(days=200), swept=False),
+            lambda m: m.time_passes(duration=timedelta(minutes=1), swept=True),
+            lambda m: self.assert_events(registered=2, took_effect=1),
+            lambda m: m.confirm_a_hold(index=0, any_status=False, share=0),
+            lambda m: self.assert_events(registered=2, took_effect=2, confirmed=1),
+        )
+
+    @staticmethod
+    def assert_events(*, registered: int, took_effect: int, confirmed: int = 0) -> None:
+        executed = Event.objects.filter(type="instruction_executed")
+        assert sum("registered_behind" in e.data for e in executed) == registered
+        assert Event.objects.filter(type="freeze_took_effect").count() == took_effect
+        assert Event.objects.filter(type="freeze_hold_confirmed").count() == confirmed
