@@ -4,6 +4,9 @@ Every way in (the API, the pages, the intake, statement imports) passes a number
 ``normalise_account_number`` before it looks an account up, so that a card typed with
 spaces, hyphens, full-width digits or an invisible character pasted from a chat window is
 the same account as the card typed plainly (DOMAIN.md, "Money across cases").
+
+Migration funds 0015 holds a copy of this function (a migration never imports app code):
+a change here is a change there, with a migration that applies it to the stored numbers.
 """
 
 from __future__ import annotations
