@@ -81,17 +81,18 @@ def run() -> None:
         (first_case,) = cursor.fetchone()
         cursor.execute(
             """
-            INSERT INTO funds_bankaccount (institution_id, number, holder_name)
-            SELECT %s, '62220216' || lpad(g::text, 11, '0'), 'holder'
+            INSERT INTO funds_bankaccount (institution_id, number)
+            SELECT %s, '62220216' || lpad(g::text, 11, '0')
             FROM generate_series(1, %s) g
             """,
             [icbc, CASES],
         )
         cursor.execute(
             """
-            INSERT INTO funds_involvedaccount (case_id, account_id, layer, stage, stopped_amount,
-                frozen_amount, released_amount, returned_amount, created_by_id, created_at)
-            SELECT c.id, a.id, 1, 'stop_requested', 0, 0, 0, 0, %s, %s
+            INSERT INTO funds_involvedaccount (case_id, account_id, holder_name, layer, stage,
+                stopped_amount, frozen_amount, released_amount, returned_amount, created_by_id,
+                created_at)
+            SELECT c.id, a.id, 'holder', 1, 'stop_requested', 0, 0, 0, 0, %s, %s
             FROM (SELECT id, row_number() OVER (ORDER BY id) n FROM funds_case) c
             JOIN (SELECT id, row_number() OVER (ORDER BY id) n FROM funds_bankaccount) a ON a.n = c.n
             """,

@@ -329,7 +329,8 @@ class Province:
         self.rows: dict[type[models.Model], list[dict[str, Any]]] = {}
         self.counts: Counter[str] = Counter()
         self.codes = {pk: code for code, pk in world.institutions.items()}
-        self.recent_accounts: list[tuple[int, int]] = []  # (account id, institution id)
+        # (account id, institution id, holder name as the first case recorded it)
+        self.recent_accounts: list[tuple[int, int, str]] = []
 
     # -- random helpers ---------------------------------------------------------------
 
@@ -454,21 +455,23 @@ class Province:
         """One involved account and its instructions; answer when its stop was asked for."""
         rng, world = self.rng, self.world
         if self.recent_accounts and self.chance(0.03):
-            account_id, institution = rng.choice(self.recent_accounts)
+            # Another case's account: the units usually record its holder alike.
+            account_id, institution, holder_name = rng.choice(self.recent_accounts)
         else:
             code = self.pick({c: w for c, (w, _median) in INSTITUTIONS.items()})
             institution = world.institutions[code]
             account_id = self.ids[BankAccount].take()
             prefix = "62" if code not in ("ALIPAY", "TENPAY") else "A"
+            # Generated numbers are digits only, the normalised form (funds.account_numbers).
             self.rows.setdefault(BankAccount, []).append(
                 {
                     "id": account_id,
                     "institution_id": institution,
                     "number": f"{prefix}{account_id:017d}",
-                    "holder_name": rng.choice(SURNAMES) + "某某",
                 }
             )
-            self.recent_accounts.append((account_id, institution))
+            holder_name = rng.choice(SURNAMES) + "某某"
+            self.recent_accounts.append((account_id, institution, holder_name))
             self.recent_accounts = self.recent_accounts[-5_000:]
         if account_id in used:
             return None
@@ -478,6 +481,7 @@ class Province:
             {
                 "case_id": case_id,
                 "account_id": account_id,
+                "holder_name": holder_name,
                 "layer": layer,
                 "stage": "identified",
                 "stopped_amount": Decimal("0.00"),

@@ -4,6 +4,7 @@ of django-filter, so that booleans read `true`/`false` as API.md writes them."""
 from django.db.models import Q, QuerySet
 from django_filters import rest_framework as filters
 
+from funds.account_numbers import normalise_account_number
 from funds.models import (
     Case,
     CaseStatus,
@@ -36,12 +37,14 @@ class CaseFilter(filters.FilterSet):
             Q(number__icontains=value)
             | Q(title__icontains=value)
             | Q(pk__in=Case.objects.filter(victims__name__icontains=value).values("pk"))
-            | Q(
+        )
+        # Numbers are stored normalised: a card typed with spaces finds its account too.
+        if number := normalise_account_number(value):
+            matching |= Q(
                 pk__in=Case.objects.filter(
-                    involved_accounts__account__number__icontains=value
+                    involved_accounts__account__number__icontains=number
                 ).values("pk")
             )
-        )
         return queryset.filter(matching)
 
 

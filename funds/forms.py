@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organization
+from funds.account_numbers import normalise_account_number
 from funds.models import FraudType, InstructionKind, InvolvedAccount, Victim
 from funds.models.money import MAX_DIGITS
 
@@ -32,6 +33,25 @@ class LocalDateTimeInput(forms.DateTimeInput):
 
     def __init__(self) -> None:
         super().__init__(format="%Y-%m-%dT%H:%M")
+
+
+class AccountNumberField(forms.CharField):
+    """An account number as typed, refused beside its field when nothing of it identifies an
+    account; the service normalises it (funds.account_numbers) and refuses it too."""
+
+    def __init__(self, label: Any) -> None:
+        super().__init__(label=label, max_length=64)
+
+    def clean(self, value: Any) -> str:
+        number = super().clean(value)
+        if number and not normalise_account_number(number):
+            raise forms.ValidationError(
+                _(
+                    "Enter the account number (spaces, hyphens and invisible characters do not count)."
+                ),
+                code="required",
+            )
+        return str(number)
 
 
 def set_choices(field: forms.Field, choices: Sequence[tuple[object, str]]) -> None:
@@ -92,7 +112,7 @@ class AccountForm(forms.Form):
     """An account that received the money, with its stop-payment in the same step."""
 
     institution = forms.ChoiceField(label=_("Bank or payment institution"))
-    number = forms.CharField(label=_("Account number"), max_length=64)
+    number = AccountNumberField(label=_("Account number"))
     holder_name = forms.CharField(label=_("Holder name"), max_length=100)
     layer = forms.IntegerField(label=_("Layer"), min_value=1, max_value=50, initial=1)
     ask_stop = forms.BooleanField(
@@ -113,10 +133,10 @@ class AccountForm(forms.Form):
 
 class TransferForm(forms.Form):
     from_institution = forms.ChoiceField(label=_("From: institution"))
-    from_number = forms.CharField(label=_("From: account number"), max_length=64)
+    from_number = AccountNumberField(label=_("From: account number"))
     from_holder = forms.CharField(label=_("From: holder"), max_length=100)
     to_institution = forms.ChoiceField(label=_("To: institution"))
-    to_number = forms.CharField(label=_("To: account number"), max_length=64)
+    to_number = AccountNumberField(label=_("To: account number"))
     to_holder = forms.CharField(label=_("To: holder"), max_length=100)
     amount = money_field(_("Amount (yuan)"))
     occurred_at = forms.DateTimeField(label=_("Time of the transfer"), widget=LocalDateTimeInput())
@@ -155,7 +175,7 @@ class InstructionForm(forms.Form):
         super().__init__(*args, **kwargs)
         set_choices(
             self.fields["account"],
-            [("", "—")] + [(a.pk, f"{a.account.number} {a.account.holder_name}") for a in accounts],
+            [("", "—")] + [(a.pk, f"{a.account.number} {a.holder_name}") for a in accounts],
         )
         set_choices(self.fields["freeze"], [("", "—"), *freezes])
         set_choices(self.fields["victim"], [("", "—")] + [(v.pk, v.name) for v in victims])

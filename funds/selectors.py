@@ -96,15 +96,21 @@ def case_list(user: AnyUser) -> QuerySet[Case]:
 
 
 def involved_accounts(case: Case) -> QuerySet[InvolvedAccount]:
-    """The case's accounts, with the other cases each appears in, in two queries."""
+    """The case's accounts, with the other cases each appears in, in two queries: each
+    involvement with its case's number, unit (for scope) and the holder name it recorded."""
     return (
         InvolvedAccount.objects.filter(case=case)
         .select_related("account__institution")
         .prefetch_related(
             Prefetch(
                 "account__involvements",
-                queryset=InvolvedAccount.objects.select_related("case").only(
-                    "id", "account_id", "case__number"
+                queryset=InvolvedAccount.objects.select_related("case__unit").only(
+                    "id",
+                    "account_id",
+                    "holder_name",
+                    "case__number",
+                    "case__unit__kind",
+                    "case__unit__path",
                 ),
                 to_attr="all_involvements",
             )

@@ -170,8 +170,14 @@ class AmountsSerializer(serializers.Serializer[Any]):
 
 class InvolvedAccountSerializer(serializers.ModelSerializer[InvolvedAccount]):
     institution = serializers.CharField(max_length=32)
-    number = serializers.CharField(max_length=64)
-    holder_name = serializers.CharField(max_length=100)
+    number = serializers.CharField(
+        max_length=64,
+        help_text="As typed; spaces, hyphens, full-width digits and invisible characters do "
+        "not count (one account, one identity). Answered normalised.",
+    )
+    holder_name = serializers.CharField(
+        max_length=100, help_text="The holder as this case recorded it."
+    )
     layer = serializers.IntegerField(min_value=1, max_value=50)
     amounts = serializers.SerializerMethodField()
     other_cases = serializers.SerializerMethodField()
@@ -196,7 +202,7 @@ class InvolvedAccountSerializer(serializers.ModelSerializer[InvolvedAccount]):
             "id": instance.pk,
             "institution": account.institution.code,
             "number": account.number,
-            "holder_name": account.holder_name,
+            "holder_name": instance.holder_name,
             "layer": instance.layer,
             "stage": instance.stage,
             "amounts": self.get_amounts(instance),
@@ -222,8 +228,12 @@ class InvolvedAccountSerializer(serializers.ModelSerializer[InvolvedAccount]):
 
 class AccountRefSerializer(serializers.Serializer[Any]):
     institution = serializers.CharField(max_length=32)
-    number = serializers.CharField(max_length=64)
-    holder_name = serializers.CharField(max_length=100)
+    number = serializers.CharField(
+        max_length=64, help_text="As typed; answered normalised, as on the involved account."
+    )
+    holder_name = serializers.CharField(
+        max_length=100, help_text="The holder as this case recorded it for this transfer."
+    )
 
 
 class TransferSerializer(serializers.ModelSerializer[Transfer]):
@@ -236,17 +246,17 @@ class TransferSerializer(serializers.ModelSerializer[Transfer]):
         fields = ["id", "from_account", "to_account", "amount", "occurred_at", "reference"]
 
     def to_representation(self, instance: Transfer) -> dict[str, Any]:
-        def ref(account: Any) -> dict[str, str]:
+        def ref(account: Any, holder_name: str) -> dict[str, str]:
             return {
                 "institution": account.institution.code,
                 "number": account.number,
-                "holder_name": account.holder_name,
+                "holder_name": holder_name,
             }
 
         return {
             "id": instance.pk,
-            "from_account": ref(instance.from_account),
-            "to_account": ref(instance.to_account),
+            "from_account": ref(instance.from_account, instance.from_holder_name),
+            "to_account": ref(instance.to_account, instance.to_holder_name),
             "amount": f"{instance.amount:.2f}",
             "occurred_at": serializers.DateTimeField().to_representation(instance.occurred_at),
             "reference": instance.reference,
@@ -271,9 +281,8 @@ class InstructionSerializer(serializers.ModelSerializer[Instruction]):
     institution = serializers.CharField(source="institution.code", read_only=True)
     approved_by = serializers.CharField(source="approved_by.username", read_only=True, default=None)
     account_number = serializers.CharField(source="involved_account.account.number", read_only=True)
-    holder_name = serializers.CharField(
-        source="involved_account.account.holder_name", read_only=True
-    )
+    # The holder as the instruction's own case recorded it.
+    holder_name = serializers.CharField(source="involved_account.holder_name", read_only=True)
     requested_amount = money(read_only=True)
     executed_amount = money(read_only=True, allow_null=True)
     payee_account = serializers.SerializerMethodField()

@@ -3,11 +3,19 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from funds.account_numbers import NUMBER_MAX_LENGTH
 from funds.models.money import money_field
 
 
 class BankAccount(models.Model):
-    """A bank card or payment-platform account; one account can appear in several cases."""
+    """A bank card or payment-platform account; one account can appear in several cases.
+
+    Its identity is its institution and its number as ``normalise_account_number`` leaves
+    it (funds.account_numbers), the only form ever stored. It has no holder name: each case
+    keeps the name its unit recorded (InvolvedAccount.holder_name, Transfer's two), since
+    units do record the same account under different names (a nickname, a company's, a
+    typo) and no unit's entry may stand for, or overwrite, another's.
+    """
 
     institution = models.ForeignKey(
         "accounts.Organization",
@@ -15,8 +23,7 @@ class BankAccount(models.Model):
         related_name="+",
         verbose_name=_("institution"),
     )
-    number = models.CharField(_("account number"), max_length=64)
-    holder_name = models.CharField(_("holder name"), max_length=100)
+    number = models.CharField(_("account number"), max_length=NUMBER_MAX_LENGTH)
 
     class Meta:
         verbose_name = _("bank account")
@@ -28,7 +35,7 @@ class BankAccount(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.number} ({self.holder_name})"
+        return self.number
 
 
 class Stage(models.TextChoices):
@@ -62,6 +69,8 @@ class InvolvedAccount(models.Model):
         related_name="involvements",
         verbose_name=_("account"),
     )
+    # What this case's unit recorded as the holder: the account's holder in the case.
+    holder_name = models.CharField(_("holder name"), max_length=100)
     layer = models.PositiveSmallIntegerField(_("layer"))
     stage = models.CharField(
         _("stage"), max_length=20, choices=Stage.choices, default=Stage.IDENTIFIED
@@ -111,6 +120,9 @@ class Transfer(models.Model):
     case = models.ForeignKey("funds.Case", on_delete=models.CASCADE, related_name="transfers")
     from_account = models.ForeignKey(BankAccount, on_delete=models.PROTECT, related_name="+")
     to_account = models.ForeignKey(BankAccount, on_delete=models.PROTECT, related_name="+")
+    # The holders as this case's unit recorded them for this movement.
+    from_holder_name = models.CharField(_("holder of the paying account"), max_length=100)
+    to_holder_name = models.CharField(_("holder of the receiving account"), max_length=100)
     amount = money_field(_("amount"), default=None)
     occurred_at = models.DateTimeField(_("occurred at"))
     reference = models.CharField(_("transaction reference"), max_length=64)

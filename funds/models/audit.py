@@ -29,6 +29,7 @@ class EventType(models.TextChoices):
     FREEZE_VERIFIED = "freeze_verified", _("Frozen funds verified")
     FREEZE_FOUND_UNRELATED = "freeze_found_unrelated", _("Frozen funds found unrelated")
     DEADLINE_RECOMPUTED = "deadline_recomputed", _("Deadline recomputed after a calendar change")
+    ACCOUNTS_MERGED = "accounts_merged", _("Duplicate accounts merged")
 
 
 class Event(AppendOnly):

@@ -28,7 +28,7 @@ class InstructionStatus(models.TextChoices):
 
 OPEN_STATUSES = (InstructionStatus.AWAITING_APPROVAL, InstructionStatus.PENDING)
 # R12: a queued freeze still in line, not yet confirmed by the bank as holding money
-# (Instruction.waiting_in_queue; the report triggers of migration 0014 test the same).
+# (Instruction.waiting_in_queue; the report triggers of migration 0018 test the same).
 WAITING_IN_QUEUE = Q(
     kind="freeze", queued=True, hold_confirmed_at__isnull=True, ended_at__isnull=True
 ) & (Q(status__in=OPEN_STATUSES) | Q(status="executed", executed_amount__gt=0))

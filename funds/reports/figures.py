@@ -1,7 +1,7 @@
 """What each report figure counts, and the SQL in PostgreSQL that keeps it.
 
-Every figure is defined once, in SQL, by the builder functions of migration funds 0014
-(funds/migrations/0014_report_triggers_queued_freezes.py, which replaced the functions
+Every figure is defined once, in SQL, by the builder functions of migration funds 0018
+(funds/migrations/0018_report_triggers_queued_freezes.py, which replaced the functions
 that migration 0005 first wrote). Its statement-level triggers, named
 ``<table>_report_<insert|update|delete>``, run those definitions over the rows a statement
 touched: inserts add the new rows' contribution, deletes take the old rows' away, updates

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Organization, Role, User
 from funds import acting_time
 from funds.access import case_in_scope, require_role
+from funds.account_numbers import NUMBER_MAX_LENGTH, normalise_account_number
 from funds.errors import InvalidState, RuleViolation
 from funds.models import (
     BankAccount,
@@ -230,14 +231,32 @@ def victim_add(
 
 
 def bank_account_get_or_create(
-    *, institution_code: str, number: str, holder_name: str, field: str
+    *, institution_code: str, number: str, field: str, number_field: str = "number"
 ) -> BankAccount:
-    """The account known by institution and number, created on first mention."""
+    """The account known by institution and normalised number, created on first mention.
+
+    Every way in (the API, the pages, the demo's stories; statement imports when they come)
+    reaches accounts through here, so that one card typed two ways is one account
+    (funds.account_numbers). ``field`` is the input an unknown institution is blamed on,
+    ``number_field`` the one a number is blamed on when nothing of it is left or too much.
+    """
     institution = institution_by_code(institution_code, field=field)
+    normalised = normalise_account_number(number)
+    if not normalised:
+        raise RuleViolation(
+            _("Enter the account number (spaces, hyphens and invisible characters do not count)."),
+            field=number_field,
+        )
+    if len(normalised) > NUMBER_MAX_LENGTH:
+        raise RuleViolation(
+            _("An account number has at most %(max)d characters.") % {"max": NUMBER_MAX_LENGTH},
+            field=number_field,
+        )
+    # Two cases may name a new account at once: the unique (institution, number) makes one
+    # of them wait for the other's row instead of creating a second (get_or_create retries
+    # the read after the IntegrityError).
     account, _created = BankAccount.objects.get_or_create(
-        institution=institution,
-        number=number.strip(),
-        defaults={"holder_name": holder_name.strip()},
+        institution=institution, number=normalised
     )
     return account
 
@@ -246,22 +265,24 @@ def bank_account_get_or_create(
 def account_add(
     *, actor: User, case: Case, institution_code: str, number: str, holder_name: str, layer: int
 ) -> InvolvedAccount:
-    """Add an account that received or moved the money to the case, at its layer."""
+    """Add an account that received or moved the money to the case, at its layer, with the
+    holder name this case's unit recorded."""
     case = lock_case(case)
     _require_case_actor(actor, case, Role.OFFICER)
     require_open(case)
     if layer < 1:
         raise RuleViolation(_("The layer starts at 1."), field="layer")
     account = bank_account_get_or_create(
-        institution_code=institution_code,
-        number=number,
-        holder_name=holder_name,
-        field="institution",
+        institution_code=institution_code, number=number, field="institution"
     )
     if InvolvedAccount.objects.filter(case=case, account=account).exists():
         raise RuleViolation(_("This account is already part of the case."), field="number")
     involved_account = InvolvedAccount.objects.create(
-        case=case, account=account, layer=layer, created_by=actor
+        case=case,
+        account=account,
+        holder_name=holder_name.strip(),
+        layer=layer,
+        created_by=actor,
     )
     other_cases = list(
         InvolvedAccount.objects.filter(account=account)
@@ -276,7 +297,7 @@ def account_add(
         involved_account=involved_account.pk,
         institution=institution_code,
         number=account.number,
-        holder_name=account.holder_name,
+        holder_name=involved_account.holder_name,
         layer=layer,
         other_cases=other_cases,
     )
@@ -303,14 +324,14 @@ def transfer_add(
     source = bank_account_get_or_create(
         institution_code=from_account["institution"],
         number=from_account["number"],
-        holder_name=from_account["holder_name"],
         field="from_account",
+        number_field="from_account",
     )
     target = bank_account_get_or_create(
         institution_code=to_account["institution"],
         number=to_account["number"],
-        holder_name=to_account["holder_name"],
         field="to_account",
+        number_field="to_account",
     )
     if source.pk == target.pk:
         raise RuleViolation(_("A transfer needs two different accounts."), field="to_account")
@@ -320,6 +341,8 @@ def transfer_add(
         case=case,
         from_account=source,
         to_account=target,
+        from_holder_name=from_account["holder_name"].strip(),
+        to_holder_name=to_account["holder_name"].strip(),
         amount=amount,
         occurred_at=occurred_at,
         reference=reference,
@@ -331,7 +354,9 @@ def transfer_add(
         actor=actor,
         transfer=transfer.pk,
         from_account=source.number,
+        from_holder_name=transfer.from_holder_name,
         to_account=target.number,
+        to_holder_name=transfer.to_holder_name,
         amount=amount,
         occurred_at=occurred_at.isoformat(),
         reference=reference,

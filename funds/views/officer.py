@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import Role, User
+from accounts.scope import can_see_unit
 from funds import selectors
 from funds.access import access_case, access_instruction
 from funds.errors import DomainError
@@ -116,9 +117,18 @@ def _case_page(request: HttpRequest, case: Case, status: int = 200, **forms: Any
         .order_by("-requested_at", "-id")
     )
     freezes = _freeze_choices(instructions)
+    user = _user(request)
     for account in accounts:
-        account.other_case_numbers = sorted(  # type: ignore[attr-defined]
-            {i.case.number for i in account.account.all_involvements if i.case_id != case.pk}  # type: ignore[attr-defined]
+        # Every other case's number is shown (API.md: ``other_cases``), so that the units
+        # find each other; the holder name another case recorded only to those who may see
+        # that case (accounts.scope).
+        account.other_cases = sorted(  # type: ignore[attr-defined]
+            (
+                i.case.number,
+                i.holder_name if can_see_unit(user, i.case.unit) else None,
+            )
+            for i in account.account.all_involvements  # type: ignore[attr-defined]
+            if i.case_id != case.pk
         )
     context = {
         "case": case,

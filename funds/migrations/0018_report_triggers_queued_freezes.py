@@ -460,5 +460,5 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("funds", "0013_backfill_effective_from")]
+    dependencies = [("funds", "0017_backfill_effective_from")]
     operations = [migrations.RunPython(forwards, backwards)]

@@ -29,5 +29,5 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("funds", "0012_queued_freezes_take_effect")]
+    dependencies = [("funds", "0016_queued_freezes_take_effect")]
     operations = [migrations.RunPython(forwards, backwards)]
