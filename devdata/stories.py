@@ -177,6 +177,7 @@ TITLES = [
     "虚假征信修复诈骗案（已结案）",
     "刷单返利诈骗案（止付未成功）",
     "冒充客服诈骗案（返还待银行执行）",
+    "冒充客服诈骗案（青岛同卡轮候冻结）",
 ]
 
 
@@ -379,5 +380,22 @@ def build_demo_cases() -> int:
         amount=D("42000.00"),
         instrument_number="济历公（刑）冻财字〔2026〕056号",
     )
+
+    # 13. 市南 (Qingdao) finds the same ICBC card, typed in groups with hyphens, in a case of
+    # its own: one bank account, so its freeze is registered in line behind 历下's (R12).
+    s = story(12, "officer_sn", "impersonating_customer_service", now - timedelta(hours=6))
+    s.report("受害人被冒充客服诱导转账，资金流入一张济南案件中已冻结的银行卡。")
+    s.victim("孙悦", "370202199303030148", "13105320013", "30000.00")
+    s.later(hours=1).accept_and_file("青市南公（刑）立字〔2026〕0313号")
+    shared = s.later(minutes=10).account("ICBC", "6222-0216-0200-0121-212", "朱某某", 1)
+    s.at = now
+    freeze = s.ask(
+        InstructionKind.FREEZE,
+        shared,
+        amount=D("30000.00"),
+        instrument_number="青市南公（刑）冻财字〔2026〕031号",
+    )
+    s.approve(freeze, "manager_sd")
+    s.execute(freeze, "liaison_icbc", "30000.00", "ICBC-LH-0313")
 
     return Case.objects.filter(title__in=TITLES).count()
