@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Role, User
 from accounts.scope import can_see_unit
-from funds import selectors
+from funds import acting_time, selectors
 from funds.access import access_case, access_instruction
 from funds.errors import DomainError
 from funds.filters import CaseFilter
@@ -41,6 +41,7 @@ from funds.models import (
 )
 from funds.services import cases as case_services
 from funds.services import instructions as instruction_services
+from funds.services.freeze_queue import queue_position
 from funds.services.stages import in_force
 from funds.views.common import attempt, roles
 
@@ -117,6 +118,10 @@ def _case_page(request: HttpRequest, case: Case, status: int = 200, **forms: Any
         .order_by("-requested_at", "-id")
     )
     freezes = _freeze_choices(instructions)
+    now = acting_time.now()
+    for instruction in instructions:
+        # R12: how many freezes of other cases are ahead (a query per freeze in line only).
+        instruction.queue_position = queue_position(instruction, now)  # type: ignore[attr-defined]
     user = _user(request)
     for account in accounts:
         # Every other case's number is shown (API.md: ``other_cases``), so that the units

@@ -326,3 +326,11 @@ class QueuePagesTest(FreezeQueueTestCase):
             Decimal(0),
         )
         assert independent == Decimal("5000.00")
+
+    def test_the_case_file_shows_the_freeze_in_line_and_what_it_waits_for(self):
+        html = self.page(self.officer_sn, f"/cases/{self.case['id']}/")
+        assert "排在其他案件的 1 个冻结之后" in html and "已由银行轮候登记" in html
+        assert "轮候冻结（R12）" in html and "¥6,000.00" in html
+        self.release_all(self.first_case, self.first_freeze, "8000.00")
+        html = self.page(self.officer_sn, f"/cases/{self.case['id']}/")
+        assert "等待银行确认在冻金额" in html
