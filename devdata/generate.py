@@ -331,6 +331,9 @@ class Province:
         self.codes = {pk: code for code, pk in world.institutions.items()}
         # (account id, institution id, holder name as the first case recorded it)
         self.recent_accounts: list[tuple[int, int, str]] = []
+        # R12: per bank account, when its last freeze stopped holding its place (None: it
+        # still does at ``now``), so that another case's freeze on it queues behind.
+        self.freeze_holds: dict[int, datetime | None] = {}
 
     # -- random helpers ---------------------------------------------------------------
 
@@ -454,7 +457,7 @@ class Province:
     ) -> datetime | None:
         """One involved account and its instructions; answer when its stop was asked for."""
         rng, world = self.rng, self.world
-        if self.recent_accounts and self.chance(0.03):
+        if self.recent_accounts and self.chance(0.08):
             # Another case's account: the units usually record its holder alike.
             account_id, institution, holder_name = rng.choice(self.recent_accounts)
         else:
@@ -493,6 +496,7 @@ class Province:
             },
         )
         history = History(self, case_id, unit_id, involved_account, institution, victims)
+        history.bank_account_id = account_id
         requested = _money(float(share) * rng.uniform(0.8, 1.0))
         # Layer 1 is stopped within minutes of the report (R13); layer 2 once traced.
         if layer == 1:
@@ -592,6 +596,7 @@ class History:
         self.victims = victims
         self.instructions: list[dict[str, Any]] = []
         self.answer_median = INSTITUTIONS[province.codes[institution]][1]
+        self.bank_account_id = 0
 
     def new(self, kind: str, at: datetime, amount: Decimal, **extra: Any) -> dict[str, Any]:
         world = self.p.world
@@ -729,13 +734,23 @@ class History:
         p = self.p
         if at > p.now:
             return
+        # R12: another case's freeze on the bank account still holds its place.
+        ahead_until = p.freeze_holds.get(self.bank_account_id, at)
         row = self.new(
             InstructionKind.FREEZE,
             at,
             amount,
             instrument_number=f"鲁公（刑）冻财字〔{at:%Y}〕{self.involved_account['id']}号",
             term_months=rule("FREEZE_MAX_MONTHS"),
+            queued=ahead_until is None or ahead_until > at,
         )
+        try:
+            self._freeze(row, amount, ahead_until)
+        finally:
+            p.freeze_holds[self.bank_account_id] = _place_held_until(row)
+
+    def _freeze(self, row: dict[str, Any], amount: Decimal, ahead_until: datetime | None) -> None:
+        p = self.p
         if not self.approve(row, 120):
             return
         row["response_due_at"] = row["approved_at"] + rule("BANK_RESPONSE")
@@ -745,7 +760,26 @@ class History:
         if row["status"] != InstructionStatus.EXECUTED:
             return
         responded = row["responded_at"]
-        if row["executed_amount"] > 0:
+        if row["queued"] and row["executed_amount"] > 0:
+            # The answer registered it in line; it takes effect when the one ahead ends,
+            # and holds what the bank confirms then (less, if money left meanwhile).
+            if ahead_until is None or ahead_until > p.now:
+                return
+            start = max(responded, ahead_until)
+            term_end = add_months(start, row["term_months"])
+            row.update(effective_from=start, effective_until=term_end, effect_notified_at=start)
+            row["response_due_at"] = start + rule("BANK_RESPONSE")
+            confirmed = p.after(start, self.answer_median * 50, 0.9)
+            if confirmed > p.now:
+                return
+            held = _money(float(row["executed_amount"]) * p.rng.uniform(0.0, 1.0))
+            row.update(executed_amount=held, hold_confirmed_at=confirmed)
+            row["hold_reference"] = f"H{row['id']}"
+            if held == 0:
+                row.update(ended_at=confirmed, end_reason=EndReason.NOTHING_LEFT)
+                return
+            responded = confirmed
+        elif row["executed_amount"] > 0:
             # Not queued: it holds what the bank found from its answer on.
             row.update(
                 effective_from=responded,
@@ -753,12 +787,14 @@ class History:
                 hold_reference=row["bank_reference"],
                 effect_notified_at=responded,
             )
+        else:
+            return
         # The freeze takes over from the stop-payments on the account.
         for stop in self.instructions:
             held_on = stop["kind"] == InstructionKind.STOP_PAYMENT and stop["effective_until"]
             if held_on and stop["effective_until"] > responded:
                 stop.update(ended_at=responded, end_reason=EndReason.SUPERSEDED)
-        until = add_months(responded, row["term_months"])
+        until = add_months(row["effective_from"], row["term_months"])
         # R5, R6: most freezes about to run out are renewed in time.
         while until <= p.now and p.chance(0.6):
             renewal = self.new(
@@ -794,9 +830,11 @@ class History:
         p = self.p
         held = freeze["executed_amount"]
         end = min(freeze["effective_until"], p.now)
-        last = freeze["responded_at"]
+        # What it holds is known from the bank's confirmation: its answer, or for a queued
+        # freeze the confirmation once it took effect.
+        start = last = freeze["hold_confirmed_at"]
         if p.chance(0.06):
-            at = p.after(freeze["responded_at"], 20 * 24 * 60, 0.6)
+            at = p.after(start, 20 * 24 * 60, 0.6)
             amount = _money(float(held) * p.rng.uniform(0.2, 1.0))
             if at < end and amount <= held:
                 row = self.new(
@@ -813,7 +851,7 @@ class History:
                         freeze["released_amount"] += row["executed_amount"]
                         last = row["responded_at"]
         if held > 0 and p.chance(0.45):
-            at = p.after(freeze["responded_at"], 40 * 24 * 60, 0.5)
+            at = p.after(start, 40 * 24 * 60, 0.5)
             for victim in self.victims[: p.rng.randint(1, 2)]:
                 amount = _money(float(held) * p.rng.uniform(0.3, 1.0))
                 if at >= end or amount > held:
@@ -851,7 +889,13 @@ class History:
             until = row["effective_until"] if row["kind"] == InstructionKind.STOP_PAYMENT else None
             if until and not row["ended_at"] and until <= p.now:
                 row.update(ended_at=row["effective_until"], end_reason=EndReason.LAPSED)
-        executed = [r for r in self.instructions if r["status"] == InstructionStatus.EXECUTED]
+        executed = [
+            r
+            for r in self.instructions
+            if r["status"] == InstructionStatus.EXECUTED
+            # R12: a queued freeze holds nothing until the bank confirms its hold.
+            and not (r["kind"] == InstructionKind.FREEZE and r["hold_confirmed_at"] is None)
+        ]
         for kind, column in (
             (InstructionKind.STOP_PAYMENT, "stopped_amount"),
             (InstructionKind.FREEZE, "frozen_amount"),
@@ -878,6 +922,18 @@ class History:
         involved_account["stage"] = derive_stage(
             cast(InvolvedAccount, account), cast(list[Instruction], relevant), p.now
         )
+
+
+def _place_held_until(freeze: dict[str, Any]) -> datetime | None:
+    """R12: until when a generated freeze held its place on the bank account (None: it
+    still does), as funds.services.freeze_queue.live tells."""
+    if freeze["status"] in (InstructionStatus.AWAITING_APPROVAL, InstructionStatus.PENDING):
+        return None
+    if freeze["status"] != InstructionStatus.EXECUTED or not freeze["executed_amount"]:
+        return freeze["responded_at"] or freeze["cancelled_at"]
+    if freeze["ended_at"] is not None:
+        return freeze["ended_at"]
+    return freeze["effective_until"]  # None while in line, else its expiry (maybe ahead)
 
 
 def generate(

@@ -17,9 +17,11 @@ from zoneinfo import ZoneInfo
 
 import time_machine
 from django.db import connection
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from accounts.models import Organization
+from accounts.models import Organization, User
 from devdata.generate import generate
 from funds.models import (
     Case,
@@ -32,6 +34,14 @@ from funds.models import (
     TotalsChange,
 )
 from funds.reports.folding import report_totals_rebuild, report_totals_refresh
+from funds.services.freeze_queue import ahead
+from funds.services.instructions import (
+    InstructionRequest,
+    freeze_confirm_hold,
+    instruction_approve,
+    instruction_execute,
+    instruction_request,
+)
 from funds.services.sweep import sweep
 from tests.base import UnitLevel
 from tests.funds.helpers import FundsTestCase
@@ -346,8 +356,53 @@ class GeneratedProvinceTest(ReportTestCase):
         generate(cases=100, seed=11, days=200, now=NOW, cities=3)
         report_totals_refresh()
         generate(cases=50, seed=12, days=200, now=NOW, cities=3)
+        cls.advance_a_queue()
         cls.quiet = cls.make_unit("379900", UnitLevel.CITY, cls.shandong)
         cls.zibo = Organization.objects.get(code="370300")
+
+    @classmethod
+    def advance_a_queue(cls) -> None:
+        """R12 through the services, on top of the generated history: the freeze ahead of a
+        freeze registered in line is released in full, the queued one takes effect and the
+        bank confirms part of what it registered."""
+        waiting = Instruction.objects.filter(
+            kind="freeze", queued=True, status="executed", effective_from__isnull=True
+        )
+        with time_machine.travel(NOW + timedelta(hours=1), tick=False):
+            for queued in waiting.select_related("involved_account").order_by("pk"):
+                head = ahead(queued, timezone.now()).filter(hold_confirmed_at__isnull=False)
+                head = head.select_related("case", "requested_by__organization").first()
+                if head is None or head.case.status == "closed":
+                    continue
+                release = instruction_request(
+                    actor=head.requested_by,
+                    case=head.case,
+                    request=InstructionRequest(
+                        kind="release",
+                        involved_account_id=None,
+                        freeze_id=head.pk,
+                        amount=head.held_amount,
+                        reason="查明与本案无关",
+                    ),
+                )
+                instruction_approve(actor=cls.manager_sd, instruction=release)
+                liaison = User.objects.filter(role="liaison", organization=head.institution_id)
+                instruction_execute(
+                    actor=liaison.first(),
+                    instruction=release,
+                    executed_amount=release.requested_amount,
+                    bank_reference="REL-1",
+                )
+                queued.refresh_from_db()
+                assert queued.effective_from is not None
+                freeze_confirm_hold(
+                    actor=liaison.first(),
+                    instruction=queued,
+                    held_amount=(queued.executed_amount or Decimal(0)) / 2,
+                    bank_reference="HOLD-1",
+                )
+                return
+        raise AssertionError("no queue to advance in the generated province")
 
     def test_the_generated_province_has_every_stage_and_answer(self):
         kinds = set(Instruction.objects.values_list("kind", "status").distinct())
@@ -363,6 +418,10 @@ class GeneratedProvinceTest(ReportTestCase):
             assert expected in kinds
         assert Flag.objects.filter(level="overdue").exists()
         assert Instruction.objects.count() > 400
+        # R12: freezes waiting in line, and one that took effect and was confirmed.
+        queued = Instruction.objects.filter(kind="freeze", queued=True)
+        assert queued.filter(status="executed", effective_from__isnull=True).exists()
+        assert queued.filter(hold_confirmed_at__gt=F("responded_at")).exists()
 
     def test_totals_by_unit_reconcile_with_the_rows_over_every_range(self):
         for first, last in RANGES:
