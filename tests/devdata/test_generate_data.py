@@ -48,7 +48,13 @@ class GenerateDataTest(FundsTestCase):
         instructions = list(Instruction.objects.all())
         executed = [i for i in instructions if i.status == "executed"]
         for account in InvolvedAccount.objects.all():
-            mine = [i for i in executed if i.involved_account_id == account.pk]
+            # R12: a freeze registered in line holds nothing until the bank confirms its hold.
+            mine = [
+                i
+                for i in executed
+                if i.involved_account_id == account.pk
+                and not (i.kind == "freeze" and i.hold_confirmed_at is None)
+            ]
             for kind, amount in [
                 ("stop_payment", account.stopped_amount),
                 ("freeze", account.frozen_amount),
