@@ -33,3 +33,23 @@ def test_the_schema_is_served(client, django_user_model):
     response = client.get("/api/v1/schema/")
     assert response.status_code == 200
     assert b"/api/v1/cases/{id}/instructions/" in response.content
+
+
+def test_every_operation_lists_the_errors_it_can_answer():
+    import yaml
+
+    schema = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
+    paths = schema["paths"]
+    ask = paths["/api/v1/cases/{id}/instructions/"]["post"]["responses"]
+    assert {"201", "400", "401", "403", "404", "409"} <= set(ask)
+    assert ask["409"]["content"]["application/json"]["schema"]["$ref"].endswith("/Problem")
+    confirm = paths["/api/v1/instructions/{id}/confirm-hold/"]["post"]["responses"]
+    assert {"200", "400", "401", "403", "404", "409"} <= set(confirm)
+    listing = paths["/api/v1/cases/"]["get"]["responses"]
+    assert {"200", "400", "401", "403"} <= set(listing) and "409" not in listing
+    # Signing in needs no credentials: it answers 200 or 400, never 401 or 409.
+    assert set(paths["/api/v1/auth/token/"]["post"]["responses"]) == {"200", "400"}
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            if path != "/api/v1/auth/token/":
+                assert {"401", "403"} <= set(operation["responses"]), (method, path)
