@@ -79,7 +79,8 @@ class Story:
             case_file(actor=self._as(self.officer), case=self.case, filing_number=filing_number)
         return self
 
-    def victim(self, name: str, id_number: str, phone: str, loss: str) -> Victim:
+    def victim(self, name: str, id_number: str, phone: str, loss: str, bank: str = "CCB") -> Victim:
+        """A victim with their own account at ``bank`` (returns are paid to it, R9)."""
         with acting_time.acting_at(self.at):
             return victim_add(
                 actor=self._as(self.officer),
@@ -88,6 +89,9 @@ class Story:
                 id_number=id_number,
                 phone=phone,
                 loss_amount=D(loss),
+                account_institution_code=bank,
+                account_number=f"6217{id_number[-12:]}",
+                account_holder_name=name,
             )
 
     def account(
