@@ -334,6 +334,14 @@ class Province:
         # R12: per bank account, when its last freeze stopped holding its place (None: it
         # still does at ``now``), so that another case's freeze on it queues behind.
         self.freeze_holds: dict[int, datetime | None] = {}
+        # Returns still waiting for approval or the bank, per victim id (R9's "asked").
+        self.open_returns: dict[int, Decimal] = {}
+
+    def return_left_open(self, victim: dict[str, Any], amount: Decimal) -> None:
+        """A return to ``victim`` still waiting: it counts against what the victim is owed."""
+        self.open_returns[victim["id"]] = (
+            self.open_returns.get(victim["id"], Decimal("0.00")) + amount
+        )
 
     # -- random helpers ---------------------------------------------------------------
 
@@ -411,18 +419,24 @@ class Province:
             pk=case_id,
         )
         victims = []
-        for _ in range(rng.choices([1, 2, 3], weights=[88, 9, 3])[0]):
+        banks = sorted(self.world.institutions.items())
+        for index in range(rng.choices([1, 2, 3], weights=[88, 9, 3])[0]):
             loss = _money(min(self.lognormal(15_000, 1.3), 5_000_000))
+            name = rng.choice(SURNAMES) + "某"
+            # The victim's own account, where returns are paid (R9); derived from the ids,
+            # so that the random draws, and so the generated history, stay as they were.
+            _code, bank = banks[(case_id + index) % len(banks)]
             victim = self.add(
                 Victim,
                 {
                     "case_id": case_id,
-                    "name": rng.choice(SURNAMES) + "某",
+                    "name": name,
                     "id_number": f"370{rng.randrange(10**14):014d}X",
                     "phone": f"13{rng.randrange(10**9):09d}",
                     "loss_amount": loss,
-                    "account_institution_id": None,
-                    "account_number": "",
+                    "account_institution_id": bank,
+                    "account_number": f"6217{case_id:010d}{index:02d}",
+                    "account_holder_name": name,
                     "returned_amount": Decimal("0.00"),
                     "created_at": reported,
                 },
@@ -854,7 +868,14 @@ class History:
             at = p.after(start, 40 * 24 * 60, 0.5)
             for victim in self.victims[: p.rng.randint(1, 2)]:
                 amount = _money(float(held) * p.rng.uniform(0.3, 1.0))
-                if at >= end or amount > held:
+                # R9: never beyond what the victim is still owed (less returns still open).
+                owed = (
+                    victim["loss_amount"]
+                    - victim["returned_amount"]
+                    - p.open_returns.get(victim["id"], Decimal("0.00"))
+                )
+                amount = min(amount, owed)
+                if at >= end or amount > held or amount <= 0:
                     break
                 row = self.new(
                     InstructionKind.RETURN,
@@ -864,12 +885,14 @@ class History:
                     victim_id=victim["id"],
                 )
                 if not self.approve(row, 24 * 60, city=True):
+                    p.return_left_open(victim, amount)
                     break
                 # R11, as instruction_approve: provisional over a year not yet entered.
                 due = working_deadline(row["approved_at"], rule("RETURN_WORKING_DAYS"))
                 row["response_due_at"] = due.due_at
                 row["deadline_provisional"] = due.provisional
                 if not self.answer(row, 36 * 60, amount, reject=0.02):
+                    p.return_left_open(victim, amount)
                     break
                 if row["status"] == InstructionStatus.EXECUTED:
                     held -= row["executed_amount"]

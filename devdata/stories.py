@@ -17,7 +17,14 @@ from django.utils import timezone
 
 from accounts.models import User
 from funds import acting_time
-from funds.models import Case, Instruction, InstructionKind, InvolvedAccount, Victim
+from funds.models import (
+    AllocationRound,
+    Case,
+    Instruction,
+    InstructionKind,
+    InvolvedAccount,
+    Victim,
+)
 from funds.services.cases import (
     account_add,
     case_accept,
@@ -35,6 +42,7 @@ from funds.services.instructions import (
     instruction_reject,
     instruction_request,
 )
+from funds.services.rounds import round_object, round_open
 
 D = Decimal
 
@@ -79,7 +87,8 @@ class Story:
             case_file(actor=self._as(self.officer), case=self.case, filing_number=filing_number)
         return self
 
-    def victim(self, name: str, id_number: str, phone: str, loss: str) -> Victim:
+    def victim(self, name: str, id_number: str, phone: str, loss: str, bank: str = "CCB") -> Victim:
+        """A victim with their own account at ``bank`` (returns are paid to it, R9)."""
         with acting_time.acting_at(self.at):
             return victim_add(
                 actor=self._as(self.officer),
@@ -88,6 +97,9 @@ class Story:
                 id_number=id_number,
                 phone=phone,
                 loss_amount=D(loss),
+                account_institution_code=bank,
+                account_number=f"6217{id_number[-12:]}",
+                account_holder_name=name,
             )
 
     def account(
@@ -159,6 +171,19 @@ class Story:
         with acting_time.acting_at(self.at):
             return instruction_cancel(actor=self._as(self.officer), instruction=instruction)
 
+    def open_round(self, freeze: Instruction) -> AllocationRound:
+        with acting_time.acting_at(self.at):
+            return round_open(actor=self._as(self.officer), case=self.case, freeze_id=freeze.pk)
+
+    def object_to(self, allocation_round: AllocationRound, victim: Victim, reason: str) -> None:
+        with acting_time.acting_at(self.at):
+            round_object(
+                actor=self._as(self.officer),
+                allocation_round=allocation_round,
+                victim_id=victim.pk,
+                reason=reason,
+            )
+
     def close(self, manager: str) -> None:
         with acting_time.acting_at(self.at):
             case_close(actor=self._as(manager), case=self.case)
@@ -177,6 +202,7 @@ TITLES = [
     "虚假征信修复诈骗案（已结案）",
     "刷单返利诈骗案（止付未成功）",
     "冒充客服诈骗案（返还待银行执行）",
+    "虚假投资理财诈骗案（按比例返还公示期满待确认）",
     "冒充客服诈骗案（青岛同卡轮候冻结）",
 ]
 
@@ -381,9 +407,30 @@ def build_demo_cases() -> int:
         instrument_number="济历公（刑）冻财字〔2026〕056号",
     )
 
-    # 13. 市南 (Qingdao) finds the same ICBC card, typed in groups with hyphens, in a case of
+    # 13. Money that cannot be traced to its three victims one by one: a round (R10) over
+    # the freeze, published 32 days ago with an objection, waits for the city to confirm.
+    s = story(12, "officer_lx", "investment", now - timedelta(days=40)).report()
+    s.victim("卫东", "370102197303030143", "13905310013", "150000.00")
+    v = s.victim("蒋红", "370102198207070156", "13905310014", "60000.00", bank="ICBC")
+    s.victim("沈阳", "370102199009090169", "13905310015", "30000.00", bank="ABC")
+    a = s.later(minutes=6).account("ICBC", "6222021602000131313", "秦某", 1)
+    stop = s.later(minutes=1).ask(InstructionKind.STOP_PAYMENT, a, amount=D("240000.00"))
+    s.later(minutes=9).execute(stop, "liaison_icbc", "96000.00", "ICBC-ZF-0131")
+    s.later(hours=3).accept_and_file("济历公（刑）立字〔2026〕1313号")
+    freeze = s.later(hours=1).ask(
+        InstructionKind.FREEZE,
+        a,
+        amount=D("96000.00"),
+        instrument_number="济历公（刑）冻财字〔2026〕131号",
+    )
+    s.later(hours=1).approve(freeze, "manager_lx")
+    s.later(hours=3).execute(freeze, "liaison_icbc", "96000.00", "ICBC-DJ-0131")
+    s.at = now - timedelta(days=32)
+    allocation_round = s.open_round(freeze)
+    s.later(days=5).object_to(allocation_round, v, "本人实际损失为六万五千元，请求重新核算。")
+    # 14. 市南 (Qingdao) finds the same ICBC card, typed in groups with hyphens, in a case of
     # its own: one bank account, so its freeze is registered in line behind 历下's (R12).
-    s = story(12, "officer_sn", "impersonating_customer_service", now - timedelta(hours=6))
+    s = story(13, "officer_sn", "impersonating_customer_service", now - timedelta(hours=6))
     s.report("受害人被冒充客服诱导转账，资金流入一张济南案件中已冻结的银行卡。")
     s.victim("孙悦", "370202199303030148", "13105320013", "30000.00")
     s.later(hours=1).accept_and_file("青市南公（刑）立字〔2026〕0313号")

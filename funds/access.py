@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Role, UnitLevel, User
 from accounts.scope import can_see_unit, filter_by_institution, filter_by_unit
 from funds.errors import InvalidState, NotAllowed
-from funds.models import Case, Flag, FlagKind, Instruction, InstructionKind
+from funds.models import AllocationRound, Case, Flag, FlagKind, Instruction, InstructionKind
 
 AnyUser = User | AnonymousUser
 
@@ -115,6 +115,25 @@ def access_instruction(
     try:
         return base.get(pk=int(str(instruction_id)))
     except (Instruction.DoesNotExist, ValueError):
+        raise Http404 from None
+
+
+def rounds_visible_to(user: AnyUser) -> QuerySet[AllocationRound]:
+    """Allocation rounds (R10) of the police user's subtree's cases; none for anyone else
+    (a bank is told of a round only by the returns it confirms)."""
+    return filter_by_unit(AllocationRound.objects.all(), user, field="case__unit")
+
+
+def access_round(
+    user: AnyUser, round_id: object, queryset: QuerySet[AllocationRound] | None = None
+) -> AllocationRound:
+    """The round if the user may see it; 404 alike for missing and out of scope."""
+    base = rounds_visible_to(user)
+    if queryset is not None:
+        base = queryset & base
+    try:
+        return base.get(pk=int(str(round_id)))
+    except (AllocationRound.DoesNotExist, ValueError):
         raise Http404 from None
 
 

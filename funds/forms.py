@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organization
 from funds.account_numbers import normalise_account_number
+from funds.masking import mask_account_number
 from funds.models import FraudType, InstructionKind, InvolvedAccount, Victim
 from funds.models.money import MAX_DIGITS
 
@@ -102,10 +103,22 @@ class VictimForm(forms.Form):
     account_number = forms.CharField(
         label=_("Victim's account number"), max_length=64, required=False
     )
+    account_holder_name = forms.CharField(
+        label=_("Victim's account holder"), max_length=100, required=False
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         set_choices(self.fields["account_institution"], [("", "—"), *institution_choices()])
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        # R9: returns are paid to this account, so half of one is no account at all.
+        if data.get("account_institution") and not data.get("account_number", "").strip():
+            self.add_error("account_number", _("Give the number of the victim's account."))
+        if data.get("account_number", "").strip() and not data.get("account_institution"):
+            self.add_error("account_institution", _("Name the bank of the victim's account."))
+        return data
 
 
 class AccountForm(forms.Form):
@@ -178,7 +191,48 @@ class InstructionForm(forms.Form):
             [("", "—")] + [(a.pk, f"{a.account.number} {a.holder_name}") for a in accounts],
         )
         set_choices(self.fields["freeze"], [("", "—"), *freezes])
+        set_choices(self.fields["victim"], [("", "—")] + [(v.pk, victim_label(v)) for v in victims])
+
+
+def victim_label(victim: Victim) -> str:
+    """A victim as the return form offers them: the masked account and what is still owed
+    (``owed`` annotated by funds.selectors.with_owed), so the officer sees the limit."""
+    owed = getattr(victim, "owed", None)
+    parts = [victim.name]
+    if victim.has_account:
+        parts.append(mask_account_number(victim.account_number))
+    else:
+        parts.append(str(_("no account on file")))
+    if owed is not None:
+        parts.append(str(_("owed ¥%(owed)s")) % {"owed": f"{max(owed, 0):,.2f}"})
+    return " · ".join(parts)
+
+
+class RoundForm(forms.Form):
+    """R10: open an allocation round over a freeze in force."""
+
+    freeze = forms.TypedChoiceField(label=_("Freeze"), coerce=int)
+
+    def __init__(self, *args: Any, freezes: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self.fields["freeze"], [("", "—"), *freezes])
+
+
+class ObjectionForm(forms.Form):
+    """An objection to a round during its public notice."""
+
+    victim = forms.TypedChoiceField(label=_("Objecting victim"), coerce=int)
+    reason = forms.CharField(label=_("Objection"), widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, victims: list[Victim], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         set_choices(self.fields["victim"], [("", "—")] + [(v.pk, v.name) for v in victims])
+
+
+class WithdrawForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason for withdrawing"), widget=forms.Textarea(attrs={"rows": 2})
+    )
 
 
 class ExecuteForm(forms.Form):

@@ -19,3 +19,8 @@ def mask_id_number(value: str) -> str:
 def mask_phone(value: str) -> str:
     """138****5678."""
     return mask(value, keep_start=3, keep_end=4)
+
+
+def mask_account_number(value: str) -> str:
+    """************7890: only the last four digits stay readable."""
+    return mask(value, keep_start=0, keep_end=4)

@@ -3,6 +3,7 @@ of queries however many rows they show."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import (
@@ -27,18 +28,23 @@ from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization, Role, User
-from funds.access import AnyUser, cases_visible_to, instructions_visible_to
+from funds.access import AnyUser, cases_visible_to, instructions_visible_to, rounds_visible_to
+from funds.allocation import allocate
 from funds.errors import RuleViolation
 from funds.models import (
+    AllocationObjection,
+    AllocationRound,
+    AllocationShare,
     Case,
     Event,
     Instruction,
     InstructionKind,
     InstructionStatus,
     InvolvedAccount,
+    RoundStatus,
     Victim,
 )
-from funds.models.instructions import WAITING_IN_QUEUE
+from funds.models.instructions import OPEN_STATUSES, WAITING_IN_QUEUE
 from funds.models.money import MAX_DIGITS, ZERO
 
 MONEY = DecimalField(max_digits=MAX_DIGITS, decimal_places=2)
@@ -138,18 +144,142 @@ def instruction_list(user: AnyUser) -> QuerySet[Instruction]:
     return queryset.order_by("-requested_at", "-id")
 
 
+def with_round_details(rounds: QuerySet[AllocationRound]) -> QuerySet[AllocationRound]:
+    """Rounds with what their answers and pages show, in a fixed number of queries."""
+    return rounds.select_related(
+        "case", "freeze__involved_account__account", "opened_by", "confirmed_by", "withdrawn_by"
+    ).prefetch_related(
+        Prefetch(
+            "shares",
+            queryset=AllocationShare.objects.select_related(
+                "victim__account_institution", "return_instruction"
+            ).order_by("victim_id"),
+        ),
+        Prefetch(
+            "objections",
+            queryset=AllocationObjection.objects.select_related("victim", "recorded_by"),
+        ),
+    )
+
+
+def round_list(user: AnyUser) -> QuerySet[AllocationRound]:
+    """Rounds of the cases in the user's scope (R10), newest first."""
+    return with_round_details(rounds_visible_to(user)).order_by("-opened_at", "-id")
+
+
 def case_events(case: Case) -> QuerySet[Event]:
     return Event.objects.filter(case=case).select_related("actor").order_by("at", "id")
 
 
 def freeze_available(freeze: Instruction) -> Decimal:
-    """What a freeze holds less what open releases and returns have already asked for."""
+    """What a freeze holds less what open releases and returns have already asked for and
+    what a round in notice over it reserves (R10): the money nobody has a claim on yet."""
     asked = (
         Instruction.objects.filter(
             freeze=freeze,
             kind__in=[InstructionKind.RELEASE, InstructionKind.RETURN],
-            status__in=[InstructionStatus.AWAITING_APPROVAL, InstructionStatus.PENDING],
+            status__in=OPEN_STATUSES,
         ).aggregate(total=Sum("requested_amount"))["total"]
         or ZERO
     )
-    return max(freeze.held_amount - asked, ZERO)
+    reserved = (
+        AllocationRound.objects.filter(freeze=freeze, status=RoundStatus.NOTICE).aggregate(
+            total=Sum("available")
+        )["total"]
+        or ZERO
+    )
+    return max(freeze.held_amount - asked - reserved, ZERO)
+
+
+def _victims_sum(model: type[Model], field: str, condition: Q) -> Coalesce:
+    rows = model._default_manager.filter(condition, victim=OuterRef("pk"))
+    total = rows.order_by().values("victim").annotate(total=Sum(field)).values("total")
+    return Coalesce(Subquery(total, output_field=MONEY), Value(ZERO), output_field=MONEY)
+
+
+OPEN_RETURNS = Q(kind=InstructionKind.RETURN, status__in=OPEN_STATUSES)
+RESERVED_SHARES = Q(round__status=RoundStatus.NOTICE)
+
+
+def with_owed(victims: QuerySet[Victim]) -> QuerySet[Victim]:
+    """Annotate each victim with ``asked_total`` (open returns), ``reserved_total`` (shares
+    of rounds in notice) and ``owed`` (R9: the loss less those and what was returned), in
+    the same query."""
+    return victims.annotate(
+        asked_total=_victims_sum(Instruction, "requested_amount", OPEN_RETURNS),
+        reserved_total=_victims_sum(AllocationShare, "amount", RESERVED_SHARES),
+    ).annotate(
+        owed=F("loss_amount") - F("returned_amount") - F("asked_total") - F("reserved_total")
+    )
+
+
+def victim_owed(victim: Victim, *, excluding_instruction: int | None = None) -> Decimal:
+    """What ``victim`` is still owed (R9, R10): the loss less what executed returns paid,
+    what open returns ask for and what rounds in notice reserve, over every freeze.
+
+    A victim belongs to one case and a return always names a victim of its own case, so
+    the victim's returns are all there is to deduct, "across every case of theirs". The
+    loss and the amount returned are read from ``victim`` as given: callers that check a
+    limit pass the row re-read under its lock. ``excluding_instruction`` leaves out the
+    return being checked itself (at its approval)."""
+    returns = Instruction.objects.filter(OPEN_RETURNS, victim=victim)
+    if excluding_instruction is not None:
+        returns = returns.exclude(pk=excluding_instruction)
+    shares = AllocationShare.objects.filter(RESERVED_SHARES, victim=victim)
+    asked = returns.aggregate(total=Sum("requested_amount"))["total"] or ZERO
+    reserved = shares.aggregate(total=Sum("amount"))["total"] or ZERO
+    return victim.loss_amount - victim.returned_amount - asked - reserved
+
+
+@dataclass(frozen=True)
+class ProposedShare:
+    victim: Victim
+    already_returned: Decimal  # the loss less what the victim is still owed
+    owed: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class AllocationProposal:
+    """R10 over a freeze: what it has available, what is shared, each victim's share."""
+
+    freeze_available: Decimal
+    available: Decimal
+    shares: list[ProposedShare]
+
+    @property
+    def without_account(self) -> list[Victim]:
+        """Victims still owed whose own account is not on file: a round cannot pay them."""
+        return [s.victim for s in self.shares if s.owed > 0 and not s.victim.has_account]
+
+
+def allocation_proposal(freeze: Instruction) -> AllocationProposal:
+    """Share what ``freeze`` has available among its case's victims in proportion to what
+    each is still owed (largest remainder, exact to the fen; funds.allocation).
+
+    At most what the victims are owed in all is shared: a share never exceeds what its
+    victim is owed, and the rest stays frozen for a victim found later. Victims owed nothing
+    get a zero share."""
+    freeze_left = freeze_available(freeze)
+    victims = list(
+        with_owed(Victim.objects.filter(case_id=freeze.case_id))
+        .select_related("account_institution")
+        .order_by("id")
+    )
+    claims = [(v, max(v.owed, ZERO)) for v in victims]  # type: ignore[attr-defined]
+    owed_in_all = sum((owed for _v, owed in claims), ZERO)
+    shared = min(freeze_left, owed_in_all)
+    shares = allocate(shared, claims) if owed_in_all > 0 else [(v, ZERO) for v, _owed in claims]
+    return AllocationProposal(
+        freeze_available=freeze_left,
+        available=shared,
+        shares=[
+            ProposedShare(
+                victim=victim,
+                already_returned=victim.loss_amount - owed,
+                owed=owed,
+                amount=amount,
+            )
+            for (victim, owed), (_same, amount) in zip(claims, shares, strict=True)
+        ],
+    )

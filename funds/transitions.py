@@ -6,7 +6,7 @@ Services read these tables; nothing else decides whether a transition is allowed
 from django.utils.translation import gettext as _
 
 from funds.errors import InvalidState
-from funds.models import CaseStatus, InstructionStatus
+from funds.models import CaseStatus, InstructionStatus, RoundStatus
 
 # action: (statuses it may start from, status it leads to)
 CASE_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
@@ -28,8 +28,21 @@ INSTRUCTION_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     ),
 }
 
+# R10. Objections leave a round in notice; only the service's clock check (before
+# notice_until) tells an objection in time from one too late, and a confirmation early
+# from one on time.
+ROUND_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "object": (frozenset({RoundStatus.NOTICE}), RoundStatus.NOTICE),
+    "withdraw": (frozenset({RoundStatus.NOTICE}), RoundStatus.WITHDRAWN),
+    "confirm": (frozenset({RoundStatus.NOTICE}), RoundStatus.CONFIRMED),
+}
 
-LABELS = {**dict(CaseStatus.choices), **dict(InstructionStatus.choices)}
+
+LABELS = {
+    **dict(CaseStatus.choices),
+    **dict(InstructionStatus.choices),
+    **dict(RoundStatus.choices),
+}
 
 
 def next_status(table: dict[str, tuple[frozenset[str], str]], action: str, current: str) -> str:

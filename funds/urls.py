@@ -12,12 +12,15 @@ urlpatterns = [
     path("cases/<int:pk>/accounts/", officer.account_add, name="case-account-add"),
     path("cases/<int:pk>/transfers/", officer.transfer_add, name="case-transfer-add"),
     path("cases/<int:pk>/instructions/", officer.instruction_add, name="case-instruction-add"),
+    path("cases/<int:pk>/allocations/", officer.round_open, name="case-round-open"),
     path("cases/<int:pk>/<slug:action>/", officer.case_action, name="case-action"),
     path(
         "instructions/<int:pk>/<slug:action>/",
         officer.instruction_officer_action,
         name="instruction-action",
     ),
+    path("allocations/<int:pk>/objections/", officer.round_object, name="round-object"),
+    path("allocations/<int:pk>/withdraw/", officer.round_withdraw, name="round-withdraw"),
     path("inbox/", liaison.inbox, name="inbox"),
     path("inbox/rows/", liaison.inbox_rows, name="inbox-rows"),
     path("inbox/<int:pk>/execute/", liaison.inbox_execute, name="inbox-execute"),
@@ -25,4 +28,5 @@ urlpatterns = [
     path("inbox/<int:pk>/confirm-hold/", liaison.inbox_confirm_hold, name="inbox-confirm-hold"),
     path("desk/", manager.desk, name="desk"),
     path("desk/<int:pk>/approve/", manager.desk_approve, name="desk-approve"),
+    path("desk/allocations/<int:pk>/confirm/", manager.desk_confirm, name="desk-round-confirm"),
 ]

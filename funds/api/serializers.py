@@ -12,9 +12,13 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.models import Role, User
 from funds import acting_time
-from funds.masking import mask_id_number, mask_phone
+from funds.masking import mask_account_number, mask_id_number, mask_phone
 from funds.models import (
+    AllocationObjection,
+    AllocationRound,
+    AllocationShare,
     Case,
     Event,
     Flag,
@@ -26,7 +30,8 @@ from funds.models import (
     Transfer,
     Victim,
 )
-from funds.models.money import MAX_DIGITS
+from funds.models.money import MAX_DIGITS, ZERO
+from funds.selectors import victim_owed
 from funds.services.freeze_queue import queue_position
 
 
@@ -120,9 +125,53 @@ ID_NUMBER = re.compile(r"^(\d{15}|\d{17}[\dXx])$")
 PHONE = re.compile(r"^\+?[\d-]{5,20}$")
 
 
+class VictimAccountSerializer(serializers.Serializer[Any]):
+    """The victim's own account (R9); answered with the number masked to its last four."""
+
+    institution = serializers.CharField(max_length=32, help_text="The institution's code.")
+    number = serializers.CharField(max_length=64)
+    holder_name = serializers.CharField(max_length=100)
+
+
+def victim_account(victim: Victim) -> dict[str, str] | None:
+    """The victim's account as every answer and page shows it: the number masked."""
+    if not victim.has_account:
+        return None
+    assert victim.account_institution is not None
+    return {
+        "institution": victim.account_institution.code,
+        "number": mask_account_number(victim.account_number),
+        "holder_name": victim.account_holder_name,
+    }
+
+
+@extend_schema_field(VictimAccountSerializer(allow_null=True))
+class VictimAccountField(serializers.Field):
+    """``account`` in and out: validated by VictimAccountSerializer, answered masked."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(source="*", required=False, allow_null=True, **kwargs)
+
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        if data is None:  # "account": null is no account
+            return True, {}
+        return super().validate_empty_values(data)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        serializer = VictimAccountSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        return {"account": dict(serializer.validated_data)}
+
+    def to_representation(self, value: Victim) -> dict[str, str] | None:
+        return victim_account(value)
+
+
 class VictimSerializer(serializers.ModelSerializer[Victim]):
     loss_amount = positive_money()
     returned_amount = money(read_only=True)
+    owed_amount = serializers.SerializerMethodField()
+    account = VictimAccountField()
+    # The first shape of the victim's account, still taken; ``account`` is the one to use.
     account_institution = serializers.CharField(required=False, allow_blank=True, write_only=True)
 
     class Meta:
@@ -133,11 +182,16 @@ class VictimSerializer(serializers.ModelSerializer[Victim]):
             "id_number",
             "phone",
             "loss_amount",
+            "account",
+            # Extensions of the contract:
             "returned_amount",
+            "owed_amount",
             "account_institution",
             "account_number",
         ]
-        extra_kwargs = {"account_number": {"required": False}}
+        extra_kwargs = {
+            "account_number": {"required": False, "help_text": "Masked to its last four digits."}
+        }
 
     def validate_id_number(self, value: str) -> str:
         value = value.strip().upper()
@@ -151,6 +205,24 @@ class VictimSerializer(serializers.ModelSerializer[Victim]):
             raise serializers.ValidationError(_("Enter a phone number of digits."))
         return value
 
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("account") and (
+            attrs.get("account_institution") or attrs.get("account_number")
+        ):
+            raise serializers.ValidationError(
+                {"account": [_("Give the victim's account once, as account.")]}
+            )
+        return attrs
+
+    @extend_schema_field(money())
+    def get_owed_amount(self, instance: Victim) -> str:
+        """R9: the loss less what was returned, is awaiting return or is reserved by a round
+        in notice."""
+        owed = getattr(instance, "owed", None)
+        if owed is None:
+            owed = victim_owed(instance)
+        return f"{max(owed, ZERO):.2f}"
+
     def to_representation(self, instance: Victim) -> dict[str, Any]:
         data = super().to_representation(instance)
         data["id_number"] = mask_id_number(instance.id_number)
@@ -158,6 +230,7 @@ class VictimSerializer(serializers.ModelSerializer[Victim]):
         data["account_institution"] = (
             instance.account_institution.code if instance.account_institution_id else None  # type: ignore[union-attr]
         )
+        data["account_number"] = mask_account_number(instance.account_number)
         return data
 
 
@@ -270,7 +343,9 @@ class CaseRefSerializer(serializers.Serializer[Any]):
 
 class PayeeSerializer(serializers.Serializer[Any]):
     institution = serializers.CharField()
-    number = serializers.CharField()
+    number = serializers.CharField(
+        help_text="In full to the liaisons of the paying institution, else masked."
+    )
 
 
 class InstructionSerializer(serializers.ModelSerializer[Instruction]):
@@ -335,14 +410,25 @@ class InstructionSerializer(serializers.ModelSerializer[Instruction]):
 
     @extend_schema_field(PayeeSerializer(allow_null=True))
     def get_payee_account(self, instance: Instruction) -> dict[str, str] | None:
-        """A return's destination: the victim's own account (R9), without the victim's identity."""
+        """A return's destination: the victim's own account (R9), without the victim's identity
+        (not even the holder's name, which is the victim's own).
+
+        The liaisons of the addressed institution pay it, so they read the number in full;
+        everyone else (the police) reads it masked, as everywhere else."""
         victim = instance.victim
         if instance.kind != InstructionKind.RETURN or victim is None:
             return None
         institution = victim.account_institution
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        pays = (
+            isinstance(user, User)
+            and user.role == Role.LIAISON
+            and user.organization_id == instance.institution_id
+        )
         return {
             "institution": institution.code if institution else "",
-            "number": victim.account_number,
+            "number": victim.account_number if pays else mask_account_number(victim.account_number),
         }
 
     @extend_schema_field(CaseRefSerializer)
@@ -427,13 +513,116 @@ class ShareSerializer(serializers.Serializer[Any]):
     victim = serializers.IntegerField()
     name = serializers.CharField()
     loss_amount = money()
+    already_returned = money(help_text="Returned, awaiting return, or reserved by a round.")
+    owed = money(help_text="What the victim is still owed: the loss less already_returned.")
     amount = money()
 
 
 class AllocationSerializer(serializers.Serializer[Any]):
     freeze = serializers.IntegerField()
-    available = money()
+    available = money(help_text="What is shared: the freeze's available funds, at most all owed.")
+    freeze_available = money(help_text="What the freeze holds less open releases and returns.")
     shares = ShareSerializer(many=True)
+
+
+class ObjectionSerializer(serializers.ModelSerializer[AllocationObjection]):
+    recorded_by = serializers.CharField(source="recorded_by.username", read_only=True)
+
+    class Meta:
+        model = AllocationObjection
+        fields = ["id", "victim", "reason", "recorded_by", "recorded_at"]
+        read_only_fields = fields
+
+
+class ObjectionCreateSerializer(serializers.Serializer[Any]):
+    victim = serializers.IntegerField(help_text="The objecting victim's id.")
+    reason = serializers.CharField()
+
+
+class RoundCreateSerializer(serializers.Serializer[Any]):
+    freeze = serializers.IntegerField(help_text="The freeze's id.")
+
+
+class RoundShareSerializer(serializers.ModelSerializer[AllocationShare]):
+    name = serializers.CharField(source="victim.name", read_only=True)
+    loss_amount = money(read_only=True)
+    already_returned = money(read_only=True)
+    owed = money(read_only=True)
+    amount = money(read_only=True)
+    return_instruction = serializers.IntegerField(
+        source="return_instruction_id", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = AllocationShare
+        fields = [
+            "victim",
+            "name",
+            "loss_amount",
+            "already_returned",
+            "owed",
+            "amount",
+            "return_instruction",
+        ]
+        read_only_fields = fields
+
+
+class RoundSerializer(serializers.ModelSerializer[AllocationRound]):
+    """An allocation round (R10) as API.md lists it, with read-only extensions."""
+
+    case = serializers.SerializerMethodField()
+    available = money(read_only=True)
+    freeze_available = money(read_only=True)
+    shares = RoundShareSerializer(many=True, read_only=True)
+    objections = ObjectionSerializer(many=True, read_only=True)
+    returns = serializers.SerializerMethodField()
+    opened_by = serializers.CharField(source="opened_by.username", read_only=True)
+    confirmed_by = serializers.CharField(
+        source="confirmed_by.username", read_only=True, default=None
+    )
+    withdrawn_by = serializers.CharField(
+        source="withdrawn_by.username", read_only=True, default=None
+    )
+
+    class Meta:
+        model = AllocationRound
+        fields = [
+            "id",
+            "freeze",
+            "status",
+            "notice_until",
+            "available",
+            "shares",
+            "returns",
+            # Extensions of the contract:
+            "case",
+            "freeze_available",
+            "opened_by",
+            "opened_at",
+            "objections",
+            "confirmed_by",
+            "confirmed_at",
+            "withdrawn_by",
+            "withdrawn_at",
+            "withdraw_reason",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(CaseRefSerializer)
+    def get_case(self, instance: AllocationRound) -> dict[str, Any]:
+        return {"id": instance.case_id, "number": instance.case.number}
+
+    @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
+    def get_returns(self, instance: AllocationRound) -> list[int]:
+        """The approved return instructions that pay the shares, once confirmed."""
+        return [s.return_instruction_id for s in instance.shares.all() if s.return_instruction_id]
+
+
+class ErrorSerializer(serializers.Serializer[Any]):
+    """403 and 409 answers; 404 answers ``detail`` only."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField(required=False)
 
 
 class FlagSerializer(serializers.ModelSerializer[Flag]):

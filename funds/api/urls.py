@@ -3,12 +3,19 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from funds.api.views import CaseViewSet, FlagViewSet, InstructionViewSet, NotificationViewSet
+from funds.api.views import (
+    AllocationRoundViewSet,
+    CaseViewSet,
+    FlagViewSet,
+    InstructionViewSet,
+    NotificationViewSet,
+)
 from funds.reports.api import PeriodicReportViewSet, SpeedView, TotalsView
 
 router = SimpleRouter()
 router.register("cases", CaseViewSet, basename="case")
 router.register("instructions", InstructionViewSet, basename="instruction")
+router.register("allocations", AllocationRoundViewSet, basename="allocation-round")
 router.register("flags", FlagViewSet, basename="flag")
 router.register("notifications", NotificationViewSet, basename="notification")
 router.register("reports/periodic", PeriodicReportViewSet, basename="periodic-report")

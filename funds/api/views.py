@@ -12,7 +12,8 @@ from typing import Any, cast
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -21,26 +22,53 @@ from rest_framework.serializers import BaseSerializer
 
 from accounts.models import Role, User
 from funds import selectors
-from funds.access import access_case, access_instruction, flags_visible_to, require_role
-from funds.allocation import allocate
+from funds.access import (
+    access_case,
+    access_instruction,
+    access_round,
+    flags_visible_to,
+    require_role,
+)
 from funds.api import serializers
 from funds.errors import RuleViolation
 from funds.filters import CaseFilter, FlagFilter, InstructionFilter
 from funds.models import (
+    AllocationRound,
     Case,
     Flag,
     Instruction,
     InstructionKind,
     InstructionStatus,
     Notification,
+    RoundStatus,
     Transfer,
     Victim,
 )
 from funds.services import cases as case_services
 from funds.services import instructions as instruction_services
 from funds.services import notifications as notification_services
+from funds.services import rounds as round_services
 
 POLICE = (Role.OFFICER, Role.MANAGER, Role.AUDITOR)
+
+
+def errors(*codes: int) -> dict[int, OpenApiResponse]:
+    """The error answers of an operation, for the schema (API.md, "Errors")."""
+    described = {
+        400: OpenApiResponse(
+            OpenApiTypes.OBJECT, description='Invalid input: {"<field>": ["message"]}.'
+        ),
+        401: OpenApiResponse(serializers.ErrorSerializer, description="Not signed in."),
+        403: OpenApiResponse(serializers.ErrorSerializer, description="The role may not do this."),
+        404: OpenApiResponse(
+            serializers.ErrorSerializer, description="Missing, or outside the user's scope."
+        ),
+        409: OpenApiResponse(
+            serializers.ErrorSerializer,
+            description='The state forbids it: {"detail", "code": "invalid_state"}.',
+        ),
+    }
+    return {code: described[code] for code in codes}
 
 
 def _user(request: Request) -> User:
@@ -127,11 +155,14 @@ class CaseViewSet(
     )
     @action(detail=True, methods=["get", "post"], filterset_class=None)
     def victims(self, request: Request, pk: str) -> Response:
-        """The case's victims; add one (officer). Identity numbers and phones come back masked."""
+        """The case's victims; add one (officer). Identity numbers, phones and account numbers
+        come back masked."""
         if request.method == "GET":
             case = self._case()
             return self._list(
-                Victim.objects.filter(case=case).select_related("account_institution"),
+                selectors.with_owed(Victim.objects.filter(case=case)).select_related(
+                    "account_institution"
+                ),
                 serializers.VictimSerializer,
             )
         require_role(request.user, Role.OFFICER)
@@ -139,13 +170,27 @@ class CaseViewSet(
         serializer = serializers.VictimSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        victim = case_services.victim_add(
-            actor=_user(request),
-            case=case,
-            account_institution_code=data.pop("account_institution", ""),
-            **data,
+        account = data.pop("account", None)
+        institution, number = data.pop("account_institution", ""), data.pop("account_number", "")
+        if account:
+            given = {
+                "account_institution_code": account["institution"],
+                "account_number": account["number"],
+                "account_holder_name": account["holder_name"],
+            }
+        else:  # the first shape, refused beside its own field
+            given = {
+                "account_institution_code": institution,
+                "account_number": number,
+                "account_field": "account_institution",
+            }
+        victim = case_services.victim_add(actor=_user(request), case=case, **data, **given)
+        fresh = (
+            selectors.with_owed(Victim.objects.filter(pk=victim.pk))
+            .select_related("account_institution")
+            .get()
         )
-        return Response(serializers.VictimSerializer(victim).data, status=status.HTTP_201_CREATED)
+        return Response(serializers.VictimSerializer(fresh).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         methods=["get"], request=None, responses=serializers.InvolvedAccountSerializer(many=True)
@@ -254,12 +299,16 @@ class CaseViewSet(
 
     @extend_schema(
         request=None,
-        responses=serializers.AllocationSerializer,
+        responses={
+            200: serializers.AllocationSerializer,
+            **errors(400, 401, 403, 404),
+        },
         parameters=[OpenApiParameter("freeze", int, required=True, description="The freeze's id.")],
     )
     @action(detail=True, methods=["get"], filterset_class=None)
     def allocation(self, request: Request, pk: str) -> Response:
-        """Propose how a freeze's available funds are shared among the victims by loss (R10)."""
+        """Propose how a freeze's available funds are shared among the victims in proportion
+        to what each is still owed (R10); nothing is stored (a round stores it)."""
         case = self._case()
         freeze_id = request.query_params.get("freeze", "")
         if not freeze_id.isdigit():
@@ -271,27 +320,162 @@ class CaseViewSet(
             kind=InstructionKind.FREEZE,
             status=InstructionStatus.EXECUTED,
         )
-        available = selectors.freeze_available(freeze)
-        victims = list(Victim.objects.filter(case=case).order_by("id"))
-        shares = allocate(available, [(v, v.loss_amount) for v in victims]) if victims else []
+        proposal = selectors.allocation_proposal(freeze)
         return Response(
             {
                 "freeze": freeze.pk,
-                "available": f"{available:.2f}",
+                "available": f"{proposal.available:.2f}",
+                "freeze_available": f"{proposal.freeze_available:.2f}",
                 "shares": [
                     {
-                        "victim": v.pk,
-                        "name": v.name,
-                        "loss_amount": f"{v.loss_amount:.2f}",
-                        "amount": f"{amount:.2f}",
+                        "victim": share.victim.pk,
+                        "name": share.victim.name,
+                        "loss_amount": f"{share.victim.loss_amount:.2f}",
+                        "already_returned": f"{share.already_returned:.2f}",
+                        "owed": f"{share.owed:.2f}",
+                        "amount": f"{share.amount:.2f}",
                     }
-                    for v, amount in shares
+                    for share in proposal.shares
                 ],
             }
         )
 
+    @extend_schema(
+        methods=["get"],
+        request=None,
+        responses={200: serializers.RoundSerializer(many=True), **errors(401, 403, 404)},
+    )
+    @extend_schema(
+        methods=["post"],
+        request=serializers.RoundCreateSerializer,
+        responses={201: serializers.RoundSerializer, **errors(400, 401, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["get", "post"], filterset_class=None)
+    def allocations(self, request: Request, pk: str) -> Response:
+        """The case's allocation rounds (R10); open one over a freeze (officer): shares of
+        what each victim is still owed, published for the public notice."""
+        if request.method == "GET":
+            return self._list(
+                selectors.round_list(request.user).filter(case=self._case()),
+                serializers.RoundSerializer,
+            )
+        require_role(request.user, Role.OFFICER)
+        case = self._case()
+        serializer = serializers.RoundCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        allocation_round = round_services.round_open(
+            actor=_user(request), case=case, freeze_id=serializer.validated_data["freeze"]
+        )
+        return _answer_round(allocation_round, status.HTTP_201_CREATED)
 
-def _answer_instruction(instruction: Instruction, code: int = status.HTTP_200_OK) -> Response:
+
+def _answer_round(allocation_round: AllocationRound, code: int = status.HTTP_200_OK) -> Response:
+    fresh = selectors.with_round_details(AllocationRound.objects.filter(pk=allocation_round.pk))
+    return Response(serializers.RoundSerializer(fresh.get()).data, status=code)
+
+
+class AllocationRoundViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[AllocationRound]
+):
+    """R10's allocation rounds of the cases in scope: ``status`` and ``case`` filter them."""
+
+    serializer_class = serializers.RoundSerializer
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        require_role(request.user, *POLICE)
+
+    def get_queryset(self) -> QuerySet[AllocationRound]:
+        queryset = selectors.round_list(self.request.user)
+        wanted = self.request.query_params
+        if wanted.get("status") in RoundStatus.values:
+            queryset = queryset.filter(status=wanted["status"])
+        if wanted.get("case", "").isdigit():
+            queryset = queryset.filter(case_id=int(wanted["case"]))
+        return queryset
+
+    def get_object(self) -> AllocationRound:
+        return access_round(self.request.user, self.kwargs["pk"], self.get_queryset())
+
+    def _round(self) -> AllocationRound:
+        return access_round(self.request.user, self.kwargs["pk"])
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=RoundStatus.values),
+            OpenApiParameter("case", int, description="The case's id."),
+        ],
+        responses={200: serializers.RoundSerializer(many=True), **errors(401, 403)},
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Rounds of the cases in scope, newest first."""
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses={200: serializers.RoundSerializer, **errors(401, 403, 404)})
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """One round, with its shares, objections and (once confirmed) returns."""
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        request=serializers.ObjectionCreateSerializer,
+        responses={201: serializers.ObjectionSerializer, **errors(400, 401, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def objections(self, request: Request, pk: str) -> Response:
+        """Record an objection while the public notice runs (officer); 409 after it."""
+        require_role(request.user, Role.OFFICER)
+        allocation_round = self._round()
+        serializer = serializers.ObjectionCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        objection = round_services.round_object(
+            actor=_user(request),
+            allocation_round=allocation_round,
+            victim_id=serializer.validated_data["victim"],
+            reason=serializer.validated_data["reason"],
+        )
+        return Response(
+            serializers.ObjectionSerializer(objection).data, status=status.HTTP_201_CREATED
+        )
+
+    @extend_schema(
+        request=serializers.ReasonSerializer,
+        responses={200: serializers.RoundSerializer, **errors(400, 401, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request: Request, pk: str) -> Response:
+        """Withdraw a round not yet confirmed, with the reason (officer); what it reserved is
+        free again, for a corrected round."""
+        require_role(request.user, Role.OFFICER)
+        allocation_round = self._round()
+        serializer = serializers.ReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        allocation_round = round_services.round_withdraw(
+            actor=_user(request),
+            allocation_round=allocation_round,
+            reason=serializer.validated_data["reason"],
+        )
+        return _answer_round(allocation_round)
+
+    @extend_schema(
+        request=None,
+        responses={200: serializers.RoundSerializer, **errors(401, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def confirm(self, request: Request, pk: str) -> Response:
+        """After the public notice, confirm the round (manager at city level or above): one
+        approved return per share above zero goes to the bank; 409 before ``notice_until``."""
+        require_role(request.user, Role.MANAGER)
+        allocation_round = round_services.round_confirm(
+            actor=_user(request), allocation_round=self._round()
+        )
+        return _answer_round(allocation_round)
+
+
+def _answer_instruction(
+    instruction: Instruction, code: int = status.HTTP_200_OK, request: Request | None = None
+) -> Response:
+    """The instruction as it now is; with ``request`` its payee as that user may read it
+    (a return's account in full only to the paying institution)."""
     fresh = Instruction.objects.select_related(
         "case",
         "institution",
@@ -299,7 +483,8 @@ def _answer_instruction(instruction: Instruction, code: int = status.HTTP_200_OK
         "involved_account__account",
         "victim__account_institution",
     ).get(pk=instruction.pk)
-    return Response(serializers.InstructionSerializer(fresh).data, status=code)
+    context = {"request": request} if request is not None else {}
+    return Response(serializers.InstructionSerializer(fresh, context=context).data, status=code)
 
 
 class InstructionViewSet(
@@ -344,7 +529,7 @@ class InstructionViewSet(
         instruction = instruction_services.instruction_execute(
             actor=_user(request), instruction=instruction, **serializer.validated_data
         )
-        return _answer_instruction(instruction)
+        return _answer_instruction(instruction, request=request)
 
     @extend_schema(
         request=serializers.ConfirmHoldSerializer, responses=serializers.InstructionSerializer
@@ -376,7 +561,7 @@ class InstructionViewSet(
             instruction=instruction,
             reason=serializer.validated_data["reason"],
         )
-        return _answer_instruction(instruction)
+        return _answer_instruction(instruction, request=request)
 
     @extend_schema(request=None, responses=serializers.InstructionSerializer)
     @action(detail=True, methods=["post"])

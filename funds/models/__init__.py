@@ -25,8 +25,17 @@ from funds.models.reports import (
     TotalsChange,
     TotalsGrain,
 )
+from funds.models.rounds import (
+    AllocationObjection,
+    AllocationRound,
+    AllocationShare,
+    RoundStatus,
+)
 
 __all__ = [
+    "AllocationObjection",
+    "AllocationRound",
+    "AllocationShare",
     "BankAccount",
     "CalendarChange",
     "CalendarDay",
@@ -56,6 +65,7 @@ __all__ = [
     "ReportKind",
     "ReportSummaryState",
     "ReportTotal",
+    "RoundStatus",
     "SpeedMeasure",
     "SpeedSample",
     "Stage",

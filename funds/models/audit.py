@@ -30,6 +30,10 @@ class EventType(models.TextChoices):
     FREEZE_FOUND_UNRELATED = "freeze_found_unrelated", _("Frozen funds found unrelated")
     DEADLINE_RECOMPUTED = "deadline_recomputed", _("Deadline recomputed after a calendar change")
     ACCOUNTS_MERGED = "accounts_merged", _("Duplicate accounts merged")
+    ROUND_OPENED = "round_opened", _("Allocation round opened for public notice")
+    ROUND_OBJECTION = "round_objection", _("Objection to an allocation round recorded")
+    ROUND_WITHDRAWN = "round_withdrawn", _("Allocation round withdrawn")
+    ROUND_CONFIRMED = "round_confirmed", _("Allocation round confirmed and returns sent")
 
 
 class Event(AppendOnly):

@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from funds.models.money import money_field
@@ -122,7 +122,12 @@ class Victim(models.Model):
         related_name="+",
         verbose_name=_("account institution"),
     )
+    # Kept as normalised by funds.account_numbers; shown masked to all but the paying bank.
     account_number = models.CharField(_("account number"), max_length=64, blank=True)
+    account_holder_name = models.CharField(_("account holder"), max_length=100, blank=True)
+    # What executed returns paid the victim (R9); never more than the loss
+    # (victim_returned_within_loss). What the victim is still owed also deducts the returns
+    # asked and the shares reserved by rounds in notice (funds.selectors.victim_owed).
     returned_amount = money_field(_("returned"))
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -135,7 +140,17 @@ class Victim(models.Model):
             models.CheckConstraint(
                 condition=Q(returned_amount__gte=0), name="victim_returned_not_negative"
             ),
+            # R9: a return never pays a victim beyond the loss, whatever the race.
+            models.CheckConstraint(
+                condition=Q(returned_amount__lte=F("loss_amount")),
+                name="victim_returned_within_loss",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def has_account(self) -> bool:
+        """Whether the victim's own account is on file, so that a return can be paid (R9)."""
+        return self.account_institution_id is not None and bool(self.account_number)

@@ -16,6 +16,7 @@ from funds import acting_time
 from funds.access import case_in_scope, require_role
 from funds.account_numbers import NUMBER_MAX_LENGTH, normalise_account_number
 from funds.errors import InvalidState, RuleViolation
+from funds.masking import mask_account_number
 from funds.models import (
     BankAccount,
     Case,
@@ -198,12 +199,24 @@ def victim_add(
     loss_amount: Decimal,
     account_institution_code: str = "",
     account_number: str = "",
+    account_holder_name: str = "",
+    account_field: str = "account",
 ) -> Victim:
+    """Add a victim with the reported loss and, when known, the victim's own account: the
+    one the money left and the one returns are paid to (R9). A refused account is reported
+    beside ``account_field``."""
     case = lock_case(case)
     _require_case_actor(actor, case, Role.OFFICER)
     require_open(case)
+    account_institution_code = account_institution_code.strip()
+    account_number = normalise_account_number(account_number)
+    if bool(account_institution_code) != bool(account_number):
+        raise RuleViolation(
+            _("Give both the institution and the number of the victim's account, or neither."),
+            field=account_field,
+        )
     account_institution = (
-        institution_by_code(account_institution_code, field="account_institution")
+        institution_by_code(account_institution_code, field=account_field)
         if account_institution_code
         else None
     )
@@ -217,8 +230,10 @@ def victim_add(
         loss_amount=loss_amount,
         account_institution=account_institution,
         account_number=account_number,
+        account_holder_name=account_holder_name.strip() if account_institution else "",
     )
-    # Identity numbers and phones stay out of the audit trail: it is read more widely.
+    # Identity numbers, phones and full account numbers stay out of the audit trail: it is
+    # read more widely.
     record_event(
         case=case,
         type=EventType.VICTIM_ADDED,
@@ -226,6 +241,8 @@ def victim_add(
         victim=victim.pk,
         name=name,
         loss_amount=loss_amount,
+        account_institution=account_institution.code if account_institution else None,
+        account_number=mask_account_number(account_number) if account_number else None,
     )
     return victim
 

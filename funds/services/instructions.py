@@ -35,7 +35,7 @@ from funds.models import (
 )
 from funds.models.instructions import OPEN_STATUSES
 from funds.models.money import ZERO
-from funds.selectors import freeze_available
+from funds.selectors import freeze_available, victim_owed
 from funds.services.audit import record_event
 from funds.services.cases import account_add, lock_case, require_filed, require_open
 from funds.services.deadlines import (
@@ -357,12 +357,48 @@ def _prepare_return(
 ) -> None:
     assert instruction.freeze is not None
     _require_freeze_in_force(instruction.freeze, now)
-    victim = Victim.objects.filter(pk=request.victim_id or 0, case=case).first()
+    # Locked last, after the case, the account and the freeze (the global order).
+    victim = _lock_victim(request.victim_id, case=case)
     if victim is None:
         raise RuleViolation(_("No such victim in this case."), field="victim")
+    if request.amount is not None and request.amount > 0:
+        _require_payable(victim, request.amount)
     instruction.victim = victim
     instruction.reason = request.reason.strip()
     instruction.status = InstructionStatus.AWAITING_APPROVAL
+
+
+def _lock_victim(victim_id: int | None, *, case: Case) -> Victim | None:
+    """Re-read a victim of ``case`` under its row lock (last in the lock order)."""
+    return (
+        Victim.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("account_institution")
+        .filter(pk=victim_id or 0, case=case)
+        .first()
+    )
+
+
+def _require_payable(
+    victim: Victim, amount: Decimal, *, excluding_instruction: int | None = None
+) -> None:
+    """R9: a return is paid to the victim's own account, and never beyond what the victim is
+    still owed (funds.selectors.victim_owed). ``victim`` is re-read under its lock, and the
+    case's lock is held, so no other return to the victim can slip in between the check and
+    the write; the victim_returned_within_loss constraint backs the executed amounts."""
+    if not victim.has_account:
+        raise InvalidState(
+            _("%(name)s has no account on file: record the victim's own account first (R9).")
+            % {"name": victim.name}
+        )
+    owed = victim_owed(victim, excluding_instruction=excluding_instruction)
+    if amount > owed:
+        raise InvalidState(
+            _(
+                "%(name)s is owed at most %(owed)s now: the loss less what was returned, "
+                "is awaiting return or is reserved by a round in notice (R9)."
+            )
+            % {"name": victim.name, "owed": f"{max(owed, ZERO):.2f}"}
+        )
 
 
 def _lock_instruction(
@@ -410,14 +446,15 @@ def instruction_approve(*, actor: User, instruction: Instruction) -> Instruction
             _require_freeze_in_force(freeze, now)
         else:
             require_filed(case)
-        instruction.approved_by = actor
-        instruction.approved_at = now
         if instruction.kind == InstructionKind.RETURN:
-            deadline = working_deadline(now, rule("RETURN_WORKING_DAYS"))  # R11
-            instruction.response_due_at = deadline.due_at
-            instruction.deadline_provisional = deadline.provisional
-        else:
-            instruction.response_due_at = now + rule("BANK_RESPONSE")  # R14
+            # R9 again at approval: the bank is told where to pay, and what was asked for
+            # still fits what the victim is owed.
+            victim = _lock_victim(instruction.victim_id, case=case)
+            assert victim is not None  # instruction_return_names_a_victim
+            _require_payable(
+                victim, instruction.requested_amount, excluding_instruction=instruction.pk
+            )
+        _approve(instruction, actor=actor, now=now)
         instruction.save(
             update_fields=[
                 "status",
@@ -428,20 +465,108 @@ def instruction_approve(*, actor: User, instruction: Instruction) -> Instruction
             ]
         )
         deadlines_meet(now=now, kinds=[DeadlineKind.APPROVAL], instructions=[instruction.pk])
-        open_bank_response_clock(instruction, now)
-        notify_institution_after_commit(instruction)
-        record_event(
-            case=case,
-            type=EventType.INSTRUCTION_APPROVED,
-            actor=actor,
-            instruction=instruction,
-            kind=instruction.kind,
-            before=InstructionStatus.AWAITING_APPROVAL,
-            after=instruction.status,
-            requested_amount=instruction.requested_amount,
-            response_due_at=instruction.response_due_at.isoformat(),
-            deadline_provisional=instruction.deadline_provisional,
+        _send_to_institution(instruction, now)
+        _record_approval(instruction, case=case, actor=actor)
+    return instruction
+
+
+def _approve(instruction: Instruction, *, actor: User, now: datetime) -> None:
+    """Record the approval and the bank's deadline: R11 for a return, R14 otherwise. For a
+    return the caller holds the calendar's lock (shared), taken before the case's."""
+    instruction.approved_by = actor
+    instruction.approved_at = now
+    if instruction.kind == InstructionKind.RETURN:
+        deadline = working_deadline(now, rule("RETURN_WORKING_DAYS"))  # R11
+        instruction.response_due_at = deadline.due_at
+        instruction.deadline_provisional = deadline.provisional
+    else:
+        instruction.response_due_at = now + rule("BANK_RESPONSE")  # R14
+
+
+def _send_to_institution(instruction: Instruction, now: datetime) -> None:
+    """Start the bank's answer clock and tell its liaisons once committed."""
+    open_bank_response_clock(instruction, now)
+    notify_institution_after_commit(instruction)
+
+
+def _record_approval(instruction: Instruction, *, case: Case, actor: User) -> None:
+    assert instruction.response_due_at is not None
+    record_event(
+        case=case,
+        type=EventType.INSTRUCTION_APPROVED,
+        actor=actor,
+        instruction=instruction,
+        kind=instruction.kind,
+        before=InstructionStatus.AWAITING_APPROVAL,
+        after=instruction.status,
+        requested_amount=instruction.requested_amount,
+        response_due_at=instruction.response_due_at.isoformat(),
+        deadline_provisional=instruction.deadline_provisional,
+    )
+
+
+def return_issue_approved(
+    *,
+    actor: User,
+    case: Case,
+    involved_account: InvolvedAccount,
+    freeze: Instruction,
+    victim: Victim,
+    amount: Decimal,
+    requested_by: User,
+    reason: str,
+    now: datetime,
+    **event_data: object,
+) -> Instruction:
+    """Send a return to the bank already approved by ``actor``: R10's returns, issued when a
+    manager confirms their allocation round (funds.services.rounds).
+
+    Runs inside the caller's transaction, which holds in the global order the calendar
+    (shared), the case, the freeze's involved account, the freeze and the victim, all
+    re-read under those locks. The same checks as a return asked and then approved (R9:
+    the victim's own account and what the victim is still owed; what the freeze still has
+    available) and the same approval (R11's deadline, the bank's clock, the notice)."""
+    require_approver(actor, InstructionKind.RETURN)
+    _require_freeze_in_force(freeze, now)
+    _require_payable(victim, amount)
+    available = freeze_available(freeze)
+    if amount > available:
+        raise InvalidState(
+            _("The freeze has only %(available)s available now, less than %(amount)s.")
+            % {"available": f"{available:.2f}", "amount": f"{amount:.2f}"}
         )
+    instruction = Instruction(
+        case=case,
+        involved_account=involved_account,
+        institution_id=involved_account.account.institution_id,
+        kind=InstructionKind.RETURN,
+        status=next_status(INSTRUCTION_TRANSITIONS, "approve", InstructionStatus.AWAITING_APPROVAL),
+        requested_amount=amount,
+        requested_by=requested_by,
+        requested_at=now,
+        freeze=freeze,
+        victim=victim,
+        reason=reason,
+    )
+    _approve(instruction, actor=actor, now=now)
+    instruction.save()
+    _send_to_institution(instruction, now)
+    refresh_stage(involved_account, now)
+    record_event(
+        case=case,
+        type=EventType.INSTRUCTION_REQUESTED,
+        actor=requested_by,
+        instruction=instruction,
+        kind=instruction.kind,
+        status=InstructionStatus.AWAITING_APPROVAL,
+        account=involved_account.account.number,
+        institution=involved_account.account.institution.code,
+        requested_amount=amount,
+        freeze=freeze.pk,
+        victim=victim.pk,
+        **event_data,
+    )
+    _record_approval(instruction, case=case, actor=actor)
     return instruction
 
 
@@ -571,6 +696,15 @@ def _apply_execution(
                 victim = Victim.objects.select_for_update(no_key=True).get(
                     pk=instruction.victim_id or 0
                 )
+                # R9: never beyond the loss (victim_returned_within_loss holds it too).
+                if victim.returned_amount + amount > victim.loss_amount:
+                    raise InvalidState(
+                        _("%(name)s is owed only %(owed)s now (R9).")
+                        % {
+                            "name": victim.name,
+                            "owed": f"{victim.loss_amount - victim.returned_amount:.2f}",
+                        }
+                    )
                 victim.returned_amount += amount
                 victim.save(update_fields=["returned_amount"])
                 effects["victim"] = victim.pk

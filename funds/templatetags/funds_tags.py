@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from funds.masking import mask_id_number, mask_phone
+from funds.masking import mask_account_number, mask_id_number, mask_phone
 from funds.models import EventType, Instruction, InstructionKind, InstructionStatus
 from funds.services.stages import in_force
 
@@ -24,6 +24,18 @@ def yuan(value: Decimal | str | None) -> str:
     if value in (None, ""):
         return "—"
     return f"¥{Decimal(value):,.2f}"
+
+
+@register.filter
+def owed(value: Decimal | None) -> str:
+    """What a victim is still owed, as yuan (never below zero, even over old rows)."""
+    return yuan(None if value is None else max(Decimal(value), Decimal("0.00")))
+
+
+@register.filter
+def account_masked(value: str) -> str:
+    """************7890: a victim's own account, as every page shows it."""
+    return mask_account_number(value)
 
 
 @register.filter

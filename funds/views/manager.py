@@ -8,6 +8,7 @@ from typing import Any, cast
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
@@ -16,12 +17,19 @@ from django.views.decorators.http import require_POST
 from accounts.models import Role, User
 from accounts.scope import access_unit, units_in_scope
 from funds import acting_time, selectors
-from funds.access import access_instruction, flags_visible_to, may_approve
+from funds.access import access_instruction, access_round, flags_visible_to, may_approve
 from funds.errors import DomainError
-from funds.models import Instruction, InstructionStatus
+from funds.models import (
+    AllocationRound,
+    Instruction,
+    InstructionKind,
+    InstructionStatus,
+    RoundStatus,
+)
 from funds.reports.stock import stock
 from funds.reports.totals import totals
 from funds.services import instructions as instruction_services
+from funds.services import rounds as round_services
 from funds.views.common import is_htmx, roles
 
 
@@ -36,6 +44,25 @@ def _approvable(user: User) -> list[Instruction]:
     for instruction in waiting:
         instruction.may_approve = may_approve(user, instruction.kind)  # type: ignore[attr-defined]
     return waiting
+
+
+def _rounds(user: User) -> tuple[list[AllocationRound], list[AllocationRound]]:
+    """R10's rounds of the subtree not yet confirmed: those whose notice has ended (waiting
+    for a manager at city level or above) and those still in notice, soonest first."""
+    now = timezone.now()
+    rounds = list(
+        selectors.round_list(user)
+        .filter(status=RoundStatus.NOTICE)
+        .select_related("case__unit")
+        .order_by("notice_until", "id")
+    )
+    may_confirm = may_approve(user, InstructionKind.RETURN)
+    for allocation_round in rounds:
+        allocation_round.may_confirm = may_confirm  # type: ignore[attr-defined]
+    return (
+        [r for r in rounds if r.notice_until <= now],
+        [r for r in rounds if r.notice_until > now],
+    )
 
 
 def _period(request: HttpRequest) -> tuple[date, date]:
@@ -89,10 +116,13 @@ def desk(request: HttpRequest) -> HttpResponse:
         .select_related("case", "instruction")
         .order_by("-level", "due_at")[:50]
     )
+    rounds_waiting, rounds_in_notice = _rounds(user)
     return render(
         request,
         "funds/desk.html",
         {
+            "rounds_waiting": rounds_waiting,
+            "rounds_in_notice": rounds_in_notice,
             "scope": scope,
             "children": units_in_scope(user).filter(parent=user.organization).order_by("code"),
             "start": start,
@@ -134,3 +164,24 @@ def desk_approve(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, _("Approved and sent to the institution."))
     return redirect("desk")
+
+
+@require_POST
+@roles(Role.MANAGER)
+def desk_confirm(request: HttpRequest, pk: int) -> HttpResponse:
+    """R10: confirm a round whose public notice has ended; its returns go to the bank."""
+    user = cast(User, request.user)
+    allocation_round = access_round(user, pk)
+    try:
+        allocation_round = round_services.round_confirm(
+            actor=user, allocation_round=allocation_round
+        )
+    except DomainError as refused:
+        messages.error(request, refused.message)
+    else:
+        messages.success(
+            request,
+            _("Round #%(round)d confirmed: its returns were sent to the bank.")
+            % {"round": allocation_round.pk},
+        )
+    return redirect(reverse("desk") + "#rounds")

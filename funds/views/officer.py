@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import Role, User
 from accounts.scope import can_see_unit
 from funds import acting_time, selectors
-from funds.access import access_case, access_instruction
+from funds.access import access_case, access_instruction, access_round
 from funds.errors import DomainError
 from funds.filters import CaseFilter
 from funds.forms import (
@@ -27,20 +27,26 @@ from funds.forms import (
     CaseReportForm,
     FilingForm,
     InstructionForm,
+    ObjectionForm,
+    RoundForm,
     TransferForm,
     VictimForm,
+    WithdrawForm,
 )
 from funds.models import (
+    AllocationRound,
     Case,
     CaseStatus,
     Flag,
     Instruction,
     InstructionKind,
+    RoundStatus,
     Transfer,
     Victim,
 )
 from funds.services import cases as case_services
 from funds.services import instructions as instruction_services
+from funds.services import rounds as round_services
 from funds.services.freeze_queue import queue_position
 from funds.services.stages import in_force
 from funds.views.common import attempt, roles
@@ -49,7 +55,7 @@ POLICE = (Role.OFFICER, Role.MANAGER, Role.AUDITOR)
 # The case file holds several forms with fields of the same name: each has its own ids, so
 # every label names its own field.
 FILING_IDS, VICTIM_IDS, ACCOUNT_IDS = "filing_%s", "victim_%s", "account_%s"
-TRANSFER_IDS, INSTRUCTION_IDS = "transfer_%s", "instruction_%s"
+TRANSFER_IDS, INSTRUCTION_IDS, ROUND_IDS = "transfer_%s", "instruction_%s", "round_%s"
 
 
 def _user(request: HttpRequest) -> User:
@@ -105,11 +111,18 @@ def _freeze_choices(instructions: Iterable[Instruction]) -> list[tuple[int, str]
     ]
 
 
+def _victims(case: Case) -> list[Victim]:
+    """The case's victims with what each is still owed (R9), for the table and the forms."""
+    return list(
+        selectors.with_owed(Victim.objects.filter(case=case)).select_related("account_institution")
+    )
+
+
 def _case_page(request: HttpRequest, case: Case, status: int = 200, **forms: Any) -> HttpResponse:
     """Render the case file, with any bound forms that failed kept as typed."""
     case = selectors.with_totals(Case.objects.filter(pk=case.pk)).get()
     accounts = list(selectors.involved_accounts(case))
-    victims = list(Victim.objects.filter(case=case).select_related("account_institution"))
+    victims = _victims(case)
     instructions = list(
         Instruction.objects.filter(case=case)
         .select_related(
@@ -123,6 +136,27 @@ def _case_page(request: HttpRequest, case: Case, status: int = 200, **forms: Any
         # R12: how many freezes of other cases are ahead (a query per freeze in line only).
         instruction.queue_position = queue_position(instruction, now)  # type: ignore[attr-defined]
     user = _user(request)
+    rounds = list(
+        selectors.with_round_details(AllocationRound.objects.filter(case=case)).order_by(
+            "-opened_at", "-id"
+        )
+    )
+    now = timezone.now()
+    for allocation_round in rounds:
+        in_notice = allocation_round.status == RoundStatus.NOTICE
+        allocation_round.objections_open = in_notice and now < allocation_round.notice_until  # type: ignore[attr-defined]
+        bound = forms.get("objection_form")
+        allocation_round.objection_form = (  # type: ignore[attr-defined]
+            bound
+            if bound is not None and forms.get("round_pk") == allocation_round.pk
+            else ObjectionForm(victims=victims, auto_id=f"objection_{allocation_round.pk}_%s")
+        )
+        bound = forms.get("withdraw_form")
+        allocation_round.withdraw_form = (  # type: ignore[attr-defined]
+            bound
+            if bound is not None and forms.get("round_pk") == allocation_round.pk
+            else WithdrawForm(auto_id=f"withdraw_{allocation_round.pk}_%s")
+        )
     for account in accounts:
         # Every other case's number is shown (API.md: ``other_cases``), so that the units
         # find each other; the holder name another case recorded only to those who may see
@@ -160,6 +194,10 @@ def _case_page(request: HttpRequest, case: Case, status: int = 200, **forms: Any
         or InstructionForm(
             accounts=accounts, freezes=freezes, victims=victims, auto_id=INSTRUCTION_IDS
         ),
+        "rounds": rounds,
+        "round_form": forms.get("round_form") or RoundForm(freezes=freezes, auto_id=ROUND_IDS),
+        # R10: every victim still owed takes part in a round, so needs an account first.
+        "owed_without_account": [v for v in victims if v.owed > 0 and not v.has_account],  # type: ignore[attr-defined]
     }
     return render(request, "funds/case_detail.html", context, status=status)
 
@@ -209,7 +247,11 @@ def victim_add(request: HttpRequest, pk: int) -> HttpResponse:
         if attempt(
             form,
             lambda: case_services.victim_add(
-                actor=_user(request), case=case, account_institution_code=code, **data
+                actor=_user(request),
+                case=case,
+                account_institution_code=code,
+                account_field="account_institution",
+                **data,
             ),
         ):
             messages.success(request, _("Victim added."))
@@ -286,7 +328,7 @@ def transfer_add(request: HttpRequest, pk: int) -> HttpResponse:
 def instruction_add(request: HttpRequest, pk: int) -> HttpResponse:
     case = access_case(request.user, pk)
     accounts = list(selectors.involved_accounts(case))
-    victims = list(Victim.objects.filter(case=case))
+    victims = _victims(case)
     freezes = _freeze_choices(
         Instruction.objects.filter(case=case, kind=InstructionKind.FREEZE).select_related(
             "involved_account__account"
@@ -335,3 +377,71 @@ def instruction_officer_action(request: HttpRequest, pk: int, action: str) -> Ht
     except DomainError as error:
         messages.error(request, error.message)
     return redirect(reverse("case-detail", args=[instruction.case_id]) + "#instructions")
+
+
+@require_POST
+@roles(Role.OFFICER)
+def round_open(request: HttpRequest, pk: int) -> HttpResponse:
+    """R10: open an allocation round over a freeze, published for the public notice."""
+    case = access_case(request.user, pk)
+    freezes = _freeze_choices(
+        Instruction.objects.filter(case=case, kind=InstructionKind.FREEZE).select_related(
+            "involved_account__account"
+        )
+    )
+    form = RoundForm(request.POST, freezes=freezes, auto_id=ROUND_IDS)
+    if form.is_valid() and attempt(
+        form,
+        lambda: round_services.round_open(
+            actor=_user(request), case=case, freeze_id=form.cleaned_data["freeze"]
+        ),
+    ):
+        messages.success(request, _("Round opened and published for the public notice."))
+        return redirect(reverse("case-detail", args=[case.pk]) + "#rounds")
+    return _case_page(request, case, status=400, round_form=form)
+
+
+def _access_round(request: HttpRequest, pk: int) -> tuple[AllocationRound, Case]:
+    allocation_round = access_round(request.user, pk)
+    return allocation_round, access_case(request.user, allocation_round.case_id)
+
+
+@require_POST
+@roles(Role.OFFICER)
+def round_object(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record an objection to a round during its public notice."""
+    allocation_round, case = _access_round(request, pk)
+    form = ObjectionForm(
+        request.POST, victims=_victims(case), auto_id=f"objection_{allocation_round.pk}_%s"
+    )
+    if form.is_valid() and attempt(
+        form,
+        lambda: round_services.round_object(
+            actor=_user(request),
+            allocation_round=allocation_round,
+            victim_id=form.cleaned_data["victim"],
+            reason=form.cleaned_data["reason"],
+        ),
+    ):
+        messages.success(request, _("Objection recorded."))
+        return redirect(reverse("case-detail", args=[case.pk]) + f"#round-{allocation_round.pk}")
+    return _case_page(request, case, status=400, objection_form=form, round_pk=allocation_round.pk)
+
+
+@require_POST
+@roles(Role.OFFICER)
+def round_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    """Withdraw a round not yet confirmed, freeing what it reserved."""
+    allocation_round, case = _access_round(request, pk)
+    form = WithdrawForm(request.POST, auto_id=f"withdraw_{allocation_round.pk}_%s")
+    if form.is_valid() and attempt(
+        form,
+        lambda: round_services.round_withdraw(
+            actor=_user(request),
+            allocation_round=allocation_round,
+            reason=form.cleaned_data["reason"],
+        ),
+    ):
+        messages.success(request, _("Round withdrawn; a corrected one may be opened."))
+        return redirect(reverse("case-detail", args=[case.pk]) + f"#round-{allocation_round.pk}")
+    return _case_page(request, case, status=400, withdraw_form=form, round_pk=allocation_round.pk)

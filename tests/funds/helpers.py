@@ -54,19 +54,29 @@ class FundsTestCase(CaseTrackerTestCase):
         )
 
     def add_victim(
-        self, case_id: int, loss: str = "10000.00", name: str = "张三", user=None
+        self,
+        case_id: int,
+        loss: str = "10000.00",
+        name: str = "张三",
+        user=None,
+        account: dict[str, str] | None = None,
+        with_account: bool = True,
     ) -> dict[str, Any]:
-        return self.post(
-            user or self.officer_lx,
-            f"/api/v1/cases/{case_id}/victims/",
-            {
-                "name": name,
-                "id_number": "370102199001011234",
-                "phone": "13800138000",
-                "loss_amount": loss,
-            },
-            201,
-        )
+        """A victim with their own account at CCB (returns are paid to it, R9), unless
+        ``with_account`` is False."""
+        body: dict[str, Any] = {
+            "name": name,
+            "id_number": "370102199001011234",
+            "phone": "13800138000",
+            "loss_amount": loss,
+        }
+        if with_account:
+            body["account"] = account or {
+                "institution": "CCB",
+                "number": "6217009900001234",
+                "holder_name": name,
+            }
+        return self.post(user or self.officer_lx, f"/api/v1/cases/{case_id}/victims/", body, 201)
 
     def ask(
         self, case_id: int, body: dict[str, Any], user=None, status: int = 201

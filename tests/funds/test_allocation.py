@@ -252,9 +252,14 @@ class AllocationEndpointTest(FundsTestCase):
 
         body = self.ok(self.allocation(case["id"], f"?freeze={freeze['id']}"))
         assert body["available"] == "6000.00"  # 8000 - 1000 returned - 500 - 500 asked
-        assert {row["victim"]: row["amount"] for row in body["shares"]} == {
-            a["id"]: "4500.00",
-            b["id"]: "1500.00",
+        # Shared over what each is still owed: 30000 - 1000 returned and 10000 - 500 asked,
+        # 6000 x 29000/38500 = 4519.480... and 6000 x 9500/38500 = 1480.519...
+        assert {
+            row["victim"]: (row["already_returned"], row["owed"], row["amount"])
+            for row in body["shares"]
+        } == {
+            a["id"]: ("1000.00", "29000.00", "4519.48"),
+            b["id"]: ("500.00", "9500.00", "1480.52"),
         }
 
     def test_the_shares_add_up_to_the_available_amount_exactly(self):

@@ -29,8 +29,10 @@ from rest_framework.test import APIClient
 
 from accounts.models import Role, User
 from devdata.world import build_demo_world
+from funds import acting_time
 from funds.errors import InvalidState, RuleViolation
 from funds.models import (
+    AllocationRound,
     BankAccount,
     Case,
     EndReason,
@@ -39,9 +41,12 @@ from funds.models import (
     InstructionKind,
     InstructionStatus,
     InvolvedAccount,
+    RoundStatus,
     Victim,
 )
+from funds.models.instructions import OPEN_STATUSES
 from funds.models.money import ZERO
+from funds.selectors import freeze_available, victim_owed
 from funds.services.cases import account_add, case_accept, case_file, case_report, victim_add
 from funds.services.instructions import (
     InstructionRequest,
@@ -51,6 +56,7 @@ from funds.services.instructions import (
     instruction_reject,
     instruction_request,
 )
+from funds.services.rounds import round_confirm, round_open
 from funds.services.stages import derive_stage
 from funds.services.sweep import sweep
 
@@ -156,6 +162,7 @@ def add_account(
 
 
 def add_victim(officer: User, case: Case, name: str, loss: str = "10000.00") -> Victim:
+    """A victim with their own account on file, where returns are paid (R9)."""
     return victim_add(
         actor=officer,
         case=case,
@@ -163,6 +170,9 @@ def add_victim(officer: User, case: Case, name: str, loss: str = "10000.00") -> 
         id_number="370102199001011234",
         phone="13800138000",
         loss_amount=Decimal(loss),
+        account_institution_code="CCB",
+        account_number="6217009900001234",
+        account_holder_name=name,
     )
 
 
@@ -531,6 +541,173 @@ def test_releases_and_returns_racing_their_own_executions_never_overdraw_a_freez
         status__in=[InstructionStatus.AWAITING_APPROVAL, InstructionStatus.PENDING],
     ).aggregate(t=Sum("requested_amount"))["t"]
     assert open_asks == Decimal("100.00")
+    assert_amounts_hold(involved_account)
+
+
+# -- (b2) returns to one victim: never beyond what the victim is owed (R9, R10) ------------
+
+
+def test_two_returns_to_one_victim_asked_at_once_never_exceed_what_is_owed(world):
+    case, involved_account, freeze = frozen(world, "5000.00")
+    victim = add_victim(world.officer_lx, case, "张三", loss="1000.00")
+
+    def ask(username: str) -> Instruction:
+        return ask_follow_up(
+            user(username),
+            Case.objects.get(pk=case.pk),
+            instruction(freeze.pk),
+            InstructionKind.RETURN,
+            "600.00",
+            Victim.objects.get(pk=victim.pk),
+        )
+
+    results = run_at_once(lambda: ask("officer_lx"), lambda: ask("officer_lx_2"))
+
+    # Both fit what the freeze holds; only one fits what the victim is owed.
+    assert len(succeeded(results)) == 1, results
+    assert [type(e) for e in failed(results)] == [InvalidState]
+    asked = Instruction.objects.filter(victim=victim, kind=InstructionKind.RETURN)
+    assert asked.count() == 1
+    assert asked.get().requested_amount == Decimal("600.00")
+    assert (
+        Event.objects.filter(
+            case=case, type="instruction_requested", data__victim=victim.pk
+        ).count()
+        == 1
+    )
+    assert victim_owed(Victim.objects.get(pk=victim.pk)) == Decimal("400.00")
+    assert_amounts_hold(involved_account)
+
+
+def test_two_returns_to_one_victim_from_two_freezes_at_once_never_exceed_what_is_owed(world):
+    # Two freezes, so the two requests lock different involved accounts: the case's lock
+    # and the victim's are what keep them apart.
+    case, _involved_account, first = frozen(world, "5000.00")
+    second_account = add_account(world.officer_lx, case, number="6222020000000002")
+    second = instruction_request(
+        actor=world.officer_lx,
+        case=case,
+        request=InstructionRequest(
+            kind=InstructionKind.FREEZE,
+            involved_account_id=second_account.pk,
+            amount=Decimal("5000.00"),
+            instrument_number="济公冻字〔2026〕8号",
+            term_months=6,
+        ),
+    )
+    instruction_approve(actor=world.manager_lx, instruction=second)
+    second = instruction_execute(
+        actor=world.liaison_icbc,
+        instruction=second,
+        executed_amount=Decimal("5000.00"),
+        bank_reference="ICBC-F-2",
+    )
+    victim = add_victim(world.officer_lx, case, "张三", loss="1000.00")
+
+    def ask(username: str, freeze: Instruction) -> Instruction:
+        return ask_follow_up(
+            user(username),
+            Case.objects.get(pk=case.pk),
+            instruction(freeze.pk),
+            InstructionKind.RETURN,
+            "700.00",
+            Victim.objects.get(pk=victim.pk),
+        )
+
+    results = run_at_once(lambda: ask("officer_lx", first), lambda: ask("officer_lx_2", second))
+
+    assert len(succeeded(results)) == 1, results
+    assert [type(e) for e in failed(results)] == [InvalidState]
+    assert Instruction.objects.filter(victim=victim, kind=InstructionKind.RETURN).count() == 1
+
+
+def test_a_return_asked_while_a_round_opens_never_counts_the_same_money_twice(world):
+    case, involved_account, freeze = frozen(world, "1000.00")
+    victims = [add_victim(world.officer_lx, case, name, loss="800.00") for name in ("张三", "李四")]
+
+    results = run_at_once(
+        lambda: round_open(
+            actor=user("officer_lx"), case=Case.objects.get(pk=case.pk), freeze_id=freeze.pk
+        ),
+        lambda: ask_follow_up(
+            user("officer_lx_2"),
+            Case.objects.get(pk=case.pk),
+            instruction(freeze.pk),
+            InstructionKind.RETURN,
+            "800.00",
+            Victim.objects.get(pk=victims[0].pk),
+        ),
+    )
+
+    # Whichever came first, the other saw it: the freeze is never promised beyond what it
+    # holds, and no victim beyond the loss.
+    assert not [e for e in failed(results) if not isinstance(e, (InvalidState, RuleViolation))]
+    freeze.refresh_from_db()
+    asked = (
+        Instruction.objects.filter(freeze=freeze, status__in=OPEN_STATUSES).aggregate(
+            t=Sum("requested_amount")
+        )["t"]
+        or ZERO
+    )
+    reserved = (
+        AllocationRound.objects.filter(freeze=freeze, status=RoundStatus.NOTICE).aggregate(
+            t=Sum("available")
+        )["t"]
+        or ZERO
+    )
+    assert asked + reserved <= freeze.held_amount
+    assert freeze_available(freeze) == freeze.held_amount - asked - reserved
+    for victim in Victim.objects.filter(case=case):
+        assert victim_owed(victim) >= 0, victim
+    assert_amounts_hold(involved_account)
+
+
+def test_two_rounds_opened_at_once_over_one_freeze_open_one(world):
+    case, _involved_account, freeze = frozen(world, "1000.00")
+    add_victim(world.officer_lx, case, "张三")
+
+    def open_round(username: str) -> AllocationRound:
+        return round_open(
+            actor=user(username), case=Case.objects.get(pk=case.pk), freeze_id=freeze.pk
+        )
+
+    results = run_at_once(lambda: open_round("officer_lx"), lambda: open_round("officer_lx_2"))
+
+    # A conflict the service saw under the case's lock, not the partial unique index tripping.
+    assert len(succeeded(results)) == 1, results
+    assert [type(e) for e in failed(results)] == [InvalidState]
+    assert AllocationRound.objects.filter(freeze=freeze).count() == 1
+    assert Event.objects.filter(case=case, type="round_opened").count() == 1
+
+
+def test_a_round_confirmed_twice_at_once_sends_its_returns_once(world):
+    case, involved_account, freeze = frozen(world, "1000.00")
+    for name in ("张三", "李四"):
+        add_victim(world.officer_lx, case, name, loss="500.00")
+    start = datetime(2026, 6, 1, 9, 0, tzinfo=SHANGHAI)
+    with acting_time.acting_at(start):
+        allocation_round = round_open(actor=world.officer_lx, case=case, freeze_id=freeze.pk)
+    User.objects.create_user(
+        "manager_jn_2",
+        password="second-pass-2026",
+        role=Role.MANAGER,
+        organization=world.orgs["370100"],
+    )
+
+    def confirm(username: str) -> AllocationRound:
+        return round_confirm(
+            actor=user(username),
+            allocation_round=AllocationRound.objects.get(pk=allocation_round.pk),
+        )
+
+    with time_machine.travel(start + timedelta(days=31), tick=False):
+        results = run_at_once(lambda: confirm("manager_jn"), lambda: confirm("manager_jn_2"))
+
+    assert len(succeeded(results)) == 1, results
+    assert [type(e) for e in failed(results)] == [InvalidState]
+    returns = Instruction.objects.filter(freeze=freeze, kind=InstructionKind.RETURN)
+    assert sorted(r.requested_amount for r in returns) == [Decimal("500.00"), Decimal("500.00")]
+    assert Event.objects.filter(case=case, type="round_confirmed").count() == 1
     assert_amounts_hold(involved_account)
 
 

@@ -41,6 +41,7 @@ ID_MASKED = "370102********1234"
 PHONE = "13800138000"
 PHONE_MASKED = "138****8000"
 VICTIM = "欧阳娜娜"
+VICTIM_ACCOUNT, VICTIM_ACCOUNT_MASKED = "6217000099998888", "************8888"
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -126,10 +127,17 @@ class PageTestCase(FundsTestCase):
         )
 
     def victim(self, case_id: int) -> dict[str, Any]:
+        """A victim with their own account at CCB, where returns are paid (R9)."""
         return self.post(
             self.officer_lx,
             f"/api/v1/cases/{case_id}/victims/",
-            {"name": VICTIM, "id_number": ID_NUMBER, "phone": PHONE, "loss_amount": "20000.00"},
+            {
+                "name": VICTIM,
+                "id_number": ID_NUMBER,
+                "phone": PHONE,
+                "loss_amount": "20000.00",
+                "account": {"institution": "CCB", "number": VICTIM_ACCOUNT, "holder_name": VICTIM},
+            },
             201,
         )
 

@@ -31,13 +31,19 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
 
 from accounts.models import Role, User
+from funds import acting_time
+from funds.durations import rule
 from funds.models import (
+    AllocationObjection,
+    AllocationRound,
+    AllocationShare,
     BankAccount,
     Case,
     CaseNumberCounter,
@@ -51,6 +57,7 @@ from funds.models import (
 )
 from funds.services import cases as case_services
 from funds.services import instructions as instruction_services
+from funds.services import rounds as round_services
 from funds.services.instructions import InstructionRequest
 from tests.funds.helpers import FundsTestCase
 
@@ -120,6 +127,9 @@ def world_state() -> tuple[Any, ...]:
         list(InvolvedAccount.objects.order_by("pk").values()),
         list(Transfer.objects.order_by("pk").values()),
         list(Instruction.objects.order_by("pk").values()),
+        list(AllocationRound.objects.order_by("pk").values()),
+        list(AllocationShare.objects.order_by("pk").values()),
+        list(AllocationObjection.objects.order_by("pk").values()),
         list(Event.objects.order_by("pk").values_list("pk", flat=True)),
     )
 
@@ -163,6 +173,9 @@ class PermissionMatrixTest(FundsTestCase):
                 id_number="370102199001011234",
                 phone="13800138000",
                 loss_amount=Decimal("10000.00"),
+                account_institution_code="CCB",
+                account_number="6217009900001234",
+                account_holder_name="张三",
             )
             case_services.transfer_add(
                 actor=officer,
@@ -300,6 +313,9 @@ class PermissionMatrixTest(FundsTestCase):
             id_number="370102199202022345",
             phone="13900139000",
             loss_amount=Decimal("9000.00"),
+            account_institution_code="CCB",
+            account_number="6217009900002345",
+            account_holder_name="李四",
         )
         return instruction_services.instruction_request(
             actor=officer,
@@ -387,6 +403,9 @@ class PermissionMatrixTest(FundsTestCase):
             *(self.case_path("lx", endpoint) for endpoint in CASE_READ_ENDPOINTS),
             "/api/v1/instructions/",
             f"/api/v1/instructions/{instruction}/",
+            self.case_path("lx", "allocations/"),
+            "/api/v1/allocations/",
+            "/api/v1/allocations/1/",
         ]
         posts = [
             "/api/v1/cases/",
@@ -405,6 +424,11 @@ class PermissionMatrixTest(FundsTestCase):
             *(
                 f"/api/v1/instructions/{instruction}/{action}/"
                 for action in ("approve", "execute", "reject", "cancel")
+            ),
+            f"/api/v1/cases/{case}/allocations/",
+            *(
+                f"/api/v1/allocations/1/{action}/"
+                for action in ("objections", "withdraw", "confirm")
             ),
         ]
         return [("get", url) for url in gets] + [("post", url) for url in posts]
@@ -941,3 +965,145 @@ class PermissionMatrixTest(FundsTestCase):
                         cancelled_by=user,
                     ).exists(),
                 )
+
+    # -- allocation rounds (R10) -------------------------------------------------------------
+
+    @classmethod
+    def new_round(cls, officer: User, *, notice_over: bool = False) -> AllocationRound:
+        """A round in notice over a new freeze of 8000.00 in a case of the officer's unit,
+        with one victim; ``notice_over`` opens it a notice and a minute ago."""
+        freeze = cls.new_freeze(officer, executed=True)
+        case_services.victim_add(
+            actor=officer,
+            case=freeze.case,
+            name="周八",
+            id_number="370102199404044567",
+            phone="13600136000",
+            loss_amount=Decimal("3000.00"),
+            account_institution_code="CCB",
+            account_number=cls.number(),
+            account_holder_name="周八",
+        )
+        opened = acting_time.now()
+        if notice_over:
+            opened -= rule("PUBLIC_NOTICE") + timedelta(minutes=1)
+        with acting_time.acting_at(opened):
+            return round_services.round_open(actor=officer, case=freeze.case, freeze_id=freeze.pk)
+
+    def test_police_read_the_rounds_only_inside_their_subtree(self):
+        owners = {"lx": self.officer_lx, "st": self.officer_station, "sz": self.officer_sz}
+        owners["sn"] = self.officer_sn
+        rounds = {name: self.new_round(owner) for name, owner in owners.items()}
+        for name, allocation_round in rounds.items():
+            rows: Rows = [
+                (persona, 200 if name in seen else 404) for persona, seen in VISIBLE_CASES.items()
+            ]
+            self.check(
+                rows + NO_CASE_ROLE,
+                f"/api/v1/allocations/{allocation_round.pk}/",
+                effect=lambda _t, _u, response, pk=allocation_round.pk: response.json()["id"] == pk,
+            )
+            self.check(
+                rows + NO_CASE_ROLE,
+                f"/api/v1/cases/{allocation_round.case_id}/allocations/",
+                effect=lambda _t, _u, response, pk=allocation_round.pk: (
+                    [row["id"] for row in response.json()["results"]] == [pk]
+                ),
+            )
+        for persona, seen in VISIBLE_CASES.items():
+            got = self.ids(self.api(self.persona(persona)).get("/api/v1/allocations/"))
+            assert got == {rounds[name].pk for name in seen}, persona
+        self.check(NO_CASE_ROLE, "/api/v1/allocations/")
+
+    def test_only_an_officer_in_scope_may_open_a_round(self):
+        owners = {"lx": self.officer_lx, "st": self.officer_station, "sn": self.officer_sn}
+        for unit, owner in owners.items():
+
+            def fresh(owner: User = owner) -> Instruction:
+                freeze = self.new_freeze(owner, executed=True)
+                case_services.victim_add(
+                    actor=owner,
+                    case=freeze.case,
+                    name="周八",
+                    id_number="370102199404044567",
+                    phone="13600136000",
+                    loss_amount=Decimal("3000.00"),
+                    account_institution_code="CCB",
+                    account_number=self.number(),
+                    account_holder_name="周八",
+                )
+                return freeze
+
+            self.check(
+                officer_action_on(unit, 201),
+                lambda freeze: f"/api/v1/cases/{freeze.case_id}/allocations/",
+                method="post",
+                body=lambda freeze: {"freeze": freeze.pk},
+                fresh=fresh,
+                effect=lambda freeze, user, _response: AllocationRound.objects.filter(
+                    freeze=freeze, opened_by=user, status="notice"
+                ).exists(),
+            )
+
+    def test_only_an_officer_in_scope_may_object_to_a_round_or_withdraw_it(self):
+        owners = {"lx": self.officer_lx, "st": self.officer_station, "sn": self.officer_sn}
+        for unit, owner in owners.items():
+            self.check(
+                officer_action_on(unit, 201),
+                lambda r: f"/api/v1/allocations/{r.pk}/objections/",
+                method="post",
+                body=lambda r: {"victim": r.shares.get().victim_id, "reason": "份额有误"},
+                fresh=lambda owner=owner: self.new_round(owner),
+                effect=lambda r, user, _response: AllocationObjection.objects.filter(
+                    round=r, recorded_by=user
+                ).exists(),
+            )
+            self.check(
+                officer_action_on(unit, 200),
+                lambda r: f"/api/v1/allocations/{r.pk}/withdraw/",
+                method="post",
+                body={"reason": "漏列被害人"},
+                fresh=lambda owner=owner: self.new_round(owner),
+                effect=lambda r, user, _response: AllocationRound.objects.filter(
+                    pk=r.pk, status="withdrawn", withdrawn_by=user
+                ).exists(),
+            )
+
+    def test_a_round_is_confirmed_by_a_manager_in_scope_at_city_level_or_above(self):
+        owners = {"lx": self.officer_lx, "st": self.officer_station, "sn": self.officer_sn}
+        for unit, owner in owners.items():
+            self.check(
+                self.approval_rows(unit, InstructionKind.RETURN),
+                lambda r: f"/api/v1/allocations/{r.pk}/confirm/",
+                method="post",
+                fresh=lambda owner=owner: self.new_round(owner, notice_over=True),
+                effect=lambda r, user, _response: (
+                    AllocationRound.objects.filter(
+                        pk=r.pk, status="confirmed", confirmed_by=user
+                    ).exists()
+                    and Instruction.objects.filter(
+                        allocation_share__round=r, approved_by=user, status="pending"
+                    ).count()
+                    == 1
+                ),
+            )
+
+    def test_acting_on_a_missing_round_is_404_for_a_role_that_may_act(self):
+        missing = (
+            AllocationRound.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        ) + 1000
+        officers_only = officer_action(lixia=404, station=404, shinan=404)
+        for action in ("objections", "withdraw"):
+            self.check(officers_only, f"/api/v1/allocations/{missing}/{action}/", method="post")
+        self.check(
+            [
+                ("manager_lx", 404),
+                ("manager_jn", 404),
+                ("manager_sd", 404),
+                ("officer_lx", 403),
+                ("auditor_sd", 403),
+                *NO_CASE_ROLE,
+            ],
+            f"/api/v1/allocations/{missing}/confirm/",
+            method="post",
+        )

@@ -3,16 +3,18 @@
 A Hypothesis state machine reports cases, accepts, files and closes them, adds victims and
 accounts, asks for stop-payments, freezes, renewals, releases and returns with random
 amounts, approves, executes (with amounts up to and beyond the request), rejects and
-cancels, verifies freezes or finds them unrelated, and moves the clock on by minutes, hours
-or days, mostly with the deadline sweep run meanwhile. A refusal by a domain error
+cancels, verifies freezes or finds them unrelated, opens allocation rounds over freezes (R10),
+objects to them, withdraws and confirms them, and moves the clock on by minutes, hours or
+days, mostly with the deadline sweep run meanwhile. A refusal by a domain error
 (InvalidState, RuleViolation, NotAllowed) is a legitimate answer; anything else, such as an
 IntegrityError from a database constraint that a service should have refused first, fails
 the test.
 
 After every step the invariants of DOMAIN.md and docs/lifecycle.md are recomputed from the
 rows: amounts within what was frozen and requested, the R3 limit, one open stop-payment and
-freeze per account, victims' returns, the audit trail of each instruction, the stored stage
-and the case totals of funds.selectors.with_totals.
+freeze per account, victims' returns (never beyond the loss, counting what is asked and
+reserved: R9), the rounds' shares and their returns (R10), the audit trail of each
+instruction and round, the stored stage and the case totals of funds.selectors.with_totals.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ from accounts.models import UnitLevel, User
 from funds.durations import rule as fund_rule
 from funds.errors import DomainError
 from funds.models import (
+    AllocationObjection,
+    AllocationRound,
+    AllocationShare,
     Case,
     CaseStatus,
     EndReason,
@@ -50,6 +55,7 @@ from funds.models import (
     InstructionKind,
     InstructionStatus,
     InvolvedAccount,
+    RoundStatus,
     Victim,
 )
 from funds.models.instructions import OPEN_STATUSES, waiting_in_queue
@@ -74,6 +80,7 @@ from funds.services.instructions import (
     instruction_reject,
     instruction_request,
 )
+from funds.services.rounds import round_confirm, round_object, round_open, round_withdraw
 from funds.services.stages import derive_stage, in_force
 from funds.services.sweep import sweep
 from tests.base import CaseTrackerTestCase
@@ -172,6 +179,14 @@ class FundsMachine(RuleBasedStateMachine):
     def officer(self) -> User:
         return self.people["officer_lx"]
 
+    @staticmethod
+    def own_account(holder: str) -> dict[str, str]:
+        return {
+            "account_institution_code": "CCB",
+            "account_number": "6217009900001234",
+            "account_holder_name": holder,
+        }
+
     def liaison_of(self, instruction: Instruction) -> User:
         return next(
             u
@@ -245,6 +260,7 @@ class FundsMachine(RuleBasedStateMachine):
             id_number="370102199001011234",
             phone="13800138000",
             loss_amount=Decimal("50000.00"),
+            **self.own_account("张三"),
         )
         if stop_share is not None:
             self.ask(
@@ -307,8 +323,10 @@ class FundsMachine(RuleBasedStateMachine):
             self.act(case_close, actor=self.people["manager_lx"], case=pick(self.cases(), index))
 
     @precondition(lambda self: len(self.facts.victims) < 8)
-    @rule(index=picks, loss=amounts)
-    def add_a_victim(self, index: int, loss: Decimal) -> None:
+    @rule(index=picks, loss=amounts, with_account=mostly)
+    def add_a_victim(self, index: int, loss: Decimal, with_account: bool) -> None:
+        # Mostly with the victim's own account; without one, returns and rounds that need
+        # it are refused (R9).
         self.act(
             victim_add,
             actor=self.officer(),
@@ -317,6 +335,7 @@ class FundsMachine(RuleBasedStateMachine):
             id_number="370102199202021234",
             phone="13900139000",
             loss_amount=loss,
+            **(self.own_account("李四") if with_account else {}),
         )
 
     @precondition(lambda self: len(self.facts.involved_account) < 8)
@@ -601,6 +620,65 @@ class FundsMachine(RuleBasedStateMachine):
                 freeze_find_unrelated, actor=self.officer(), freeze=freeze, reason="与本案无关"
             )
 
+    # -- allocation rounds (R10) -------------------------------------------------------
+
+    def rounds(self, *statuses: str) -> list[AllocationRound]:
+        rounds = AllocationRound.objects.select_related("case", "freeze").order_by("pk")
+        return list(rounds.filter(status__in=statuses) if statuses else rounds)
+
+    def choose_round(self, index: int, any_status: bool) -> AllocationRound | None:
+        """Mostly a round in notice (if any), sometimes any round at all."""
+        rounds = [] if any_status else self.rounds(RoundStatus.NOTICE)
+        rounds = rounds or self.rounds()
+        return pick(rounds, index) if rounds else None
+
+    @precondition(lambda self: self.facts.has_freezes)
+    @rule(index=picks, any_status=sometimes)
+    def open_a_round(self, index: int, any_status: bool) -> None:
+        freeze = self.choose_freeze(index, any_status)
+        self.act(round_open, actor=self.officer(), case=freeze.case, freeze_id=freeze.pk)
+
+    @precondition(lambda self: bool(self.facts.rounds))
+    @rule(index=picks, any_status=sometimes, victim_index=picks)
+    def object_to_a_round(self, index: int, any_status: bool, victim_index: int) -> None:
+        allocation_round = self.choose_round(index, any_status)
+        assert allocation_round is not None
+        victims = [v for v in self.facts.victims if v.case_id == allocation_round.case_id]
+        victim = pick(victims, victim_index) if victims else None
+        self.act(
+            round_object,
+            actor=self.officer(),
+            allocation_round=allocation_round,
+            victim_id=victim.pk if victim else None,
+            reason="份额计算有误",
+        )
+
+    @precondition(lambda self: bool(self.facts.rounds))
+    @rule(index=picks, any_status=sometimes)
+    def withdraw_a_round(self, index: int, any_status: bool) -> None:
+        allocation_round = self.choose_round(index, any_status)
+        assert allocation_round is not None
+        self.act(
+            round_withdraw,
+            actor=self.officer(),
+            allocation_round=allocation_round,
+            reason="漏列被害人",
+        )
+
+    @precondition(lambda self: bool(self.facts.rounds))
+    @rule(index=picks, any_status=sometimes, manager=st.sampled_from(["jn", "lx", "sd"]))
+    def confirm_a_round(self, index: int, any_status: bool, manager: str) -> None:
+        # Before the notice ends (409) or by the county manager (403): legitimate refusals.
+        allocation_round = self.choose_round(index, any_status)
+        assert allocation_round is not None
+        confirmed = self.act(
+            round_confirm,
+            actor=self.people[f"manager_{manager}"],
+            allocation_round=allocation_round,
+        )
+        if confirmed is not None:
+            self.touched(confirmed.freeze)  # its returns re-derive the account's stage
+
     # -- time ------------------------------------------------------------------------
 
     @rule(duration=durations, swept=mostly)
@@ -624,7 +702,7 @@ class FundsMachine(RuleBasedStateMachine):
 
     @invariant()
     def every_invariant_holds(self) -> None:
-        # One snapshot of the rows (five queries) per change, then every check on it.
+        # One snapshot of the rows (nine queries) per change, then every check on it.
         facts = self.facts
         self.check_amounts_stay_within_what_was_frozen_and_asked(facts)
         self.check_amounts_are_the_sums_of_what_the_banks_executed(facts)
@@ -636,6 +714,8 @@ class FundsMachine(RuleBasedStateMachine):
         self.check_case_totals_are_the_sums_of_their_rows(facts)
         self.check_one_case_at_a_time_holds_a_bank_accounts_money(facts)
         self.check_a_freeze_waits_in_line_only_behind_another_cases(facts)
+        self.check_no_victim_is_paid_or_promised_beyond_the_loss(facts)
+        self.check_rounds_share_exactly_and_their_returns_pay_the_shares(facts)
 
     def check_amounts_stay_within_what_was_frozen_and_asked(self, facts: Facts) -> None:
         for involved_account in facts.involved_account:
@@ -693,10 +773,14 @@ class FundsMachine(RuleBasedStateMachine):
     def check_open_releases_and_returns_never_ask_for_more_than_a_freeze_holds(
         self, facts: Facts
     ) -> None:
+        # Open asks and what a round in notice reserves (R10): never more than is held.
         asked: dict[int | None, Decimal] = defaultdict(lambda: ZERO)
         for i in facts.instructions:
             if i.kind in (InstructionKind.RELEASE, InstructionKind.RETURN) and i.is_open:
                 asked[i.freeze_id] += i.requested_amount
+        for r in facts.rounds:
+            if r.status == RoundStatus.NOTICE:
+                asked[r.freeze_id] += r.available
         for f in facts.instructions:
             if f.kind != InstructionKind.FREEZE:
                 continue
@@ -801,6 +885,69 @@ class FundsMachine(RuleBasedStateMachine):
             expected = derive_stage(a, holds[a.pk], at)
             assert a.stage == expected, (a, a.stage, expected, at, holds[a.pk])
 
+    def check_no_victim_is_paid_or_promised_beyond_the_loss(self, facts: Facts) -> None:
+        # R9: what was returned, what open returns ask for and what rounds in notice reserve
+        # stay within the loss; and a return is only ever sent to a victim's own account.
+        claimed: dict[int | None, Decimal] = defaultdict(lambda: ZERO)
+        for i in facts.instructions:
+            if i.kind == InstructionKind.RETURN and i.is_open:
+                claimed[i.victim_id] += i.requested_amount
+        in_notice = {r.pk for r in facts.rounds if r.status == RoundStatus.NOTICE}
+        for share in facts.shares:
+            if share.round_id in in_notice:
+                claimed[share.victim_id] += share.amount
+        victims = {v.pk: v for v in facts.victims}
+        for victim in facts.victims:
+            assert ZERO <= victim.returned_amount <= victim.loss_amount, victim
+            assert victim.returned_amount + claimed[victim.pk] <= victim.loss_amount, (
+                victim,
+                victim.returned_amount,
+                claimed[victim.pk],
+            )
+        for i in facts.instructions:
+            if i.kind == InstructionKind.RETURN and i.status != InstructionStatus.CANCELLED:
+                assert victims[i.victim_id].has_account, i
+
+    def check_rounds_share_exactly_and_their_returns_pay_the_shares(self, facts: Facts) -> None:
+        returns = {i.pk: i for i in facts.instructions if i.kind == InstructionKind.RETURN}
+        shares: dict[int, list[AllocationShare]] = defaultdict(list)
+        for share in facts.shares:
+            shares[share.round_id].append(share)
+        objections = Counter(o.round_id for o in facts.objections)
+        in_notice: Counter[int] = Counter()
+        for r in facts.rounds:
+            mine = shares[r.pk]
+            # R10: exact to the fen, never beyond what was available or a victim owed.
+            assert sum((s.amount for s in mine), ZERO) == r.available > 0, r
+            assert r.available <= r.freeze_available, r
+            assert all(ZERO <= s.amount <= s.owed for s in mine), r
+            assert r.notice_until == r.opened_at + fund_rule("PUBLIC_NOTICE"), r
+            if r.status == RoundStatus.NOTICE:
+                in_notice[r.freeze_id] += 1
+            for s in mine:
+                if r.status != RoundStatus.CONFIRMED or s.amount == 0:
+                    assert s.return_instruction_id is None, (r, s)
+                    continue
+                back = returns[s.return_instruction_id]
+                assert back.requested_amount == s.amount, (r, s, back)
+                assert (back.victim_id, back.freeze_id) == (s.victim_id, r.freeze_id), (r, back)
+                assert back.approved_by_id == r.confirmed_by_id, (r, back)
+                assert back.approved_at == back.requested_at == r.confirmed_at, (r, back)
+                assert back.requested_by_id == r.opened_by_id, (r, back)
+            if r.status == RoundStatus.CONFIRMED:
+                assert r.confirmed_at is not None and r.confirmed_at >= r.notice_until, r
+            # The audit trail: one event per change of the round, one per objection.
+            expected = Counter({"round_opened": 1})
+            if r.status == RoundStatus.CONFIRMED:
+                expected["round_confirmed"] = 1
+            if r.status == RoundStatus.WITHDRAWN:
+                expected["round_withdrawn"] = 1
+            if objections[r.pk]:
+                expected["round_objection"] = objections[r.pk]
+            assert facts.round_events[r.pk] == expected, (r, facts.round_events[r.pk])
+        assert all(n <= 1 for n in in_notice.values()), in_notice
+        assert set(facts.round_events) <= {r.pk for r in facts.rounds}, facts.round_events
+
     def check_case_totals_are_the_sums_of_their_rows(self, facts: Facts) -> None:
         for case in facts.cases.values():
             involved_account = [a for a in facts.involved_account if a.case_id == case.pk]
@@ -869,6 +1016,13 @@ class FundsMachine(RuleBasedStateMachine):
             assert ahead, (f, "waits behind nothing")
 
 
+def round_events() -> dict[int, Counter[str]]:
+    by_round: dict[int, Counter[str]] = defaultdict(Counter)
+    for type_, data in Event.objects.filter(type__startswith="round_").values_list("type", "data"):
+        by_round[data["round"]][type_] += 1
+    return dict(by_round)
+
+
 @dataclass
 class Facts:
     """The rows the invariants are checked against, read once per step."""
@@ -878,6 +1032,10 @@ class Facts:
     instructions: list[Instruction]
     victims: list[Victim]
     events: list[dict[str, Any]]  # of instructions only
+    rounds: list[AllocationRound]
+    shares: list[AllocationShare]
+    objections: list[AllocationObjection]
+    round_events: dict[int, Counter[str]]  # round id -> its events' types
 
     @classmethod
     def load(cls) -> Facts:
@@ -893,6 +1051,10 @@ class Facts:
                 .order_by("at", "pk")
                 .values("instruction_id", "type", "actor_id", "data")
             ),
+            rounds=list(AllocationRound.objects.order_by("pk")),
+            shares=list(AllocationShare.objects.order_by("pk")),
+            objections=list(AllocationObjection.objects.order_by("pk")),
+            round_events=round_events(),
         )
 
     @property
@@ -990,3 +1152,66 @@ class RandomJourneysTest(CaseTrackerTestCase):
         assert sum("registered_behind" in e.data for e in executed) == registered
         assert Event.objects.filter(type="freeze_took_effect").count() == took_effect
         assert Event.objects.filter(type="freeze_hold_confirmed").count() == confirmed
+
+    def test_a_round_confirmed_after_its_notice_pays_the_shares_and_no_more(self) -> None:
+        # 8,000.00 frozen, 3,000.00 of it asked to be released, two victims owed 50,000.00
+        # and 1,000.00: a round over the 5,000.00 left, an objection, a confirmation refused
+        # before the notice ends, an objection refused after it, a confirmation refused to
+        # the county and made by the city; the bank pays both shares; a return to 李四
+        # beyond what is still owed is refused; the release is cancelled, and a round over
+        # the 3,000.00 left is opened, withdrawn and opened again.
+        self.replay(
+            lambda m: m.a_filed_case_with_an_account_and_a_victim(stop_share=None, freeze_share=4),
+            lambda m: m.add_a_victim(index=0, loss=Decimal("1000.00"), with_account=True),
+            lambda m: m.ask_about_a_freeze(
+                kind=InstructionKind.RELEASE,
+                index=0,
+                any_status=False,
+                amount=Decimal("3000.00"),
+                term=6,
+                reason=True,
+                victim_index=0,
+            ),
+            lambda m: m.open_a_round(index=0, any_status=False),
+            lambda m: m.object_to_a_round(index=0, any_status=False, victim_index=1),
+            lambda m: m.confirm_a_round(index=0, any_status=False, manager="jn"),
+            lambda m: m.time_passes(duration=timedelta(days=31), swept=True),
+            lambda m: m.object_to_a_round(index=0, any_status=False, victim_index=0),
+            lambda m: m.confirm_a_round(index=0, any_status=False, manager="lx"),
+            lambda m: m.confirm_a_round(index=0, any_status=False, manager="jn"),
+            lambda m: m.execute(index=0, any_status=False, share=4),
+            lambda m: m.execute(index=0, any_status=False, share=4),
+            lambda m: m.ask_about_a_freeze(
+                kind=InstructionKind.RETURN,
+                index=0,
+                any_status=False,
+                amount=Decimal("1000.00"),
+                term=6,
+                reason=True,
+                victim_index=1,
+            ),
+            lambda m: m.cancel(index=0, any_status=False),
+            lambda m: m.open_a_round(index=0, any_status=False),
+            lambda m: m.withdraw_a_round(index=0, any_status=False),
+            lambda m: m.open_a_round(index=0, any_status=False),
+            lambda m: self.check_the_rounds_journey(),
+        )
+
+    def check_the_rounds_journey(self) -> None:
+        rounds = list(AllocationRound.objects.order_by("pk"))
+        assert [r.status for r in rounds] == ["confirmed", "withdrawn", "notice"]
+        assert AllocationObjection.objects.count() == 1  # the one within the notice
+        first = rounds[0]
+        paid = {
+            s.victim.name: (s.amount, s.victim.returned_amount)
+            for s in first.shares.select_related("victim")
+        }
+        # 5,000.00 available (8,000.00 frozen less 3,000.00 asked to release) over 50,000 :
+        # 1,000 owed; the bank paid both shares in full.
+        assert paid == {
+            "张三": (Decimal("4901.96"), Decimal("4901.96")),
+            "李四": (Decimal("98.04"), Decimal("98.04")),
+        }
+        # The next round shares what is left: nothing more for 李四 than still owed.
+        shares = {s.victim.name: s.amount for s in rounds[2].shares.select_related("victim")}
+        assert sum(shares.values()) == rounds[2].available
