@@ -13,6 +13,8 @@ and times, median of five warm runs:
   the last twelve months, by institution over a range across month ends, and by child unit
   for a county manager;
 * the speed endpoint (league table of the last 30 days, by child unit);
+* what is held and queued now (the desk's 在冻, a stock: funds.reports.stock) for the
+  province, per child unit;
 * the liaison inbox: funds.selectors.instruction_list for ICBC's liaison, first page and
   count, as the API's paginator asks for them;
 
@@ -78,6 +80,7 @@ def run() -> None:
     from devdata.world import build_demo_world
     from funds.models import Instruction
     from funds.reports.folding import report_totals_refresh
+    from funds.reports.stock import stock
     from funds.selectors import instruction_list
 
     call_command("migrate", verbosity=0)
@@ -177,6 +180,11 @@ def run() -> None:
             lambda: _plain_speed(sql, province, speed_from, today),
         )
         check(
+            "held and queued now, by unit (province desk)",
+            lambda: _stock(stock(scope=province, now=now)),
+            lambda: _plain_stock(sql, province, now),
+        )
+        check(
             "liaison inbox, first page + count",
             lambda: _inbox(instruction_list(liaison)),
             lambda: _plain_inbox(sql, liaison.organization_id),
@@ -197,6 +205,41 @@ def run() -> None:
         sys.exit("Some figures differ from plain SQL.")
 
 
+def _stock(held_now: Any) -> tuple[Decimal, Decimal, dict[str, Decimal]]:
+    return (
+        held_now.held,
+        held_now.queued,
+        {k: v for k, v in held_now.held_by_unit.items() if v},
+    )
+
+
+def _plain_stock(sql: Any, scope: Any, now: Any) -> tuple[Decimal, Decimal, dict[str, Decimal]]:
+    """What is held now and what waits, per child unit, summed over every freeze."""
+    cut = len(scope.path) + 1
+    child = f"coalesce(NULLIF(split_part(substr(u.path, {cut}), '/', 1), ''), '0')::bigint"
+    rows = sql(
+        f"SELECT {child}, "
+        "sum(CASE WHEN i.hold_confirmed_at IS NOT NULL AND i.ended_at IS NULL "
+        "AND i.effective_until > %s "
+        "THEN i.executed_amount - i.released_amount - i.returned_amount ELSE 0 END), "
+        "sum(CASE WHEN i.queued AND i.hold_confirmed_at IS NULL AND i.ended_at IS NULL "
+        "AND (i.status IN ('awaiting_approval', 'pending') "
+        "OR i.status = 'executed' AND i.executed_amount > 0) "
+        "THEN coalesce(i.executed_amount, i.requested_amount) ELSE 0 END) "
+        "FROM funds_instruction i JOIN funds_case c ON c.id = i.case_id "
+        "JOIN accounts_organization u ON u.id = c.unit_id "
+        "WHERE i.kind = 'freeze' AND u.path LIKE %s GROUP BY 1",
+        [now, f"{scope.path}%"],
+    )
+    from accounts.models import Organization
+
+    codes = {o.pk: o.code for o in Organization.objects.filter(parent=scope)}
+    codes[0] = scope.code
+    held = sum((r[1] for r in rows), Decimal(0))
+    queued = sum((r[2] for r in rows), Decimal(0))
+    return held, queued, {codes[r[0]]: r[1] for r in rows if r[1]}
+
+
 def _cases() -> int:
     from funds.models import Case
 
@@ -205,7 +248,7 @@ def _cases() -> int:
 
 # -- comparing like with like -------------------------------------------------------------
 
-FIGURES = ("stop_requested", "stopped", "frozen", "released", "returned")
+FIGURES = ("stop_requested", "stopped", "frozen", "released", "returned", "queued")
 
 
 def _figures(report: dict[str, Any]) -> dict[str, Any]:
@@ -286,14 +329,31 @@ def _plain_totals(sql: Any, scope: Any, group_by: str, first: Any, last: Any) ->
     ):
         rows[k]["stop_requested_count"] += n
         rows[k]["stop_requested_amount"] += amount
+    # A freeze is frozen from the bank's confirmation of its hold (R12: for a queued one,
+    # once it took effect); the rest from their answer.
     done = query(
         "i.kind, count(*), sum(i.executed_amount), "
         "sum(i.executed_amount - i.released_amount - i.returned_amount)",
         "funds_instruction i",
-        "i.responded_at",
-        "AND i.status = 'executed' AND i.executed_amount > 0",
+        "(CASE WHEN i.kind = 'freeze' THEN i.hold_confirmed_at ELSE i.responded_at END)",
+        "AND i.status = 'executed' AND i.executed_amount > 0 "
+        "AND (i.kind <> 'freeze' OR i.hold_confirmed_at IS NOT NULL)",
         inst="i.institution_id",
     ).replace("GROUP BY 1", "GROUP BY 1, 2")
+    for k, n, amount in sql(
+        query(
+            "count(*), sum(coalesce(i.executed_amount, i.requested_amount))",
+            "funds_instruction i",
+            "i.requested_at",
+            "AND i.kind = 'freeze' AND i.queued AND i.hold_confirmed_at IS NULL "
+            "AND i.ended_at IS NULL AND (i.status IN ('awaiting_approval', 'pending') "
+            "OR i.status = 'executed' AND i.executed_amount > 0)",
+            inst="i.institution_id",
+        ),
+        params,
+    ):
+        rows[k]["queued_count"] += n
+        rows[k]["queued_amount"] += amount
     names = {"stop_payment": "stopped", "freeze": "frozen", "release": "released"}
     for k, kind, n, amount, held in sql(done, params):
         name = names.get(kind, "returned" if kind == "return" else None)

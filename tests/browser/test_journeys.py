@@ -287,6 +287,7 @@ def test_manager_approves_a_freeze_in_place_and_sees_the_totals_change(
     desk.reload()
     after = totals(desk)
     assert after["已冻结"] == "¥15,000.00"
-    assert after["在冻"] == "¥15,000.00"
+    # What is held now (a stock, whatever the period): the freeze just executed.
+    assert after["当前在冻"] == "¥15,000.00"
     assert desk.locator(f"#approval-{freeze.pk}").count() == 0
     screenshots.take(desk, "desk-totals-after")
