@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core import mail
@@ -29,34 +30,30 @@ logger = logging.getLogger(__name__)
 MAIL_BATCH = 200
 
 
-def notify_institution_after_commit(instruction: Instruction) -> None:
-    """Once committed, queue a mail to the institution's liaisons about a new instruction."""
-    instruction_id = instruction.pk
+def _enqueue_after_commit(task: Any, instruction_id: int, *, what: str) -> None:
+    """Once committed, queue ``task`` for the instruction; a broker that cannot be reached
+    is logged, never allowed to fail the request: the sweep catches up on what was not
+    sent (catch_up_institutions, catch_up_queue_effects)."""
 
     def enqueue() -> None:
         try:
-            notify_institution_task.delay(instruction_id)
-        except Exception:  # the broker is down: the sweep will catch up (catch_up_institutions)
+            task.delay(instruction_id)
+        except Exception:
             logger.exception(
-                "Could not queue the notice of instruction %s; the sweep will send it.",
-                instruction_id,
+                "Could not queue the notice of %s %s; the sweep will send it.", what, instruction_id
             )
 
     transaction.on_commit(enqueue)
+
+
+def notify_institution_after_commit(instruction: Instruction) -> None:
+    """Once committed, queue a mail to the institution's liaisons about a new instruction."""
+    _enqueue_after_commit(notify_institution_task, instruction.pk, what="instruction")
 
 
 def queue_effect_notify_after_commit(instruction_id: int) -> None:
     """Once committed, queue the mail that a queued freeze took effect (R12)."""
-
-    def enqueue() -> None:
-        try:
-            notify_queue_effect_task.delay(instruction_id)
-        except Exception:  # the broker is down: the sweep will catch up (catch_up_queue_effects)
-            logger.exception(
-                "Could not queue the notice of freeze %s; the sweep will send it.", instruction_id
-            )
-
-    transaction.on_commit(enqueue)
+    _enqueue_after_commit(notify_queue_effect_task, instruction_id, what="freeze")
 
 
 def queue_effect_notify(*, instruction_id: int) -> bool:

@@ -334,3 +334,39 @@ class QueuePagesTest(FreezeQueueTestCase):
         self.release_all(self.first_case, self.first_freeze, "8000.00")
         html = self.page(self.officer_sn, f"/cases/{self.case['id']}/")
         assert "等待银行确认在冻金额" in html
+
+
+class QueueNoticeTest(FreezeQueueTestCase):
+    def test_the_officer_and_the_banks_liaisons_are_mailed_once_when_the_queue_moves(self):
+        from django.core import mail
+
+        from funds.services.notifications import catch_up_queue_effects, queue_effect_notify
+
+        self.officer_sn.email = "sn@example.test"
+        self.officer_sn.save(update_fields=["email"])
+        self.liaison_icbc.email = "icbc@example.test"
+        self.liaison_icbc.save(update_fields=["email"])
+        start = timezone.now()
+        with time_machine.travel(start, tick=False) as clock:
+            first_case, _account, freeze = self.frozen_account("8000.00")
+            _case, _account2, queued = self.second_case_freeze("6000.00")
+            self.execute(queued["id"], "6000.00")
+            mail.outbox.clear()
+            self.release_all(first_case, freeze, "8000.00")
+            # The broker never took the notice (no worker here): the sweep's catch-up sends
+            # it once it is a minute old, and only once.
+            assert catch_up_queue_effects() == 0
+            clock.shift(timedelta(minutes=2))
+            assert catch_up_queue_effects() == 1
+            assert catch_up_queue_effects() == 0
+        assert queue_effect_notify(instruction_id=queued["id"]) is False
+        [notice] = [m for m in mail.outbox if "轮候冻结已生效" in m.subject]
+        assert sorted(notice.to) == ["icbc@example.test", "sn@example.test"]
+        assert f"/cases/{queued['case']['id']}/" in notice.body
+
+    def test_a_freeze_that_takes_hold_at_its_answer_sends_no_queue_notice(self):
+        from funds.services.notifications import catch_up_queue_effects
+
+        self.frozen_account("8000.00")
+        assert Instruction.objects.get(kind="freeze").effect_notified_at is not None
+        assert catch_up_queue_effects(older_than=timedelta(0)) == 0
