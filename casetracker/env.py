@@ -68,11 +68,7 @@ def env_list(name: str, default: list[str]) -> list[str]:
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def env_duration(name: str, default: timedelta) -> timedelta:
-    """Read a duration written as a number and a unit: ``90s``, ``30m``, ``48h``, ``10d``."""
-    value = _raw(name)
-    if not value:
-        return default
+def _duration(name: str, value: str) -> timedelta:
     number, unit = value[:-1], value[-1:].lower()
     if unit not in _UNITS or not number.isdigit():
         raise ImproperlyConfigured(
@@ -80,6 +76,36 @@ def env_duration(name: str, default: timedelta) -> timedelta:
             "s, m, h, d (e.g. 48h)."
         )
     return timedelta(seconds=int(number) * _UNITS[unit])
+
+
+def env_duration(name: str, default: timedelta) -> timedelta:
+    """Read a duration written as a number and a unit: ``90s``, ``30m``, ``48h``, ``10d``."""
+    value = _raw(name)
+    if not value:
+        return default
+    return _duration(name, value)
+
+
+def env_durations(name: str, default: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
+    """Read a comma-separated list of durations (``2h,4h``), each above zero, at least one."""
+    value = _raw(name)
+    if not value:
+        return default
+    parts = [part.strip() for part in value.split(",")]
+    if not all(parts):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} has an empty item; write durations separated by commas (e.g. 2h,4h)."
+        )
+    durations = tuple(_duration(name, part) for part in parts)
+    if not all(durations):
+        raise ImproperlyConfigured(f"{name}={value!r}: every duration must be above zero.")
+    return durations
+
+
+def env_retired(name: str, *, use: str) -> None:
+    """Refuse a variable that no longer has any effect, naming the one that replaced it."""
+    if _raw(name) is not None:
+        raise ImproperlyConfigured(f"{name} is no longer read; set {use} instead.")
 
 
 def env_month_day(name: str, default: tuple[int, int]) -> tuple[int, int]:

@@ -10,7 +10,16 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
-from casetracker.env import env_bool, env_duration, env_int, env_list, env_month_day, env_str
+from casetracker.env import (
+    env_bool,
+    env_duration,
+    env_durations,
+    env_int,
+    env_list,
+    env_month_day,
+    env_retired,
+    env_str,
+)
 
 # Lets Django's generic classes be subscripted at run time (ModelAdmin[Organization]).
 django_stubs_ext.monkeypatch()
@@ -346,10 +355,17 @@ FUND_RULES = {
     "RENEWAL_WARNING": env_duration("RULE_RENEWAL_WARNING", timedelta(days=5)),
     "VERIFICATION_WARNING": env_duration("RULE_VERIFICATION_WARNING", timedelta(days=7)),
     "RELEASE_WARNING": env_duration("RULE_RELEASE_WARNING", timedelta(days=1)),
-    # An overdue flag still open this long after it was raised is escalated to the managers
-    # of the unit and of its parent.
-    "ESCALATE_AFTER": env_duration("RULE_ESCALATE_AFTER", timedelta(hours=2)),
+    # An overdue flag left open is escalated up the police tree, one unit with managers at a
+    # time, up to the province (docs/deadlines.md, "Escalation"): the first step this long
+    # after the flag was raised, each next step the next wait after the one before; the last
+    # wait repeats for any further step.
+    "ESCALATION_STEPS": env_durations(
+        "RULE_ESCALATION_STEPS", (timedelta(hours=2), timedelta(hours=4), timedelta(hours=8))
+    ),
 }
+# Replaced by RULE_ESCALATION_STEPS (its first wait); refused, so that an old deployment's
+# setting is not silently ignored.
+env_retired("RULE_ESCALATE_AFTER", use="RULE_ESCALATION_STEPS")
 
 # R11 counts Chinese working days from the calendar tables (funds.working_days). From this
 # day of each year (MM-DD) on, the coming year must be entered: until it is, /healthz and the

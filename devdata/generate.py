@@ -585,7 +585,11 @@ class Province:
                 "due_at": due,
                 "raised_at": raised,
                 "resolved_at": met,
+                # History's escalations are left to the first sweep: its first step is due.
+                "escalation_step": 0,
                 "escalated_at": None,
+                "reached_unit_id": None,
+                "next_escalation_at": None if met else raised + rule("ESCALATION_STEPS")[0],
             },
         )
 

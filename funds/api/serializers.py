@@ -22,6 +22,7 @@ from funds.models import (
     Case,
     Event,
     Flag,
+    FlagEscalation,
     FraudType,
     Instruction,
     InstructionKind,
@@ -625,7 +626,21 @@ class ErrorSerializer(serializers.Serializer[Any]):
     code = serializers.CharField(required=False)
 
 
+class FlagEscalationSerializer(serializers.ModelSerializer[FlagEscalation]):
+    """One step of an overdue flag's escalation: the unit whose managers were told, and when."""
+
+    unit = serializers.CharField(source="unit.code", read_only=True)
+    unit_name = serializers.CharField(source="unit.name", read_only=True)
+
+    class Meta:
+        model = FlagEscalation
+        fields = ["step", "unit", "unit_name", "at"]
+        read_only_fields = fields
+
+
 class FlagSerializer(serializers.ModelSerializer[Flag]):
+    escalations = FlagEscalationSerializer(many=True, read_only=True)
+
     class Meta:
         model = Flag
         fields = [
@@ -637,6 +652,7 @@ class FlagSerializer(serializers.ModelSerializer[Flag]):
             "due_at",
             "raised_at",
             "resolved_at",
+            "escalations",
         ]
         read_only_fields = fields
 

@@ -610,7 +610,11 @@ class FlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         require_role(request.user, *POLICE, Role.LIAISON)
 
     def get_queryset(self) -> QuerySet[Flag]:
-        return flags_visible_to(self.request.user).order_by("-raised_at", "-id")
+        return (
+            flags_visible_to(self.request.user)
+            .prefetch_related("escalations__unit")
+            .order_by("-raised_at", "-id")
+        )
 
 
 class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Notification]):
@@ -619,8 +623,10 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Notific
     serializer_class = serializers.NotificationSerializer
 
     def get_queryset(self) -> QuerySet[Notification]:
-        queryset = Notification.objects.filter(recipient_id=self.request.user.pk).select_related(
-            "flag__case"
+        queryset = (
+            Notification.objects.filter(recipient_id=self.request.user.pk)
+            .select_related("flag__case")
+            .prefetch_related("flag__escalations__unit")
         )
         if self.request.query_params.get("unread") == "true":
             queryset = queryset.filter(read_at__isnull=True)

@@ -34,6 +34,7 @@ class EventType(models.TextChoices):
     ROUND_OBJECTION = "round_objection", _("Objection to an allocation round recorded")
     ROUND_WITHDRAWN = "round_withdrawn", _("Allocation round withdrawn")
     ROUND_CONFIRMED = "round_confirmed", _("Allocation round confirmed and returns sent")
+    FLAG_ESCALATED = "flag_escalated", _("Overdue flag escalated")
 
 
 class Event(AppendOnly):

@@ -143,8 +143,22 @@ class Flag(models.Model):
     due_at = models.DateTimeField(_("due at"))
     raised_at = models.DateTimeField(_("raised at"))
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
-    # Set when an overdue flag left open was escalated to the managers (a sweep claim).
+    # Escalation of an overdue flag left open, one level of the police tree at a time
+    # (funds.services.sweep, settings.FUND_RULES["ESCALATION_STEPS"]): how many steps were
+    # taken, when the last was, the highest unit whose managers were told (escalation goes
+    # on above it; the case's unit when empty) and when the next step falls due (empty
+    # once the province was reached or nobody above is left to tell).
+    escalation_step = models.PositiveSmallIntegerField(_("escalation step"), default=0)
     escalated_at = models.DateTimeField(_("escalated at"), null=True, blank=True)
+    reached_unit = models.ForeignKey(
+        "accounts.Organization",
+        verbose_name=_("reached unit"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    next_escalation_at = models.DateTimeField(_("next escalation at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("flag")
@@ -155,10 +169,11 @@ class Flag(models.Model):
             models.Index(
                 fields=["raised_at"], name="flag_open", condition=Q(resolved_at__isnull=True)
             ),
+            # Read by funds.services.sweep (the periodic task funds.tasks.sweep_deadlines).
             models.Index(
-                fields=["raised_at"],
+                fields=["next_escalation_at"],
                 name="flag_to_escalate",
-                condition=Q(level="overdue", resolved_at__isnull=True, escalated_at__isnull=True),
+                condition=Q(resolved_at__isnull=True, next_escalation_at__isnull=False),
             ),
         ]
         constraints = [
@@ -171,13 +186,45 @@ class Flag(models.Model):
         return f"{self.kind} {self.level}"
 
 
+class FlagEscalation(models.Model):
+    """One step of a flag's escalation: the unit whose managers were told, and when.
+
+    Written by the sweep with the step's notifications and its ``flag_escalated`` audit
+    event; shown on the flag (API and case page).
+    """
+
+    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="escalations")
+    step = models.PositiveSmallIntegerField(_("step"))
+    unit = models.ForeignKey(
+        "accounts.Organization", verbose_name=_("unit"), on_delete=models.PROTECT, related_name="+"
+    )
+    at = models.DateTimeField(_("at"))
+
+    class Meta:
+        verbose_name = _("flag escalation")
+        verbose_name_plural = _("flag escalations")
+        ordering = ["flag", "step"]
+        constraints = [
+            models.UniqueConstraint(fields=["flag", "step"], name="flag_escalation_once_per_step"),
+            models.UniqueConstraint(fields=["flag", "unit"], name="flag_escalation_once_per_unit"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.flag_id} step {self.step} -> {self.unit_id}"
+
+
 class NotificationReason(models.TextChoices):
+    WARNING = "warning", _("Warning")
     RAISED = "raised", _("Overdue")
     ESCALATED = "escalated", _("Escalated")
 
 
 class Notification(models.Model):
-    """One person told of one overdue flag, in the product and by mail; never twice."""
+    """One person told of one flag, in the product and by mail; never twice for a reason.
+
+    Escalation climbs strictly upwards, one unit per step, so a manager is reached at one
+    step at most and (flag, recipient, reason) stays unique across the steps.
+    """
 
     flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="notifications")
     recipient = models.ForeignKey(

@@ -12,8 +12,9 @@ once:
    funds.services.freeze_queue);
 2. raise warning and overdue flags (``ON CONFLICT DO NOTHING`` on one flag per clock and
    level);
-3. record who is to be told of each new overdue flag, and escalate to the managers of the
-   unit and its parent the overdue flags left open too long.
+3. record who is to be told of each new flag (a warning or overdue), and escalate the
+   overdue flags left open, one unit with managers at a time up the police tree, on the
+   schedule of FUND_RULES["ESCALATION_STEPS"].
 
 Flags resolve when their clock is met, in the same transaction as the change that meets
 it (funds.services.deadlines.deadlines_meet), so the sweep has nothing to resolve.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -92,61 +94,141 @@ CLAIM_DUE = """
 """
 # A clock first seen already past due gets no stale warning: its overdue flag says it all.
 INSERT_FLAGS = f"""
-    INSERT INTO funds_flag (deadline_id, kind, level, case_id, instruction_id, due_at, raised_at)
-    SELECT d.id, {_flag_kind_sql(0)}, 'warning', d.case_id, d.instruction_id, d.due_at, %(now)s
+    INSERT INTO funds_flag (deadline_id, kind, level, case_id, instruction_id, due_at, raised_at,
+                            escalation_step, next_escalation_at)
+    SELECT d.id, {_flag_kind_sql(0)}, 'warning', d.case_id, d.instruction_id, d.due_at, %(now)s,
+           0, NULL
     FROM {{claimed}} d
     WHERE d.warning_raised_at = %(now)s AND d.due_at > %(now)s AND d.kind IN ({WARNING_KINDS})
     UNION ALL
-    SELECT d.id, {_flag_kind_sql(1)}, 'overdue', d.case_id, d.instruction_id, d.due_at, %(now)s
+    SELECT d.id, {_flag_kind_sql(1)}, 'overdue', d.case_id, d.instruction_id, d.due_at, %(now)s,
+           0, %(now)s + %(first_wait)s
     FROM {{claimed}} d
     WHERE d.overdue_raised_at = %(now)s AND d.kind IN ({_kinds_with(1)})
     ON CONFLICT (deadline_id, level) DO NOTHING
 """  # noqa: S608 - the interpolated parts are the constant tables above, not input
 
-# Who hears of a new overdue flag: the officer who asked (or who logged the case), and for
-# an answer owed by an institution, its liaisons.
+# Who hears of a new flag: the officer who asked (or who logged the case), and for an answer
+# owed by an institution, its liaisons; of a warning as of an overdue flag, for a reason of
+# its own, so that each is mailed once.
 NOTIFY = """
     INSERT INTO funds_notification (flag_id, recipient_id, reason, created_at, mail_error)
-    SELECT f.id, COALESCE(i.requested_by_id, c.created_by_id), 'raised', %(now)s, ''
+    SELECT f.id, COALESCE(i.requested_by_id, c.created_by_id),
+           CASE f.level WHEN 'warning' THEN 'warning' ELSE 'raised' END, %(now)s, ''
     FROM {flags} f
     JOIN funds_case c ON c.id = f.case_id
     LEFT JOIN funds_instruction i ON i.id = f.instruction_id
-    WHERE f.level = 'overdue'
     UNION ALL
-    SELECT f.id, u.id, 'raised', %(now)s, ''
+    SELECT f.id, u.id, CASE f.level WHEN 'warning' THEN 'warning' ELSE 'raised' END, %(now)s, ''
     FROM {flags} f
     JOIN funds_instruction i ON i.id = f.instruction_id
     JOIN accounts_user u ON u.organization_id = i.institution_id AND u.role = 'liaison' AND u.is_active
-    WHERE f.level = 'overdue' AND f.kind = 'bank_response_overdue'
+    WHERE f.kind = 'bank_response_overdue'
     ON CONFLICT (flag_id, recipient_id, reason) DO NOTHING
 """
 
-# Overdue flags still open ESCALATE_AFTER after they were raised: the managers of the unit
-# and of its parent hear of them, once.
-CLAIM_ESCALATIONS = """
-    UPDATE funds_flag SET escalated_at = %(now)s
-    WHERE level = 'overdue' AND resolved_at IS NULL AND escalated_at IS NULL
-      AND raised_at <= %(cutoff)s
-"""
-ESCALATE = """
+# The nearest unit at or above ``{unit}`` (a column holding a unit's id) with an active
+# manager, among those at depth ``{depth}`` or higher (1 is the province), excluding
+# ``{unit}`` itself when ``{strict}``: one look-up on the ancestors named by the unit's
+# materialised path, whatever the tree's size.
+NEAREST_MANAGED = """(
+    SELECT a.id FROM accounts_organization o
+    JOIN accounts_organization a ON o.path LIKE a.path || '%%' AND ({strict} IS FALSE OR a.id <> o.id)
+    WHERE o.id = {unit} AND a.kind = 'police'
+      AND (CASE a.level WHEN 'province' THEN 1 WHEN 'city' THEN 2 WHEN 'county' THEN 3 ELSE 4 END)
+          <= {depth}
+      AND EXISTS (SELECT 1 FROM accounts_user m
+                  WHERE m.organization_id = a.id AND m.role = 'manager' AND m.is_active)
+    ORDER BY length(a.path) DESC LIMIT 1
+)"""
+
+# An approval late is the approvers' business (DOMAIN.md, "Escalation"): the managers of the
+# nearest unit of the case's chain at the level that may approve the instruction
+# (funds.access.APPROVAL_LEVEL) hear of the new overdue flag too, and its escalation goes on
+# above them.
+NOTIFY_APPROVERS = f"""
+    WITH approvers AS (
+        SELECT f.id AS flag_id, {
+    NEAREST_MANAGED.format(
+        unit="c.unit_id",
+        strict="FALSE",
+        depth="CASE i.kind WHEN 'return' THEN 2 ELSE 3 END",
+    )
+} AS unit_id
+        FROM {{flags}} f
+        JOIN funds_case c ON c.id = f.case_id
+        JOIN funds_instruction i ON i.id = f.instruction_id
+        WHERE f.level = 'overdue' AND f.kind = 'approval_overdue'
+    ), reached AS (
+        UPDATE funds_flag f SET reached_unit_id = a.unit_id
+        FROM approvers a WHERE f.id = a.flag_id AND a.unit_id IS NOT NULL
+    )
     INSERT INTO funds_notification (flag_id, recipient_id, reason, created_at, mail_error)
-    SELECT f.id, u.id, 'escalated', %(now)s, ''
-    FROM {claimed} f
-    JOIN funds_case c ON c.id = f.case_id
-    JOIN accounts_organization o ON o.id = c.unit_id
-    JOIN accounts_user u ON u.role = 'manager' AND u.is_active
-         AND (u.organization_id = o.id OR u.organization_id = o.parent_id)
+    SELECT a.flag_id, u.id, 'raised', %(now)s, ''
+    FROM approvers a
+    JOIN accounts_user u ON u.organization_id = a.unit_id AND u.role = 'manager' AND u.is_active
     ON CONFLICT (flag_id, recipient_id, reason) DO NOTHING
-"""
+"""  # noqa: S608 - the interpolated parts are constant SQL, not input
+
+# Overdue flags left open whose next escalation step is due (partial index flag_to_escalate):
+# claimed by compare-and-set on next_escalation_at (a second sweep, or one on another worker,
+# finds it moved on), each told to the managers of the nearest unit above the one reached
+# last that has any, with the step recorded on the flag and in the audit trail. The next
+# step is due the next wait after this one was due, so a late sweep does not shift the
+# schedule; none is due once the province is reached or nobody above is left to tell.
+ESCALATE = f"""
+    WITH due AS (
+        SELECT f.id, f.next_escalation_at, f.escalation_step + 1 AS step, {
+    NEAREST_MANAGED.format(unit="COALESCE(f.reached_unit_id, c.unit_id)", strict="TRUE", depth="4")
+} AS unit_id
+        FROM funds_flag f JOIN funds_case c ON c.id = f.case_id
+        WHERE f.resolved_at IS NULL AND f.next_escalation_at IS NOT NULL
+          AND f.next_escalation_at <= %(now)s
+    ), claimed AS (
+        UPDATE funds_flag f SET
+            escalation_step = CASE WHEN d.unit_id IS NULL THEN f.escalation_step ELSE d.step END,
+            escalated_at = CASE WHEN d.unit_id IS NULL THEN f.escalated_at ELSE %(now)s END,
+            reached_unit_id = COALESCE(d.unit_id, f.reached_unit_id),
+            next_escalation_at = CASE WHEN d.unit_id IS NULL OR u.level = 'province' THEN NULL
+                ELSE d.next_escalation_at
+                     + (%(waits)s::interval[])[LEAST(d.step + 1, cardinality(%(waits)s::interval[]))]
+                END
+        FROM due d LEFT JOIN accounts_organization u ON u.id = d.unit_id
+        WHERE f.id = d.id AND f.resolved_at IS NULL AND f.next_escalation_at = d.next_escalation_at
+        RETURNING f.id, f.case_id, f.instruction_id, f.kind, d.step, d.unit_id
+    ), told AS (
+        INSERT INTO funds_notification (flag_id, recipient_id, reason, created_at, mail_error)
+        SELECT c.id, m.id, 'escalated', %(now)s, ''
+        FROM claimed c
+        JOIN accounts_user m ON m.organization_id = c.unit_id AND m.role = 'manager' AND m.is_active
+        ON CONFLICT (flag_id, recipient_id, reason) DO NOTHING
+        RETURNING flag_id
+    ), steps AS (
+        INSERT INTO funds_flagescalation (flag_id, step, unit_id, at)
+        SELECT c.id, c.step, c.unit_id, %(now)s FROM claimed c WHERE c.unit_id IS NOT NULL
+        ON CONFLICT DO NOTHING
+        RETURNING flag_id, step, unit_id
+    ), events AS (
+        INSERT INTO funds_event (case_id, instruction_id, actor_id, type, at, data)
+        SELECT c.case_id, c.instruction_id, NULL, 'flag_escalated', %(now)s, jsonb_build_object(
+            'flag', c.id, 'kind', c.kind, 'step', s.step, 'unit', u.code, 'unit_name', u.name,
+            'told', (SELECT count(*) FROM told t WHERE t.flag_id = c.id))
+        FROM steps s
+        JOIN claimed c ON c.id = s.flag_id
+        JOIN accounts_organization u ON u.id = s.unit_id
+        RETURNING id
+    )
+    SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM told)
+"""  # noqa: S608 - the interpolated parts are constant SQL, not input
 
 
-def _execute(sql: str, params: dict[str, datetime]) -> int:
+def _execute(sql: str, params: dict[str, Any]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
 
 
-def _claim_then(claim: str, then: str, params: dict[str, datetime]) -> int:
+def _claim_then(claim: str, then: str, params: dict[str, Any]) -> int:
     """Claim rows, then run ``then`` over them (``{claimed}``); answer the rows written."""
     return _execute(
         f"WITH claimed AS ({claim} RETURNING *) {then.format(claimed='claimed')}", params
@@ -173,7 +255,8 @@ def sweep(now: datetime) -> SweepResult:
     # that failed between ending a freeze and advancing (each account in a transaction).
     result.queued_took_effect = queues_advance_all(now)
     with transaction.atomic():
-        params = {"now": now, "cutoff": now - rule("ESCALATE_AFTER")}
+        waits = list(rule("ESCALATION_STEPS"))
+        params: dict[str, Any] = {"now": now, "first_wait": waits[0], "waits": waits}
         result.flags_raised = _claim_then(
             CLAIM_DUE,
             INSERT_FLAGS,
@@ -182,13 +265,13 @@ def sweep(now: datetime) -> SweepResult:
         # The flags raised in this pass are the open ones raised now (index flag_open).
         new_flags = "(SELECT * FROM funds_flag WHERE resolved_at IS NULL AND raised_at = %(now)s)"
         result.notifications = _execute(NOTIFY.format(flags=new_flags), params)
-        escalations = _claim_then(
-            CLAIM_ESCALATIONS,
-            ESCALATE,
-            params,
-        )
-        result.notifications += escalations
-        result.escalated = escalations
+        result.notifications += _execute(NOTIFY_APPROVERS.format(flags=new_flags), params)
+        with connection.cursor() as cursor:
+            cursor.execute(ESCALATE, params)
+            row = cursor.fetchone()
+        assert row is not None  # the statement's final SELECT answers one row
+        result.escalated, told = row
+        result.notifications += told
     return result
 
 

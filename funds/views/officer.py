@@ -177,9 +177,9 @@ def _case_page(request: HttpRequest, case: Case, status: int = 200, **forms: Any
             "from_account__institution", "to_account__institution"
         ),
         "instructions": instructions,
-        "flags": Flag.objects.filter(case=case, resolved_at__isnull=True).select_related(
-            "instruction"
-        ),
+        "flags": Flag.objects.filter(case=case, resolved_at__isnull=True)
+        .select_related("instruction")
+        .prefetch_related("escalations__unit"),
         "events": selectors.case_events(case),
         # Officers act on the case; once it is closed only releases and returns of money it
         # still holds (and withdrawing requests) remain, so those forms stay.

@@ -11,7 +11,15 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 
-from casetracker.env import env_bool, env_duration, env_int, env_list, env_str
+from casetracker.env import (
+    env_bool,
+    env_duration,
+    env_durations,
+    env_int,
+    env_list,
+    env_retired,
+    env_str,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,6 +68,42 @@ def test_env_duration_reads_units_and_refuses_others(env):
     env.setenv("X_TIME", "2 weeks")
     with pytest.raises(ImproperlyConfigured, match="X_TIME"):
         env_duration("X_TIME", timedelta(0))
+
+
+def test_env_durations_reads_a_list_and_refuses_empty_zero_or_bad_items(env):
+    default = (timedelta(hours=2),)
+    assert env_durations("X_STEPS", default) == default
+    env.setenv("X_STEPS", "2h, 4h,1d")
+    assert env_durations("X_STEPS", default) == (
+        timedelta(hours=2),
+        timedelta(hours=4),
+        timedelta(days=1),
+    )
+    for bad, message in (("2h,,4h", "empty item"), ("2h,0m", "above zero"), ("2h,soon", "X_STEPS")):
+        env.setenv("X_STEPS", bad)
+        with pytest.raises(ImproperlyConfigured, match=message):
+            env_durations("X_STEPS", default)
+
+
+def test_a_retired_variable_is_refused_naming_its_replacement(env):
+    env_retired("X_OLD", use="X_NEW")
+    env.setenv("X_OLD", "2h")
+    with pytest.raises(ImproperlyConfigured, match="X_OLD is no longer read; set X_NEW"):
+        env_retired("X_OLD", use="X_NEW")
+
+
+def test_the_escalation_schedule_defaults_and_a_bad_one_stops_the_process():
+    assert settings.FUND_RULES["ESCALATION_STEPS"] == (
+        timedelta(hours=2),
+        timedelta(hours=4),
+        timedelta(hours=8),
+    )
+    result = run_manage("check", DEBUG="1", RULE_ESCALATION_STEPS="2h,later")
+    assert result.returncode != 0
+    assert "RULE_ESCALATION_STEPS='later' is not a duration" in result.stderr
+    result = run_manage("check", DEBUG="1", RULE_ESCALATE_AFTER="2h")
+    assert result.returncode != 0
+    assert "RULE_ESCALATE_AFTER is no longer read; set RULE_ESCALATION_STEPS" in result.stderr
 
 
 def test_env_list_and_required_strings(env):

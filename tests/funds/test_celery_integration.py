@@ -148,7 +148,7 @@ def build_due(w: SimpleNamespace, units: int, now: datetime) -> None:
 
 def preliminary_moment(now: datetime) -> datetime:
     """A sweep long enough before ``now`` that what it raised is escalated at ``now``."""
-    return now - rule("ESCALATE_AFTER") - timedelta(minutes=10)
+    return now - rule("ESCALATION_STEPS")[0] - timedelta(minutes=10)
 
 
 def preliminary_sweep(now: datetime) -> SweepResult:
@@ -173,8 +173,9 @@ def expected(units: int) -> dict[str, int]:
         "expired": 0,
         # a stop lapsed, a first stop late, a first stop due soon, a bank's answer late
         "flags_raised": 4 * units,
-        # the requester of each of the three new overdue flags, the ICBC liaison of the late
-        # answer, and the managers of 历下 and 济南 of the flag escalated
+        # the requester of each of the three new overdue flags and of the new warning, the
+        # ICBC liaison of the late answer, and the manager of 济南 (the unit above 历下) of
+        # the flag escalated
         "notifications": 6 * units,
     }
 
@@ -522,7 +523,8 @@ def test_two_sweeps_at_once_raise_each_flag_exactly_once(attempt):
     escalated = Counter(
         notes.filter(reason="escalated").values_list("recipient__username", flat=True)
     )
-    assert escalated == {"manager_lx": units, "manager_jn": units}
+    assert escalated == {"manager_jn": units}
+    assert Event.objects.filter(type="flag_escalated").count() == units
 
     # And a sweep after them changes nothing.
     assert sweep(now) == SweepResult()

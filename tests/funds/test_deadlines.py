@@ -382,27 +382,39 @@ class FreezeClocksTest(ClockTestCase):
 
 
 class NotificationTest(ClockTestCase):
-    def test_an_overdue_flag_tells_the_officer_once_in_the_product_and_by_mail(self):
+    def test_a_warning_and_an_overdue_flag_each_tell_the_officer_once_in_the_product_and_by_mail(
+        self,
+    ):
         self.officer_lx.email = "lixiaoming@gat.sd"
         self.officer_lx.save()
         case = self.report(reported_at=self.start.isoformat())
         self.sweep(self.start + timedelta(minutes=20))
-        assert Notification.objects.count() == 0  # warnings are shown, not sent
-        self.sweep(self.start + timedelta(minutes=30))
-        note = Notification.objects.get()
-        assert (note.recipient, note.reason, note.flag.kind) == (
+        warning = Notification.objects.get()
+        assert (warning.recipient, warning.reason, warning.flag.level) == (
             self.officer_lx,
-            "raised",
-            "first_stop_overdue",
+            "warning",
+            "warning",
         )
         assert [m.to for m in mail.outbox] == [["lixiaoming@gat.sd"]]
-        assert case["number"] in mail.outbox[0].subject
+        self.sweep(self.start + timedelta(minutes=30))
+        note = Notification.objects.get(reason="raised")
+        assert (note.recipient, note.flag.kind, note.flag.level) == (
+            self.officer_lx,
+            "first_stop_overdue",
+            "overdue",
+        )
+        assert [m.to for m in mail.outbox] == [["lixiaoming@gat.sd"]] * 2
+        assert case["number"] in mail.outbox[1].subject
         self.sweep(self.start + timedelta(minutes=31))
-        assert len(mail.outbox) == 1
-        assert Notification.objects.count() == 1
+        assert len(mail.outbox) == 2
+        assert Notification.objects.count() == 2
         listed = self.ok(self.api(self.officer_lx).get("/api/v1/notifications/"))
-        assert [row["case_number"] for row in listed["results"]] == [case["number"]]
+        assert [(row["reason"], row["case_number"]) for row in listed["results"]] == [
+            ("raised", case["number"]),
+            ("warning", case["number"]),
+        ]
         self.ok(self.api(self.officer_lx).post(f"/api/v1/notifications/{note.pk}/read/"))
+        self.ok(self.api(self.officer_lx).post(f"/api/v1/notifications/{warning.pk}/read/"))
         assert (
             self.ok(self.api(self.officer_lx).get("/api/v1/notifications/?unread=true"))["count"]
             == 0
@@ -426,27 +438,40 @@ class NotificationTest(ClockTestCase):
         )
         assert told == {"officer_lx", "liaison_icbc"}
 
-    def test_an_overdue_flag_left_open_is_escalated_to_the_unit_and_its_parent(self):
+    def test_an_overdue_flag_left_open_is_escalated_above_the_unit_level_by_level(self):
         self.report(reported_at=self.start.isoformat())
-        self.sweep(self.start + timedelta(minutes=30))
-        self.sweep(self.start + timedelta(minutes=30) + timedelta(hours=2) - MINUTE)
+        raised = self.start + timedelta(minutes=30)
+        self.sweep(raised)
+        self.sweep(raised + timedelta(hours=2) - MINUTE)
         assert not Notification.objects.filter(reason="escalated").exists()
-        self.sweep(self.start + timedelta(minutes=30) + timedelta(hours=2))
-        escalated = set(
-            Notification.objects.filter(reason="escalated").values_list(
-                "recipient__username", flat=True
-            )
-        )
-        assert escalated == {"manager_lx", "manager_jn"}
-        self.sweep(self.start + timedelta(hours=5))
-        assert Notification.objects.filter(reason="escalated").count() == 2
+        # 历下's own managers see the case on their desk; the city is told first, then the
+        # province (the default schedule 2h,4h,8h: waits between steps).
+        self.sweep(raised + timedelta(hours=2))
+        assert self.escalated() == ["manager_jn"]
+        self.sweep(raised + timedelta(hours=6) - MINUTE)
+        assert self.escalated() == ["manager_jn"]
+        self.sweep(raised + timedelta(hours=6))
+        assert self.escalated() == ["manager_jn", "manager_sd"]
+        self.sweep(raised + timedelta(days=3))
+        assert self.escalated() == ["manager_jn", "manager_sd"]
 
-    @override_settings(FUND_RULES={**settings.FUND_RULES, "ESCALATE_AFTER": timedelta(minutes=10)})
-    def test_the_escalation_delay_is_a_setting(self):
+    @override_settings(
+        FUND_RULES={**settings.FUND_RULES, "ESCALATION_STEPS": (timedelta(minutes=10),)}
+    )
+    def test_the_escalation_schedule_is_a_setting_whose_last_wait_repeats(self):
         self.report(reported_at=self.start.isoformat())
         self.sweep(self.start + timedelta(minutes=30))
         self.sweep(self.start + timedelta(minutes=40))
-        assert Notification.objects.filter(reason="escalated").exists()
+        assert self.escalated() == ["manager_jn"]
+        self.sweep(self.start + timedelta(minutes=50))
+        assert self.escalated() == ["manager_jn", "manager_sd"]
+
+    def escalated(self) -> list[str]:
+        return list(
+            Notification.objects.filter(reason="escalated")
+            .order_by("created_at", "recipient__username")
+            .values_list("recipient__username", flat=True)
+        )
 
 
 class FlagsApiTest(ClockTestCase):
@@ -465,6 +490,7 @@ class FlagsApiTest(ClockTestCase):
             "due_at",
             "raised_at",
             "resolved_at",
+            "escalations",
         }
         province = self.ok(self.api(self.manager_sd).get("/api/v1/flags/?level=overdue&open=true"))[
             "results"
