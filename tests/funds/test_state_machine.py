@@ -51,6 +51,7 @@ from funds.models import (
     CaseStatus,
     EndReason,
     Event,
+    FlagEscalation,
     Instruction,
     InstructionKind,
     InstructionStatus,
@@ -839,6 +840,8 @@ class FundsMachine(RuleBasedStateMachine):
                 expected["freeze_verified"] = 1
             if i.unrelated_found_at is not None:
                 expected["freeze_found_unrelated"] = 1
+            if facts.escalations[i.pk]:  # by the sweep, one per step of its flags
+                expected["flag_escalated"] = facts.escalations[i.pk]
             registered = any(
                 e["type"] == "instruction_executed" and "registered_behind" in e["data"]
                 for e in events
@@ -1036,6 +1039,8 @@ class Facts:
     shares: list[AllocationShare]
     objections: list[AllocationObjection]
     round_events: dict[int, Counter[str]]  # round id -> its events' types
+    # Instruction id -> the escalation steps of its flags (each a flag_escalated event).
+    escalations: Counter[int]
 
     @classmethod
     def load(cls) -> Facts:
@@ -1055,6 +1060,11 @@ class Facts:
             shares=list(AllocationShare.objects.order_by("pk")),
             objections=list(AllocationObjection.objects.order_by("pk")),
             round_events=round_events(),
+            escalations=Counter(
+                FlagEscalation.objects.filter(flag__instruction__isnull=False).values_list(
+                    "flag__instruction_id", flat=True
+                )
+            ),
         )
 
     @property
