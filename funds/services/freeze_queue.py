@@ -114,7 +114,11 @@ def queue_advance(*, bank_account_id: int, now: datetime) -> list[Instruction]:
 
 def _take_effect(freeze: Instruction, now: datetime) -> Instruction:
     freeze = (
-        Instruction.objects.select_for_update(no_key=True).select_related("case").get(pk=freeze.pk)
+        # The freeze's row only: its case belongs to another unit, whose lock this path
+        # must not take (the order is case before bank account, never the other way).
+        Instruction.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("case")
+        .get(pk=freeze.pk)
     )
     assert freeze.term_months is not None
     freeze.effective_from = now

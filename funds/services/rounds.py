@@ -80,7 +80,7 @@ def _require_in_force(freeze: Instruction) -> None:
 
 def _lock_round(allocation_round: AllocationRound) -> AllocationRound:
     return (
-        AllocationRound.objects.select_for_update(no_key=True)
+        AllocationRound.objects.select_for_update(of=("self",), no_key=True)
         .select_related("opened_by")
         .get(pk=allocation_round.pk)
     )
