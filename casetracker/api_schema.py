@@ -29,6 +29,14 @@ FIELD_ERRORS = {
     "description": "Each invalid field with its messages (DRF's field-error shape).",
 }
 
+DESCRIPTIONS = {
+    "400": 'Invalid input: {"<field>": ["message"]}.',
+    "401": "Not signed in.",
+    "403": "The role may not do this.",
+    "404": "Missing, or outside the user's scope.",
+    "409": 'The state forbids it: {"detail", "code": "invalid_state"}.',
+}
+
 
 class ContractSchema(AutoSchema):
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
@@ -46,7 +54,9 @@ class ContractSchema(AutoSchema):
         if "{" in self.path:
             errors["404"] = PROBLEM
         for code, body in sorted(errors.items()):
-            responses.setdefault(code, self._get_response_for_code(body, code))
+            if code not in responses:
+                responses[code] = self._get_response_for_code(body, code)
+                responses[code]["description"] = DESCRIPTIONS[code]
         return responses
 
     def _allows_anyone(self) -> bool:

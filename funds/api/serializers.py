@@ -619,13 +619,6 @@ class RoundSerializer(serializers.ModelSerializer[AllocationRound]):
         return [s.return_instruction_id for s in instance.shares.all() if s.return_instruction_id]
 
 
-class ErrorSerializer(serializers.Serializer[Any]):
-    """403 and 409 answers; 404 answers ``detail`` only."""
-
-    detail = serializers.CharField()
-    code = serializers.CharField(required=False)
-
-
 class FlagEscalationSerializer(serializers.ModelSerializer[FlagEscalation]):
     """One step of an overdue flag's escalation: the unit whose managers were told, and when."""
 

@@ -12,8 +12,7 @@ from typing import Any, cast
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -50,25 +49,6 @@ from funds.services import notifications as notification_services
 from funds.services import rounds as round_services
 
 POLICE = (Role.OFFICER, Role.MANAGER, Role.AUDITOR)
-
-
-def errors(*codes: int) -> dict[int, OpenApiResponse]:
-    """The error answers of an operation, for the schema (API.md, "Errors")."""
-    described = {
-        400: OpenApiResponse(
-            OpenApiTypes.OBJECT, description='Invalid input: {"<field>": ["message"]}.'
-        ),
-        401: OpenApiResponse(serializers.ErrorSerializer, description="Not signed in."),
-        403: OpenApiResponse(serializers.ErrorSerializer, description="The role may not do this."),
-        404: OpenApiResponse(
-            serializers.ErrorSerializer, description="Missing, or outside the user's scope."
-        ),
-        409: OpenApiResponse(
-            serializers.ErrorSerializer,
-            description='The state forbids it: {"detail", "code": "invalid_state"}.',
-        ),
-    }
-    return {code: described[code] for code in codes}
 
 
 def _user(request: Request) -> User:
@@ -301,7 +281,6 @@ class CaseViewSet(
         request=None,
         responses={
             200: serializers.AllocationSerializer,
-            **errors(400, 401, 403, 404),
         },
         parameters=[OpenApiParameter("freeze", int, required=True, description="The freeze's id.")],
     )
@@ -343,12 +322,12 @@ class CaseViewSet(
     @extend_schema(
         methods=["get"],
         request=None,
-        responses={200: serializers.RoundSerializer(many=True), **errors(401, 403, 404)},
+        responses={200: serializers.RoundSerializer(many=True)},
     )
     @extend_schema(
         methods=["post"],
         request=serializers.RoundCreateSerializer,
-        responses={201: serializers.RoundSerializer, **errors(400, 401, 403, 404, 409)},
+        responses={201: serializers.RoundSerializer},
     )
     @action(detail=True, methods=["get", "post"], filterset_class=None)
     def allocations(self, request: Request, pk: str) -> Response:
@@ -405,20 +384,20 @@ class AllocationRoundViewSet(
             OpenApiParameter("status", str, enum=RoundStatus.values),
             OpenApiParameter("case", int, description="The case's id."),
         ],
-        responses={200: serializers.RoundSerializer(many=True), **errors(401, 403)},
+        responses={200: serializers.RoundSerializer(many=True)},
     )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Rounds of the cases in scope, newest first."""
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(responses={200: serializers.RoundSerializer, **errors(401, 403, 404)})
+    @extend_schema(responses={200: serializers.RoundSerializer})
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """One round, with its shares, objections and (once confirmed) returns."""
         return super().retrieve(request, *args, **kwargs)
 
     @extend_schema(
         request=serializers.ObjectionCreateSerializer,
-        responses={201: serializers.ObjectionSerializer, **errors(400, 401, 403, 404, 409)},
+        responses={201: serializers.ObjectionSerializer},
     )
     @action(detail=True, methods=["post"])
     def objections(self, request: Request, pk: str) -> Response:
@@ -439,7 +418,7 @@ class AllocationRoundViewSet(
 
     @extend_schema(
         request=serializers.ReasonSerializer,
-        responses={200: serializers.RoundSerializer, **errors(400, 401, 403, 404, 409)},
+        responses={200: serializers.RoundSerializer},
     )
     @action(detail=True, methods=["post"])
     def withdraw(self, request: Request, pk: str) -> Response:
@@ -458,7 +437,7 @@ class AllocationRoundViewSet(
 
     @extend_schema(
         request=None,
-        responses={200: serializers.RoundSerializer, **errors(401, 403, 404, 409)},
+        responses={200: serializers.RoundSerializer},
     )
     @action(detail=True, methods=["post"])
     def confirm(self, request: Request, pk: str) -> Response:
