@@ -26,7 +26,7 @@ urlpatterns = [
     path("inbox/<int:pk>/execute/", liaison.inbox_execute, name="inbox-execute"),
     path("inbox/<int:pk>/reject/", liaison.inbox_reject, name="inbox-reject"),
     path("inbox/<int:pk>/confirm-hold/", liaison.inbox_confirm_hold, name="inbox-confirm-hold"),
-    path("desk/", manager.desk, name="desk"),
+    path("desk/", manager.desk_page, name="desk"),
     path("desk/<int:pk>/approve/", manager.desk_approve, name="desk-approve"),
     path("desk/allocations/<int:pk>/confirm/", manager.desk_confirm, name="desk-round-confirm"),
 ]

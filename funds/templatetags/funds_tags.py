@@ -91,3 +91,50 @@ def event_label(event_type: str) -> str:
         return str(EventType(event_type).label)
     except ValueError:
         return event_type
+
+
+@register.filter
+def money(value: Decimal | str | None, unit: str = "yuan") -> str:
+    """An amount in the unit the desk shows: ¥1,234.50, or ¥0.12万 (万元, to the hundred)."""
+    if value in (None, ""):
+        return "—"
+    if unit == "wan":
+        return _("¥%(amount)s万") % {"amount": f"{Decimal(value) / 10000:,.2f}"}
+    return yuan(value)
+
+
+@register.simple_tag
+def desk_cell(cell: Any, column: Any, unit: str) -> str:
+    """One cell of a desk table (funds.reports.desk), formatted by its column's kind, with
+    its link and mark."""
+    from django.utils.html import format_html
+
+    from funds.reports.desk import Cell
+
+    value = cell.value if isinstance(cell, Cell) else cell
+    if value is None or value == "":
+        text = "—"
+    elif column.kind == "money":
+        text = money(value, unit)
+    elif column.kind == "hours":
+        text = _span(float(value))
+    elif column.kind == "time" and isinstance(value, datetime):
+        text = f"{timezone.localtime(value):%Y-%m-%d %H:%M}"
+    else:
+        text = str(value)
+    if isinstance(cell, Cell) and cell.href:
+        html = format_html('<a href="{}">{}</a>', cell.href, text)
+    else:
+        html = format_html("{}", text)
+    if isinstance(cell, Cell) and cell.mark in ("best", "worst"):
+        label = _("best") if cell.mark == "best" else _("worst")
+        html = format_html('{} <span class="badge mark-{}">{}</span>', html, cell.mark, label)
+    elif isinstance(cell, Cell) and cell.mark:
+        html = format_html('<span class="badge {}">{}</span>', cell.mark, html)
+    return html
+
+
+@register.filter
+def index(sequence: Any, position: int) -> Any:
+    """The item at ``position`` of a list (the column of a desk table's cell)."""
+    return sequence[position]
