@@ -88,6 +88,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "funds.context_processors.calendar_warning",
+                "funds.context_processors.sweep_warning",
             ],
         },
     },

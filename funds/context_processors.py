@@ -1,13 +1,18 @@
-"""What every page needs to know: whether the calendar of R11 is missing a year."""
+"""What every page needs to know: whether the calendar of R11 is missing a year, and (for
+administrators) whether the deadline sweep has stopped running."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
+from django.utils import timezone
 
 from accounts.models import Role
+from funds.models import HeartbeatName
 from funds.services.calendar import calendar_coverage_cached
+from funds.services.heartbeats import heartbeats
 
 
 def calendar_warning(request: HttpRequest) -> dict[str, Any]:
@@ -23,3 +28,18 @@ def calendar_warning(request: HttpRequest) -> dict[str, Any]:
     if not coverage.warning:
         return {}
     return {"calendar_missing_years": coverage.missing_years, "calendar_admin_link": is_admin}
+
+
+def sweep_warning(request: HttpRequest) -> dict[str, Any]:
+    """For administrators, when the deadline sweep has not finished within
+    READY_SWEEP_MAX_AGE (the readiness check's threshold): when it last did, or that it never
+    did. One indexed read of a one-row-per-task table, on administrators' pages only."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    if not (user.is_superuser or getattr(user, "role", "") == Role.ADMIN):
+        return {}
+    last = heartbeats().get(HeartbeatName.SWEEP)
+    if last is not None and timezone.now() - last <= settings.READY_SWEEP_MAX_AGE:
+        return {}
+    return {"sweep_stale": True, "sweep_last": last}

@@ -118,3 +118,34 @@ class HealthTest(FundsTestCase):
         assert self.client.get("/healthz").status_code == 200
         assert self.client.get("/healthz/ready").status_code in (200, 503)
         assert self.client.get("/login/").status_code == 301
+
+
+class StaleSweepBannerTest(FundsTestCase):
+    """A sweep that has not run for READY_SWEEP_MAX_AGE is visible on the admin's pages."""
+
+    BANNER = 'id="sweep-banner"'
+
+    def admin_page(self, user=None) -> str:
+        self.client.force_login(user or self.admin)
+        response = self.client.get("/admin/")
+        assert response.status_code == 200
+        return response.content.decode()
+
+    def test_never_swept_and_stale_are_shown_to_administrators(self):
+        html = self.admin_page()
+        assert self.BANNER in html and "从未完成" in html
+        sweep_run()
+        assert self.BANNER not in self.admin_page()
+        with time_machine.travel(timezone.now() + timedelta(minutes=6)):
+            banner = self.admin_page().split(self.BANNER)[1].split("</li>")[0]
+            assert "最近一次完成于" in banner and "6\xa0分钟" in banner
+        later = timezone.now() + timedelta(minutes=6)
+        with (
+            override_settings(READY_SWEEP_MAX_AGE=timedelta(minutes=10)),
+            time_machine.travel(later),
+        ):
+            assert self.BANNER not in self.admin_page()
+
+    def test_other_roles_do_not_see_it(self):
+        self.client.force_login(self.manager_sd)
+        assert self.BANNER not in self.client.get("/desk/").content.decode()
