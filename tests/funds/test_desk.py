@@ -429,3 +429,49 @@ class DeskFlagsTest(DeskTestCase):
         html = response.content.decode()
         assert html.startswith('<section class="card" id="flags">')
         assert "<html" not in html and "26–30" in html
+
+
+class DeskQueryCountTest(DeskTestCase):
+    """The desk costs a fixed number of queries however many approvals, flags and units it
+    shows (no N+1), and an Excel download builds only its own table."""
+
+    def grow(self, count: int) -> None:
+        for _ in range(count):
+            case = self.filed_case()
+            account = self.add_account(case["id"], number=f"62220200{Flag.objects.count():08d}")
+            self.freeze(case["id"], account["id"], "100.00")
+            deadline = Deadline.objects.create(
+                kind=DeadlineKind.FIRST_STOP,
+                case_id=case["id"],
+                due_at=timezone.now(),
+                opened_at=timezone.now(),
+                met_at=timezone.now(),
+            )
+            Flag.objects.create(
+                deadline=deadline,
+                kind=FlagKind.FIRST_STOP_OVERDUE,
+                level=FlagLevel.OVERDUE,
+                case_id=case["id"],
+                due_at=timezone.now(),
+                raised_at=timezone.now(),
+            )
+
+    def queries(self, **params: str) -> int:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        self.as_user(self.manager_lx)
+        with CaptureQueriesContext(connection) as captured:
+            response = self.client.get(reverse("desk"), params)
+        assert response.status_code == 200
+        return len(captured)
+
+    def test_the_same_cost_for_three_rows_and_for_nine(self):
+        self.grow(3)
+        self.queries()  # the calendar's coverage is cached from the first page on
+        page, export = self.queries(), self.queries(export="flags")
+        assert len(self.desk(self.manager_lx).context["approvals"]) == 3
+        self.grow(6)
+        assert len(self.desk(self.manager_lx).context["approvals"]) == 9
+        assert self.queries() == page
+        assert self.queries(export="flags") == export < page
