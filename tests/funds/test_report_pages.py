@@ -120,7 +120,7 @@ class ReportPagesTest(FundsTestCase):
             PeriodicReport.objects.filter(unit=self.lixia).values_list("pk", flat=True)
         )
         assert self.feb_lixia.pk in ids
-        # Not the sibling county's (历城 of the same city), nor the city's.
+        # Not the sibling county's (市中 of the same city), nor the city's.
         assert self.feb_shizhong.pk not in ids
         assert not PeriodicReport.objects.filter(pk__in=ids).exclude(unit=self.lixia).exists()
         # Nor by naming it.
