@@ -11,7 +11,15 @@ from django.utils.translation import gettext as _
 from accounts.models import Role, UnitLevel, User
 from accounts.scope import can_see_unit, filter_by_institution, filter_by_unit
 from funds.errors import InvalidState, NotAllowed
-from funds.models import AllocationRound, Case, Flag, FlagKind, Instruction, InstructionKind
+from funds.models import (
+    AllocationRound,
+    Case,
+    Flag,
+    FlagKind,
+    Instruction,
+    InstructionKind,
+    PeriodicReport,
+)
 
 AnyUser = User | AnonymousUser
 
@@ -146,3 +154,16 @@ def flags_visible_to(user: AnyUser) -> QuerySet[Flag]:
             field="instruction__institution",
         )
     return filter_by_unit(Flag.objects.all(), user, field="case__unit")
+
+
+def periodic_reports_visible_to(user: AnyUser) -> QuerySet[PeriodicReport]:
+    """Kept periodic reports of units in the police user's subtree; none for anyone else."""
+    return filter_by_unit(PeriodicReport.objects.all(), user)
+
+
+def access_periodic_report(user: AnyUser, report_id: object) -> PeriodicReport:
+    """The kept report if the user may see it; 404 alike for missing and out of scope."""
+    try:
+        return periodic_reports_visible_to(user).select_related("unit").get(pk=int(str(report_id)))
+    except (PeriodicReport.DoesNotExist, ValueError):
+        raise Http404 from None

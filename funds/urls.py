@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from funds.views import liaison, manager, officer
+from funds.views import liaison, manager, officer, reports
 
 urlpatterns = [
     path("cases/", officer.case_list, name="case-list"),
@@ -29,4 +29,18 @@ urlpatterns = [
     path("desk/", manager.desk_page, name="desk"),
     path("desk/<int:pk>/approve/", manager.desk_approve, name="desk-approve"),
     path("desk/allocations/<int:pk>/confirm/", manager.desk_confirm, name="desk-round-confirm"),
+    path("desk/reports/", reports.report_list, name="desk-reports"),
+    path("desk/reports/<int:pk>/", reports.report_detail, name="desk-report"),
+    path(
+        "desk/reports/<int:pk>.csv",
+        reports.report_download,
+        {"extension": "csv"},
+        name="desk-report-csv",
+    ),
+    path(
+        "desk/reports/<int:pk>.xlsx",
+        reports.report_download,
+        {"extension": "xlsx"},
+        name="desk-report-xlsx",
+    ),
 ]

@@ -149,7 +149,7 @@ def periodic_report_mail(*, report_id: int) -> bool:
             "frozen": total["frozen"]["amount"],
             "returned": total["returned"]["amount"],
             "held": total["held"],
-            "link": f"{settings.SITE_URL}/api/v1/reports/periodic/{report.pk}/",
+            "link": f"{settings.SITE_URL}/desk/reports/{report.pk}/",
         }
     message = mail.EmailMessage(subject, body, to=recipients)
     message.attach(report_filename(report, "xlsx"), report_xlsx(report), XLSX_TYPE)

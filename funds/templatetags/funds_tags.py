@@ -58,6 +58,16 @@ def _span(seconds: float) -> str:
     return ngettext("%(n)d day", "%(n)d days", hours // 24) % {"n": hours // 24}
 
 
+@register.filter
+def duration(seconds: float | None) -> str:
+    """A measured interval kept in seconds, as the clocks show one (an empty dash for none)."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return ngettext("%(n)d second", "%(n)d seconds", int(seconds)) % {"n": int(seconds)}
+    return _span(seconds)
+
+
 @register.simple_tag
 def clock(instruction: Instruction) -> dict[str, Any] | None:
     """The clock that matters now for an instruction: what, until when, how it stands."""
