@@ -23,7 +23,13 @@ from django.views.decorators.http import require_POST
 from accounts.models import Organization, Role, User
 from accounts.scope import access_unit, units_in_scope
 from funds import acting_time, selectors
-from funds.access import access_instruction, access_round, flags_visible_to, may_approve
+from funds.access import (
+    access_instruction,
+    access_round,
+    flags_visible_to,
+    may_approve,
+    periodic_reports_visible_to,
+)
 from funds.errors import DomainError
 from funds.models import (
     AllocationRound,
@@ -78,6 +84,8 @@ def _rounds(user: User, scope: Organization) -> tuple[list[AllocationRound], lis
 
 
 FLAGS_PER_PAGE = 25
+# The latest periodic reports of the unit that the desk lists (all are at /desk/reports/).
+DESK_REPORTS = 6
 # The earliest day a desk period may start: before it there is nothing, and a period of
 # centuries would only cost the server.
 EARLIEST = date(2000, 1, 1)
@@ -425,6 +433,12 @@ def desk_page(request: HttpRequest) -> HttpResponse:
             "trend_grain": board.trend,
             "trend_coarser": board.trend_coarser,
             "trends": [("day", _("Day")), ("week", _("Week")), ("month", _("Month"))],
+            "reports": list(
+                periodic_reports_visible_to(user)
+                .filter(unit=board.scope)
+                .defer("figures")
+                .order_by("-period_start", "kind")[:DESK_REPORTS]
+            ),
             "league_unit": leagues["unit"],
             "league_bank": leagues["bank"],
             "total": board.by_unit[1],

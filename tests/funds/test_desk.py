@@ -475,3 +475,21 @@ class DeskQueryCountTest(DeskTestCase):
         assert len(self.desk(self.manager_lx).context["approvals"]) == 9
         assert self.queries() == page
         assert self.queries(export="flags") == export < page
+
+
+class DeskReportsTest(DeskTestCase):
+    def test_the_desk_lists_the_units_latest_reports_linking_their_pages(self):
+        from funds.reports.periodic import periodic_reports_generate
+
+        self.stopped(self.officer_lx, "100.00", "100.00", "6222020000000901")
+        assert periodic_reports_generate(kind="daily", today=timezone.localdate()) > 0
+        reports = self.desk(self.manager_jn).context["reports"]
+        assert reports and {r.unit_id for r in reports} == {self.jinan.pk}
+        html = self.desk(self.manager_jn).content.decode()
+        section = html.split('id="periodic-reports"')[1].split("</section>")[0]
+        for report in reports:
+            assert f'href="/desk/reports/{report.pk}/"' in section
+            assert f'href="/desk/reports/{report.pk}.xlsx"' in section
+        assert "/desk/reports/?unit=370100" in section
+        lixia = self.desk(self.manager_jn, unit=self.lixia.code).context["reports"]
+        assert {r.unit_id for r in lixia} <= {self.lixia.pk}
