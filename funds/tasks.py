@@ -42,7 +42,7 @@ def notify_queue_effect_task(instruction_id: int) -> None:
 
 @shared_task(name="funds.tasks.refresh_reports", ignore_result=True)
 def refresh_reports_task() -> dict[str, object]:
-    """Fold the totals' changes (or rebuild them), then mail reports whose mail was missed."""
+    """Fold the totals' changes (or rebuild them), then tell the reports never told."""
     from funds.reports.folding import report_totals_refresh
     from funds.reports.periodic import catch_up_report_mail
 
