@@ -20,9 +20,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from casetracker.celery import app as celery_app
-from funds.models import HeartbeatName, Notification, ReportSummaryState
+from funds.models import HeartbeatName, ReportSummaryState
 from funds.services.calendar import calendar_coverage
 from funds.services.heartbeats import heartbeats
+from funds.services.mail import mail_backlog
 
 Check = dict[str, Any]
 
@@ -110,18 +111,15 @@ def _recent(last: datetime | None, max_age: timedelta) -> Check:
 
 
 def _mail() -> Check:
-    """Notices not yet handed to the mail server longer than READY_MAIL_MAX_AGE."""
+    """The outbox (funds.services.mail): no mail unsent longer than READY_MAIL_MAX_AGE (sent
+    late, or failing and retried), and none given up (until an administrator retries it)."""
     max_age = settings.READY_MAIL_MAX_AGE
-    waiting = Notification.objects.filter(mail_claimed_at__isnull=True)
-    late = waiting.filter(created_at__lte=timezone.now() - max_age).count()
-    failed = (
-        Notification.objects.filter(mailed_at__isnull=True)
-        .exclude(mail_error__in=["", "no address"])
-        .count()
-    )
+    backlog = mail_backlog(max_age)
     return {
-        "ok": late == 0,
-        "waiting_longer_than_max_age": late,
-        "failed": failed,
+        "ok": backlog.late == 0 and backlog.given_up == 0,
+        "waiting_longer_than_max_age": backlog.late,
+        "unsent": backlog.unsent,
+        "due": backlog.due,
+        "given_up": backlog.given_up,
         "max_age_seconds": max_age.total_seconds(),
     }

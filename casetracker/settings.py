@@ -180,7 +180,11 @@ STORAGES = {
     },
 }
 
-# Mail (Django 6.1 MAILERS): printed to the console in DEBUG, sent over SMTP otherwise.
+# Mail (Django 6.1 MAILERS): printed to the console in DEBUG, sent over SMTP otherwise. Every
+# mail goes through the outbox (funds.models.OutgoingMail), sent by the task
+# funds.tasks.deliver_mail (docs/deadlines.md, "Mail"): a mail server that stalls holds a
+# worker for EMAIL_TIMEOUT seconds at most per operation (the SMTP mailer's "timeout"; Django
+# refuses a top-level EMAIL_TIMEOUT setting beside MAILERS).
 MAIL_BACKEND = env_str(
     "MAIL_BACKEND",
     "django.core.mail.backends.console.EmailBackend"
@@ -198,13 +202,23 @@ MAILERS = {
                 "password": env_str("EMAIL_HOST_PASSWORD", ""),
                 "use_tls": env_bool("EMAIL_USE_TLS", False),
                 "use_ssl": env_bool("EMAIL_USE_SSL", False),
-                "timeout": env_int("EMAIL_TIMEOUT", 30, minimum=1),
+                "timeout": env_int("EMAIL_TIMEOUT", 10, minimum=1),
             }
             if MAIL_BACKEND.endswith("smtp.EmailBackend")
             else {}
         ),
     }
 }
+# A failed send is tried again after MAIL_RETRY_BACKOFF, then twice as long each time, until
+# MAIL_MAX_ATTEMPTS sends have failed: then the mail is given up (readiness counts it; the
+# admin's "retry now" sends it again).
+MAIL_RETRY_BACKOFF = env_duration("MAIL_RETRY_BACKOFF", timedelta(minutes=1))
+MAIL_MAX_ATTEMPTS = env_int("MAIL_MAX_ATTEMPTS", 8, minimum=1)
+# The delivery task runs this often under beat (and is kicked whenever mail is queued), and is
+# stopped after MAIL_TASK_TIME_LIMIT seconds (a soft limit a little before); a claim older
+# than twice that has lost its worker (funds.services.mail).
+MAIL_DELIVERY_SECONDS = env_int("MAIL_DELIVERY_SECONDS", 60, minimum=1)
+MAIL_TASK_TIME_LIMIT = env_int("MAIL_TASK_TIME_LIMIT", 300, minimum=30)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "casetracker@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ADMINS = [("Admin", a) for a in env_list("ADMIN_EMAILS", [])]
@@ -385,6 +399,7 @@ PERIODIC_REPORTS_HOUR = env_int("PERIODIC_REPORTS_HOUR", 1, minimum=0, maximum=2
 _REPORT_HOURS = f"{PERIODIC_REPORTS_HOUR}-23"
 CELERY_BEAT_SCHEDULE = {
     "sweep-deadlines": {"task": "funds.tasks.sweep_deadlines", "schedule": DEADLINE_SWEEP_SECONDS},
+    "deliver-mail": {"task": "funds.tasks.deliver_mail", "schedule": MAIL_DELIVERY_SECONDS},
     "refresh-reports": {"task": "funds.tasks.refresh_reports", "schedule": REPORT_REFRESH_SECONDS},
     "daily-reports": {
         "task": "funds.tasks.generate_periodic_reports",
@@ -403,7 +418,8 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 # Readiness (/healthz/ready, casetracker.health): how long since the sweep and the report
-# fold last finished, and how long a notice may wait for its mail, before the check fails.
+# fold last finished, and how long a due mail may wait in the outbox, before the check fails
+# (mail given up fails it too, until retried).
 READY_SWEEP_MAX_AGE = env_duration("READY_SWEEP_MAX_AGE", timedelta(minutes=5))
 READY_REPORT_FOLD_MAX_AGE = env_duration("READY_REPORT_FOLD_MAX_AGE", timedelta(minutes=5))
 READY_MAIL_MAX_AGE = env_duration("READY_MAIL_MAX_AGE", timedelta(minutes=15))

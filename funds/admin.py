@@ -1,4 +1,4 @@
-"""The administrators' pages of funds: the working-day calendar of R11.
+"""The administrators' pages of funds: the working-day calendar of R11, the mail outbox.
 
 Saving a year goes through funds.services.calendar.calendar_year_set, so the deadlines
 counted over it are recomputed and the change is recorded; a year is never deleted.
@@ -20,8 +20,9 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from accounts.models import User
 from funds.errors import RuleViolation
-from funds.models import CalendarChange, CalendarDay, CalendarYear
+from funds.models import CalendarChange, CalendarDay, CalendarYear, OutgoingMail
 from funds.services.calendar import CalendarEntry, calendar_days_validate, calendar_year_set
+from funds.services.mail import mail_retry
 
 # "2027-01-01 元旦" or "2027-02-06..2027-02-12 春节"; the name may be left out.
 LINE = re.compile(
@@ -192,3 +193,56 @@ class CalendarYearAdmin(admin.ModelAdmin[CalendarYear]):
                 % {"n": len(recomputed)},
                 messages.WARNING,
             )
+
+
+@admin.register(OutgoingMail)
+class OutgoingMailAdmin(admin.ModelAdmin[OutgoingMail]):
+    """The outbox, read-only: what was mailed, what waits and why; given-up mail retried."""
+
+    list_display = ["created_at", "to", "subject", "state", "attempts", "next_attempt_at"]
+    list_filter = [
+        ("sent_at", admin.EmptyFieldListFilter),
+        ("gave_up_at", admin.EmptyFieldListFilter),
+    ]
+    search_fields = ["to", "subject"]
+    date_hierarchy = "created_at"
+    actions = ["retry_now"]
+    exclude = ["attachment"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: OutgoingMail | None = None) -> Any:
+        return [f.name for f in OutgoingMail._meta.fields if f.name != "attachment"]
+
+    @admin.display(description=gettext_lazy("state"))
+    def state(self, obj: OutgoingMail) -> str:
+        if obj.sent_at:
+            return _("Sent")
+        if obj.gave_up_at:
+            return _("Given up")
+        if obj.claimed_at:
+            return _("Sending")
+        return _("Retrying") if obj.last_error else _("Waiting")
+
+    @admin.action(description=gettext_lazy("Retry the given-up mail now"))
+    def retry_now(self, request: HttpRequest, queryset: QuerySet[OutgoingMail]) -> None:
+        assert isinstance(request.user, User)
+        retried = mail_retry(actor=request.user, mail_ids=queryset.values_list("pk", flat=True))
+        self.message_user(
+            request,
+            ngettext(
+                "%(n)d given-up mail will be sent again.",
+                "%(n)d given-up mails will be sent again.",
+                retried,
+            )
+            % {"n": retried},
+            messages.SUCCESS if retried else messages.WARNING,
+        )
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    # Rows change only through the delivery task and the action (funds.services.mail).
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

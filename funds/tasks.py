@@ -12,6 +12,7 @@ import logging
 from dataclasses import asdict
 
 from celery import shared_task
+from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def notify_queue_effect_task(instruction_id: int) -> None:
 
 @shared_task(name="funds.tasks.refresh_reports", ignore_result=True)
 def refresh_reports_task() -> dict[str, object]:
-    """Fold the totals' changes (or rebuild them), then mail reports whose mail was missed."""
+    """Fold the totals' changes (or rebuild them), then tell the reports never told."""
     from funds.reports.folding import report_totals_refresh
     from funds.reports.periodic import catch_up_report_mail
 
@@ -59,3 +60,21 @@ def generate_periodic_reports_task(kind: str) -> int:
     generated = periodic_reports_generate(kind=kind)
     logger.info("Periodic %s reports generated: %s", kind, generated)
     return generated
+
+
+# Mail goes out here, never in the sweep: a slow mail server delays mail, not deadlines. The
+# time limits stop a run stuck on a server (EMAIL_TIMEOUT bounds each operation); the claims
+# it left are settled by funds.services.mail (lease, never resent blindly).
+@shared_task(
+    name="funds.tasks.deliver_mail",
+    ignore_result=True,
+    soft_time_limit=settings.MAIL_TASK_TIME_LIMIT - 15,
+    time_limit=settings.MAIL_TASK_TIME_LIMIT,
+)
+def deliver_mail_task() -> dict[str, int]:
+    from funds.services.mail import mail_deliver
+
+    result = mail_deliver().as_json()
+    if any(result.values()):
+        logger.info("Mail delivered: %s", result)
+    return result

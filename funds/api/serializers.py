@@ -651,12 +651,29 @@ class FlagSerializer(serializers.ModelSerializer[Flag]):
 
 
 class NotificationSerializer(serializers.ModelSerializer[Notification]):
-    flag = FlagSerializer(read_only=True)
-    case_number = serializers.CharField(source="flag.case.number", read_only=True)
+    """A notice of exactly one of a flag, an instruction or a periodic report (the others
+    null), with its line and its link in the product."""
+
+    flag = FlagSerializer(read_only=True, allow_null=True)
+    case_number = serializers.CharField(read_only=True, allow_null=True)
+    headline = serializers.CharField(read_only=True)
+    url = serializers.CharField(read_only=True)
 
     class Meta:
         model = Notification
-        fields = ["id", "reason", "created_at", "read_at", "mailed_at", "case_number", "flag"]
+        fields = [
+            "id",
+            "reason",
+            "created_at",
+            "read_at",
+            "mailed_at",
+            "case_number",
+            "flag",
+            "instruction",
+            "report",
+            "headline",
+            "url",
+        ]
         read_only_fields = fields
 
 

@@ -604,7 +604,13 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Notific
     def get_queryset(self) -> QuerySet[Notification]:
         queryset = (
             Notification.objects.filter(recipient_id=self.request.user.pk)
-            .select_related("flag__case")
+            .select_related(
+                "recipient",
+                "flag__case",
+                "instruction__case",
+                "instruction__involved_account__account",
+                "report__unit",
+            )
             .prefetch_related("flag__escalations__unit")
         )
         if self.request.query_params.get("unread") == "true":

@@ -16,6 +16,7 @@ from funds.models.deadlines import (
 )
 from funds.models.heartbeats import Heartbeat, HeartbeatName
 from funds.models.instructions import EndReason, Instruction, InstructionKind, InstructionStatus
+from funds.models.mail import OutgoingMail
 from funds.models.reports import (
     PeriodicReport,
     ReportKind,
@@ -63,6 +64,7 @@ __all__ = [
     "InvolvedAccount",
     "Notification",
     "NotificationReason",
+    "OutgoingMail",
     "PeriodicReport",
     "ReportKind",
     "ReportSummaryState",

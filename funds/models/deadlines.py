@@ -214,29 +214,61 @@ class FlagEscalation(models.Model):
 
 
 class NotificationReason(models.TextChoices):
+    # Of a flag (funds.services.sweep).
     WARNING = "warning", _("Warning")
     RAISED = "raised", _("Overdue")
     ESCALATED = "escalated", _("Escalated")
+    # Of an instruction (funds.services.notifications).
+    NEW_INSTRUCTION = "new_instruction", _("New request")
+    FREEZE_IN_FORCE = "freeze_in_force", _("Queued freeze in force")
+    # Of a periodic report (funds.reports.periodic).
+    REPORT = "report", _("Report ready")
+
+
+FLAG_REASONS = [NotificationReason.WARNING, NotificationReason.RAISED, NotificationReason.ESCALATED]
+INSTRUCTION_REASONS = [NotificationReason.NEW_INSTRUCTION, NotificationReason.FREEZE_IN_FORCE]
 
 
 class Notification(models.Model):
-    """One person told of one flag, in the product and by mail; never twice for a reason.
+    """One person told of one thing, in the page and (when they have an address) by mail;
+    never twice for a reason.
 
-    Escalation climbs strictly upwards, one unit per step, so a manager is reached at one
-    step at most and (flag, recipient, reason) stays unique across the steps.
+    The thing is exactly one of a flag, an instruction or a periodic report, each with the
+    reasons of its own (the check constraint). Exactly one, not at least one: a flag's
+    notice reaches its instruction through ``flag.instruction`` already, and a notice with
+    two subjects would fall under two uniqueness rules at once. Escalation climbs strictly
+    upwards, one unit per step, so a manager is reached at one step at most and (flag,
+    recipient, reason) stays unique across the steps.
+
+    Every notice is in the page whatever mail does (intranets often have none); its mail, if
+    any, is a row of the outbox (funds.models.mail.OutgoingMail) written in the same
+    transaction, and ``mailed_at`` is set when that mail was handed to the mail server.
     """
 
-    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="notifications")
+    flag = models.ForeignKey(
+        Flag, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
+    )
+    instruction = models.ForeignKey(
+        "funds.Instruction",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="notifications",
+    )
+    report = models.ForeignKey(
+        "funds.PeriodicReport",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="notifications",
+    )
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
     )
-    reason = models.CharField(_("reason"), max_length=12, choices=NotificationReason.choices)
+    reason = models.CharField(_("reason"), max_length=16, choices=NotificationReason.choices)
     created_at = models.DateTimeField(_("created at"))
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
-    # Mail delivery: claimed before sending (compare-and-set), so no mail goes out twice.
-    mail_claimed_at = models.DateTimeField(null=True, blank=True)
     mailed_at = models.DateTimeField(_("mailed at"), null=True, blank=True)
-    mail_error = models.TextField(blank=True)
 
     class Meta:
         verbose_name = _("notification")
@@ -244,18 +276,72 @@ class Notification(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["recipient", "-created_at"], name="notification_recipient"),
-            models.Index(
-                fields=["created_at"],
-                name="notification_unmailed",
-                condition=Q(mail_claimed_at__isnull=True),
-            ),
         ]
         constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    flag__isnull=False,
+                    instruction__isnull=True,
+                    report__isnull=True,
+                    reason__in=FLAG_REASONS,
+                )
+                | Q(
+                    flag__isnull=True,
+                    instruction__isnull=False,
+                    report__isnull=True,
+                    reason__in=INSTRUCTION_REASONS,
+                )
+                | Q(
+                    flag__isnull=True,
+                    instruction__isnull=True,
+                    report__isnull=False,
+                    reason=NotificationReason.REPORT,
+                ),
+                name="notification_one_subject",
+            ),
+            # Partial, one per subject: the sweep's INSERT ... ON CONFLICT names the flag's.
             models.UniqueConstraint(
                 fields=["flag", "recipient", "reason"],
+                condition=Q(flag__isnull=False),
                 name="notification_once_per_flag_recipient_reason",
+            ),
+            models.UniqueConstraint(
+                fields=["instruction", "recipient", "reason"],
+                condition=Q(instruction__isnull=False),
+                name="notification_once_per_instruction_recipient_reason",
+            ),
+            models.UniqueConstraint(
+                fields=["report", "recipient", "reason"],
+                condition=Q(report__isnull=False),
+                name="notification_once_per_report_recipient_reason",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.flag_id} -> {self.recipient_id}"
+        subject = self.flag_id or self.instruction_id or self.report_id
+        return f"{self.reason} {subject} -> {self.recipient_id}"
+
+    @property
+    def case_id(self) -> int | None:
+        """The case the notice is about (none for a report)."""
+        subject = self.flag or self.instruction
+        return subject.case_id if subject is not None else None
+
+    @property
+    def case_number(self) -> str | None:
+        subject = self.flag or self.instruction
+        return subject.case.number if subject is not None else None
+
+    @property
+    def headline(self) -> str:
+        """The notice in a line, in the active language, for the bell and the notices page."""
+        from funds.notices import notice_headline
+
+        return notice_headline(self)
+
+    @property
+    def url(self) -> str:
+        """Where the notice leads: the report's page, a liaison's inbox, else the case page."""
+        from funds.notices import notice_url
+
+        return notice_url(self)

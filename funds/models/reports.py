@@ -234,8 +234,9 @@ class PeriodicReport(models.Model):
     """A daily, weekly or monthly report of one unit's subtree, kept as generated.
 
     Generated once per unit, kind and period (funds.reports.periodic, run by Celery beat);
-    generating it again changes nothing. Mailed once to the unit's managers after commit:
-    ``mail_claimed_at`` is claimed by compare-and-set before sending.
+    generating it again changes nothing. Told once to the unit's managers after commit: a
+    notice each and the mail of the outbox, written under a compare-and-set claim on
+    ``mail_claimed_at``; ``mailed_at`` is when the first of its mails was sent.
     """
 
     unit = models.ForeignKey(

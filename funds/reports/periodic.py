@@ -1,9 +1,11 @@
-"""The periodic reports: one kept per unit, kind and period, mailed once.
+"""The periodic reports: one kept per unit, kind and period, told and mailed once.
 
 ``periodic_reports_generate`` (Celery beat, daily, weekly and monthly) keeps one report per
 unit at county level and above, per kind and period; a second run for the same period finds
-it and changes nothing. Each new report is mailed to the unit's managers after its
-transaction commits, claimed first (compare-and-set) so that it goes out once. A report
+it and changes nothing. After its transaction commits, each new report is told to the unit's
+managers: a notice in the page for each, and for each with an address a mail with the
+report attached, queued in the outbox (funds.services.mail) in the transaction of a
+compare-and-set claim (``mail_claimed_at``), so that it is told once. A report
 keeps the totals and speed figures as they were read when it was generated
 (funds.reports.totals, funds.reports.speed); the triggers of migration funds 0005 keep those
 figures (funds.reports.figures).
@@ -17,7 +19,6 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.core import mail
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone, translation
@@ -25,11 +26,13 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Organization, Role, UnitLevel, User
 from funds import acting_time
-from funds.models import PeriodicReport, ReportKind
+from funds.models import Notification, NotificationReason, PeriodicReport, ReportKind
+from funds.notices import report_path
 from funds.reports.export import XLSX_TYPE, report_filename, report_xlsx
 from funds.reports.periods import report_period
 from funds.reports.speed import speed, speed_as_json
 from funds.reports.totals import rows_as_json, totals
+from funds.services.mail import Mail, mail_queue
 
 logger = logging.getLogger(__name__)
 
@@ -109,27 +112,55 @@ def periodic_reports_generate(*, kind: str, today: date | None = None) -> int:
     return generated
 
 
-def _managers(unit: Organization) -> list[str]:
+def _managers(unit: Organization) -> list[User]:
     return list(
-        User.objects.filter(role=Role.MANAGER, organization=unit, is_active=True)
-        .exclude(email="")
-        .order_by("pk")
-        .values_list("email", flat=True)
+        User.objects.filter(role=Role.MANAGER, organization=unit, is_active=True).order_by("pk")
     )
 
 
 def periodic_report_mail(*, report_id: int) -> bool:
-    """Mail the report to its unit's managers, once; answer whether this call claimed it."""
-    claimed = PeriodicReport.objects.filter(pk=report_id, mail_claimed_at__isnull=True).update(
-        mail_claimed_at=acting_time.now()
-    )
-    if not claimed:
-        return False
-    report = PeriodicReport.objects.select_related("unit").get(pk=report_id)
-    recipients = _managers(report.unit)
-    if not recipients:
-        PeriodicReport.objects.filter(pk=report_id).update(mail_error="no address")
-        return True
+    """Tell the report to its unit's managers, once: a notice each, and a mail to each who has
+    an address; answer whether this call claimed it."""
+    with transaction.atomic():
+        claimed = PeriodicReport.objects.filter(pk=report_id, mail_claimed_at__isnull=True).update(
+            mail_claimed_at=acting_time.now()
+        )
+        if not claimed:
+            return False
+        report = PeriodicReport.objects.select_related("unit").get(pk=report_id)
+        managers = _managers(report.unit)
+        notes = Notification.objects.bulk_create(
+            Notification(
+                report=report,
+                recipient=user,
+                reason=NotificationReason.REPORT,
+                created_at=acting_time.now(),
+            )
+            for user in managers
+        )
+        if not any(user.email for user in managers):
+            PeriodicReport.objects.filter(pk=report_id).update(mail_error="no address")
+            return True
+        subject, body = _mail_text(report)
+        attachment = report_xlsx(report)
+        mail_queue(
+            Mail(
+                to=note.recipient.email,
+                subject=subject,
+                body=body,
+                notification=note,
+                report=report,
+                attachment=attachment,
+                attachment_name=report_filename(report, "xlsx"),
+                attachment_type=XLSX_TYPE,
+            )
+            for note in notes
+            if note.recipient.email
+        )
+    return True
+
+
+def _mail_text(report: PeriodicReport) -> tuple[str, str]:
     total = report.figures["by_unit"]["total"]
     with translation.override(settings.LANGUAGE_CODE):
         subject = _("%(kind)s of %(unit)s, %(start)s to %(end)s") % {
@@ -149,22 +180,13 @@ def periodic_report_mail(*, report_id: int) -> bool:
             "frozen": total["frozen"]["amount"],
             "returned": total["returned"]["amount"],
             "held": total["held"],
-            "link": f"{settings.SITE_URL}/desk/reports/{report.pk}/",
+            "link": f"{settings.SITE_URL}{report_path(report.pk)}",
         }
-    message = mail.EmailMessage(subject, body, to=recipients)
-    message.attach(report_filename(report, "xlsx"), report_xlsx(report), XLSX_TYPE)
-    try:
-        message.send()
-    except Exception as error:
-        logger.exception("Mail of periodic report %s failed.", report_id)
-        PeriodicReport.objects.filter(pk=report_id).update(mail_error=str(error)[:500])
-        return True
-    PeriodicReport.objects.filter(pk=report_id).update(mailed_at=acting_time.now())
-    return True
+    return subject, body
 
 
 def catch_up_report_mail(*, older_than: timedelta = timedelta(minutes=5)) -> int:
-    """Mail the reports whose mail was never claimed (the worker stopped after the commit)."""
+    """Tell the reports that were never told (the worker stopped after the commit)."""
     cutoff = acting_time.now() - older_than
     waiting = PeriodicReport.objects.filter(
         mail_claimed_at__isnull=True, generated_at__lte=cutoff

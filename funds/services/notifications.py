@@ -1,28 +1,31 @@
-"""Telling people: liaisons of new instructions, officers and managers of overdue flags.
+"""Telling people: liaisons of new instructions, officers and liaisons of queued freezes in
+force, officers and managers of flags.
 
-Nothing here runs inside a transaction that changes domain rows: mail is sent after
-commit, each delivery claimed first by a compare-and-set so that none goes out twice, and a
+Every notice is a Notification row, in the page whatever mail does (intranets often have
+no mail); whoever has an address also gets it by mail, through the outbox
+(funds.services.mail), written in the same transaction as the notice. Notices of an
+instruction are created once, under a compare-and-set claim on the instruction
+(``institution_notified_at``, ``effect_notified_at``), by a task queued after commit; a
 broker that cannot be reached is logged, never allowed to fail the user's request: the
-periodic sweep catches up on whatever was not sent.
+periodic sweep catches up on whatever was not queued.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
-from django.core import mail
 from django.db import transaction
 from django.db.models import Q
 from django.http import Http404
-from django.utils import timezone, translation
-from django.utils.translation import gettext as _
 
 from accounts.models import Role, User
 from funds import acting_time
-from funds.models import Instruction, InstructionStatus, Notification
+from funds.models import Instruction, InstructionStatus, Notification, NotificationReason
+from funds.notices import notice_mail
+from funds.services.mail import Mail, mail_queue
 from funds.tasks import notify_institution_task, notify_queue_effect_task
 
 logger = logging.getLogger(__name__)
@@ -47,51 +50,54 @@ def _enqueue_after_commit(task: Any, instruction_id: int, *, what: str) -> None:
 
 
 def notify_institution_after_commit(instruction: Instruction) -> None:
-    """Once committed, queue a mail to the institution's liaisons about a new instruction."""
+    """Once committed, queue the notices to the institution's liaisons of a new instruction."""
     _enqueue_after_commit(notify_institution_task, instruction.pk, what="instruction")
 
 
 def queue_effect_notify_after_commit(instruction_id: int) -> None:
-    """Once committed, queue the mail that a queued freeze took effect (R12)."""
+    """Once committed, queue the notices that a queued freeze took effect (R12)."""
     _enqueue_after_commit(notify_queue_effect_task, instruction_id, what="freeze")
+
+
+def _notify(instruction: Instruction, recipients: list[User], reason: str) -> None:
+    """Notices of ``reason`` to every recipient (with or without an address), and the mail
+    of those with one, in the caller's transaction (under its claim, so once)."""
+    now = acting_time.now()
+    notes = Notification.objects.bulk_create(
+        Notification(instruction=instruction, recipient=user, reason=reason, created_at=now)
+        for user in recipients
+    )
+    mail_queue(notice_mails(notes))
+
+
+def notice_mails(notes: Iterable[Notification]) -> Iterator[Mail]:
+    """The mail of each notice whose recipient has an address."""
+    for note in notes:
+        if note.recipient.email:
+            text = notice_mail(note)
+            yield Mail(
+                to=note.recipient.email, subject=text.subject, body=text.body, notification=note
+            )
+
+
+def _instruction(instruction_id: int) -> Instruction:
+    return Instruction.objects.select_related(
+        "case", "involved_account__account", "institution", "requested_by"
+    ).get(pk=instruction_id)
 
 
 def queue_effect_notify(*, instruction_id: int) -> bool:
     """Tell the requesting officer and the bank's liaisons, once, that a queued freeze took
-    effect and that the bank is to confirm what it holds; answer whether this call sent it."""
-    claimed = Instruction.objects.filter(
-        pk=instruction_id, effective_from__isnull=False, effect_notified_at__isnull=True
-    ).update(effect_notified_at=acting_time.now())
-    if not claimed:
-        return False
-    freeze = Instruction.objects.select_related(
-        "case", "involved_account__account", "institution", "requested_by"
-    ).get(pk=instruction_id)
-    recipients = [u.email for u in _liaisons(freeze.institution_id)]
-    if freeze.requested_by.email:
-        recipients.append(freeze.requested_by.email)
-    if not recipients:
-        return True
-    with translation.override(settings.LANGUAGE_CODE):
-        subject = _("Queued freeze in force: %(account)s, case %(case)s") % {
-            "account": freeze.involved_account.account.number,
-            "case": freeze.case.number,
-        }
-        due = timezone.localtime(freeze.response_due_at) if freeze.response_due_at else None
-        body = _(
-            "The freezes ahead of this queued freeze have ended; it is in force from "
-            "%(start)s. %(institution)s is to confirm the amount it now holds by %(due)s.\n"
-            "%(link)s"
-        ) % {
-            "start": f"{timezone.localtime(freeze.effective_from):%Y-%m-%d %H:%M}",
-            "institution": freeze.institution.name,
-            "due": f"{due:%Y-%m-%d %H:%M}" if due else "-",
-            "link": f"{settings.SITE_URL}/cases/{freeze.case_id}/",
-        }
-    try:
-        mail.send_mail(subject, body, None, recipients)
-    except Exception:
-        logger.exception("Mail about freeze %s taking effect failed.", instruction_id)
+    effect and that the bank is to confirm what it holds; answer whether this call told."""
+    with transaction.atomic():
+        claimed = Instruction.objects.filter(
+            pk=instruction_id, effective_from__isnull=False, effect_notified_at__isnull=True
+        ).update(effect_notified_at=acting_time.now())
+        if not claimed:
+            return False
+        freeze = _instruction(instruction_id)
+        recipients = [*_liaisons(freeze.institution_id), freeze.requested_by]
+        _notify(freeze, recipients, NotificationReason.FREEZE_IN_FORCE)
     return True
 
 
@@ -116,54 +122,35 @@ def notification_read(*, actor: User, notification: Notification) -> Notificatio
 
 
 def _liaisons(institution_id: int) -> list[User]:
+    """Every active liaison of the institution, with an address or not."""
     return list(
         User.objects.filter(
             role=Role.LIAISON, organization_id=institution_id, is_active=True
-        ).exclude(email="")
+        ).order_by("pk")
     )
 
 
 def institution_notify(*, instruction_id: int) -> bool:
-    """Mail the liaisons of a pending instruction once; answer whether this call sent it."""
-    # Compare-and-set claim: of two workers (or a worker and the sweep), one wins.
-    claimed = Instruction.objects.filter(
-        pk=instruction_id, status=InstructionStatus.PENDING, institution_notified_at__isnull=True
-    ).update(institution_notified_at=acting_time.now())
-    if not claimed:
-        return False
-    instruction = Instruction.objects.select_related(
-        "case", "involved_account__account", "institution"
-    ).get(pk=instruction_id)
-    recipients = [u.email for u in _liaisons(instruction.institution_id)]
-    if not recipients:
-        return True
-    with translation.override(settings.LANGUAGE_CODE):
-        subject = _("New %(kind)s: %(account)s, %(amount)s yuan") % {
-            "kind": instruction.get_kind_display(),
-            "account": instruction.involved_account.account.number,
-            "amount": f"{instruction.requested_amount:.2f}",
-        }
-        due = (
-            timezone.localtime(instruction.response_due_at) if instruction.response_due_at else None
+    """Tell the liaisons of a pending instruction once; answer whether this call told them."""
+    with transaction.atomic():
+        # Compare-and-set claim: of two workers (or a worker and the sweep), one wins; the
+        # notices are written in the claim's transaction, so they exist once it committed.
+        claimed = Instruction.objects.filter(
+            pk=instruction_id,
+            status=InstructionStatus.PENDING,
+            institution_notified_at__isnull=True,
+        ).update(institution_notified_at=acting_time.now())
+        if not claimed:
+            return False
+        instruction = _instruction(instruction_id)
+        _notify(
+            instruction, _liaisons(instruction.institution_id), NotificationReason.NEW_INSTRUCTION
         )
-        body = _(
-            "Case %(case)s asks %(institution)s for a %(kind)s. Answer due: %(due)s.\n%(link)s"
-        ) % {
-            "case": instruction.case.number,
-            "institution": instruction.institution.name,
-            "kind": instruction.get_kind_display(),
-            "due": f"{due:%Y-%m-%d %H:%M}" if due else "-",
-            "link": f"{settings.SITE_URL}/inbox/",
-        }
-    try:
-        mail.send_mail(subject, body, None, recipients)
-    except Exception:
-        logger.exception("Mail about instruction %s failed.", instruction_id)
     return True
 
 
 def catch_up_institutions(*, older_than: timedelta = timedelta(minutes=1)) -> int:
-    """Send the instruction notices that were never queued (the broker was down)."""
+    """Tell of the instructions whose notices were never queued (the broker was down)."""
     cutoff = acting_time.now() - older_than
     pending = Instruction.objects.filter(
         status=InstructionStatus.PENDING, institution_notified_at__isnull=True
@@ -174,45 +161,13 @@ def catch_up_institutions(*, older_than: timedelta = timedelta(minutes=1)) -> in
     return sent
 
 
-def deliver_flag_mail() -> int:
-    """Mail the notifications of overdue flags not yet mailed; each at most once."""
-    delivered = 0
-    while True:
-        with transaction.atomic():
-            batch = list(
-                Notification.objects.select_for_update(skip_locked=True)
-                .filter(mail_claimed_at__isnull=True)
-                .order_by("id")[:MAIL_BATCH]
-                .values_list("pk", flat=True)
-            )
-            if not batch:
-                return delivered
-            Notification.objects.filter(pk__in=batch).update(mail_claimed_at=acting_time.now())
-        # Sending happens outside the transaction: a slow mail server holds no locks.
-        notes = Notification.objects.filter(pk__in=batch).select_related(
-            "recipient", "flag__case", "flag__instruction"
-        )
-        for note in notes:
-            if not note.recipient.email:
-                Notification.objects.filter(pk=note.pk).update(mail_error="no address")
-                continue
-            with translation.override(settings.LANGUAGE_CODE):
-                flag = note.flag
-                subject = _("[%(level)s] %(kind)s: case %(case)s") % {
-                    "level": flag.get_level_display(),
-                    "kind": flag.get_kind_display(),
-                    "case": flag.case.number,
-                }
-                body = _("Due %(due)s. %(reason)s\n%(link)s") % {
-                    "due": f"{timezone.localtime(flag.due_at):%Y-%m-%d %H:%M}",
-                    "reason": note.get_reason_display(),
-                    "link": f"{settings.SITE_URL}/cases/{flag.case_id}/",
-                }
-            try:
-                mail.send_mail(subject, body, None, [note.recipient.email])
-            except Exception as error:
-                logger.exception("Mail for notification %s failed.", note.pk)
-                Notification.objects.filter(pk=note.pk).update(mail_error=str(error)[:500])
-                continue
-            Notification.objects.filter(pk=note.pk).update(mailed_at=acting_time.now())
-            delivered += 1
+def flag_mail_queue(*, created_at: datetime) -> int:
+    """Queue the mail of the flags' notices created at ``created_at`` (by the sweep, in its
+    transaction) that have none yet; answer how many mails were queued."""
+    notes = (
+        Notification.objects.filter(created_at=created_at, flag__isnull=False, mail__isnull=True)
+        .exclude(recipient__email="")
+        .select_related("recipient", "flag__case")
+        .order_by("id")
+    )
+    return mail_queue(notice_mails(notes))

@@ -19,7 +19,8 @@ once:
 Flags resolve when their clock is met, in the same transaction as the change that meets
 it (funds.services.deadlines.deadlines_meet), so the sweep has nothing to resolve.
 
-Mail goes out afterwards, outside the transaction (funds.services.notifications).
+Whoever has an address is mailed through the outbox, queued in the same transaction as the
+notices and sent by its own task (funds.tasks.deliver_mail), never by the sweep.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from funds.services.heartbeats import heartbeat_record
 from funds.services.notifications import (
     catch_up_institutions,
     catch_up_queue_effects,
-    deliver_flag_mail,
+    flag_mail_queue,
 )
 from funds.services.stages import refresh_stages
 
@@ -62,6 +63,7 @@ class SweepResult:
     notifications: int = 0
     escalated: int = 0
     queued_took_effect: int = 0
+    mail_queued: int = 0
 
 
 def _flag_kind_sql(level_index: int) -> str:
@@ -110,21 +112,21 @@ INSERT_FLAGS = f"""
 
 # Who hears of a new flag: the officer who asked (or who logged the case), and for an answer
 # owed by an institution, its liaisons; of a warning as of an overdue flag, for a reason of
-# its own, so that each is mailed once.
+# its own, so that each is told once.
 NOTIFY = """
-    INSERT INTO funds_notification (flag_id, recipient_id, reason, created_at, mail_error)
+    INSERT INTO funds_notification (flag_id, recipient_id, reason, created_at)
     SELECT f.id, COALESCE(i.requested_by_id, c.created_by_id),
-           CASE f.level WHEN 'warning' THEN 'warning' ELSE 'raised' END, %(now)s, ''
+           CASE f.level WHEN 'warning' THEN 'warning' ELSE 'raised' END, %(now)s
     FROM {flags} f
     JOIN funds_case c ON c.id = f.case_id
     LEFT JOIN funds_instruction i ON i.id = f.instruction_id
     UNION ALL
-    SELECT f.id, u.id, CASE f.level WHEN 'warning' THEN 'warning' ELSE 'raised' END, %(now)s, ''
+    SELECT f.id, u.id, CASE f.level WHEN 'warning' THEN 'warning' ELSE 'raised' END, %(now)s
     FROM {flags} f
     JOIN funds_instruction i ON i.id = f.instruction_id
     JOIN accounts_user u ON u.organization_id = i.institution_id AND u.role = 'liaison' AND u.is_active
     WHERE f.kind = 'bank_response_overdue'
-    ON CONFLICT (flag_id, recipient_id, reason) DO NOTHING
+    ON CONFLICT (flag_id, recipient_id, reason) WHERE flag_id IS NOT NULL DO NOTHING
 """
 
 # The nearest unit at or above ``{unit}`` (a column holding a unit's id) with an active
@@ -163,11 +165,11 @@ NOTIFY_APPROVERS = f"""
         UPDATE funds_flag f SET reached_unit_id = a.unit_id
         FROM approvers a WHERE f.id = a.flag_id AND a.unit_id IS NOT NULL
     )
-    INSERT INTO funds_notification (flag_id, recipient_id, reason, created_at, mail_error)
-    SELECT a.flag_id, u.id, 'raised', %(now)s, ''
+    INSERT INTO funds_notification (flag_id, recipient_id, reason, created_at)
+    SELECT a.flag_id, u.id, 'raised', %(now)s
     FROM approvers a
     JOIN accounts_user u ON u.organization_id = a.unit_id AND u.role = 'manager' AND u.is_active
-    ON CONFLICT (flag_id, recipient_id, reason) DO NOTHING
+    ON CONFLICT (flag_id, recipient_id, reason) WHERE flag_id IS NOT NULL DO NOTHING
 """  # noqa: S608 - the interpolated parts are constant SQL, not input
 
 # Overdue flags left open whose next escalation step is due (partial index flag_to_escalate):
@@ -197,11 +199,11 @@ ESCALATE = f"""
         WHERE f.id = d.id AND f.resolved_at IS NULL AND f.next_escalation_at = d.next_escalation_at
         RETURNING f.id, f.case_id, f.instruction_id, f.kind, d.step, d.unit_id
     ), told AS (
-        INSERT INTO funds_notification (flag_id, recipient_id, reason, created_at, mail_error)
-        SELECT c.id, m.id, 'escalated', %(now)s, ''
+        INSERT INTO funds_notification (flag_id, recipient_id, reason, created_at)
+        SELECT c.id, m.id, 'escalated', %(now)s
         FROM claimed c
         JOIN accounts_user m ON m.organization_id = c.unit_id AND m.role = 'manager' AND m.is_active
-        ON CONFLICT (flag_id, recipient_id, reason) DO NOTHING
+        ON CONFLICT (flag_id, recipient_id, reason) WHERE flag_id IS NOT NULL DO NOTHING
         RETURNING flag_id
     ), steps AS (
         INSERT INTO funds_flagescalation (flag_id, step, unit_id, at)
@@ -236,10 +238,10 @@ def _claim_then(claim: str, then: str, params: dict[str, Any]) -> int:
 
 
 def sweep_run() -> dict[str, int]:
-    """One sweep as of the acting time (funds.acting_time), then the mail it owes, outside any
-    transaction; then the heartbeat that the readiness check reads."""
+    """One sweep as of the acting time (funds.acting_time), then the notices of instructions
+    whose task was never queued; then the heartbeat that the readiness check reads. The sweep
+    sends no mail: it queues it (funds.services.mail, sent by funds.tasks.deliver_mail)."""
     result = asdict(sweep(acting_time.now()))
-    result["mailed"] = deliver_flag_mail()
     result["institution_notices"] = catch_up_institutions()
     result["queue_notices"] = catch_up_queue_effects()
     heartbeat_record(name=HeartbeatName.SWEEP)
@@ -272,6 +274,8 @@ def sweep(now: datetime) -> SweepResult:
         assert row is not None  # the statement's final SELECT answers one row
         result.escalated, told = row
         result.notifications += told
+        # The mail of this pass's notices, in its transaction: queued exactly when they are.
+        result.mail_queued = flag_mail_queue(created_at=now)
     return result
 
 

@@ -7,9 +7,10 @@ import time_machine
 from django.test import override_settings
 from django.utils import timezone
 
-from funds.models import Flag, Notification
+from funds.models import Flag, OutgoingMail
 from funds.reports.folding import report_totals_refresh
 from funds.services.calendar import calendar_year_set
+from funds.services.mail import mail_deliver
 from funds.services.sweep import sweep_run
 from tests.broker import broker_at
 from tests.funds.helpers import FundsTestCase
@@ -97,18 +98,24 @@ class HealthTest(FundsTestCase):
         assert self.ready(200)["status"] == "ok"
 
     def test_not_ready_while_notices_wait_too_long_for_mail(self):
+        self.officer_lx.email = "lixiaoming@gat.sd"
+        self.officer_lx.save(update_fields=["email"])
         case = self.report()
         self.all_ran()
         with time_machine.travel(timezone.now() + timedelta(hours=1), tick=False):
-            sweep_run()  # raises the late first stop-payment's flag and mails its notice
+            sweep_run()  # raises the late first stop-payment's flag and queues its mail
             report_totals_refresh()
-        flag = Flag.objects.get(case_id=case["id"])
-        note = Notification.objects.get(flag=flag)
-        assert note.mail_claimed_at is not None
+            flag = Flag.objects.get(case_id=case["id"])
+            queued = OutgoingMail.objects.get(notification__flag=flag)
+            mail = self.ready(200)["checks"]["mail"]
+            assert (mail["ok"], mail["unsent"], mail["due"]) == (True, 1, 1)
+            mail_deliver()
+        queued.refresh_from_db()
+        assert queued.sent_at is not None
         assert self.ready(200)["checks"]["mail"]["ok"]
-        # A notice that nothing has picked up for 20 minutes (the worker has stopped):
-        Notification.objects.filter(pk=note.pk).update(
-            mail_claimed_at=None, created_at=timezone.now() - timedelta(minutes=20)
+        # A mail that nothing has sent for 20 minutes (the worker has stopped):
+        OutgoingMail.objects.filter(pk=queued.pk).update(
+            sent_at=None, created_at=timezone.now() - timedelta(minutes=20)
         )
         mail = self.ready(503)["checks"]["mail"]
         assert (mail["ok"], mail["waiting_longer_than_max_age"]) == (False, 1)

@@ -52,6 +52,7 @@ from funds.models import (
     InstructionKind,
     InvolvedAccount,
     Notification,
+    OutgoingMail,
 )
 from funds.services.cases import account_add, case_report
 from funds.services.instructions import (
@@ -59,6 +60,7 @@ from funds.services.instructions import (
     instruction_execute,
     instruction_request,
 )
+from funds.services.mail import mail_deliver
 from funds.services.sweep import SweepResult, sweep
 from funds.tasks import notify_institution_task
 from tests.broker import broker_at
@@ -326,6 +328,42 @@ def test_a_real_worker_and_beat_raise_a_flag_for_a_late_first_stop(tmp_path):
 
 
 @pytest.mark.celery
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_delivers_the_mail_queued_with_a_notice(tmp_path):
+    w = demo_users()
+    User.objects.filter(pk=w.liaison_icbc.pk).update(email="liaison@icbc.example")
+    case = report(w.officer_lx, timezone.now())
+    stop = ask_stop(w.officer_lx, case, "6222020000000001", timezone.now())
+    queued = OutgoingMail.objects.filter(notification__instruction=stop)
+    with celery_process(tmp_path, worker_env(), "worker", "worker", "--pool=solo") as (
+        worker_process,
+        worker,
+    ):
+        assert worker.wait_ready(WORKER_STARTUP_SECONDS), (
+            f"the worker was not ready within {WORKER_STARTUP_SECONDS} s:\n{worker.tail()}"
+        )
+        # The instruction's notice task was queued after its commit; the worker runs it (the
+        # notices and their mail, in its claim's transaction), which kicks the delivery task.
+        waited_until = time.monotonic() + FLAG_WITHIN_SECONDS
+        while not queued.filter(sent_at__isnull=False).exists() and time.monotonic() < waited_until:
+            assert worker_process.poll() is None, f"the worker ended:\n{worker.tail()}"
+            time.sleep(0.1)
+        assert queued.filter(sent_at__isnull=False).exists(), (
+            f"no mail sent {FLAG_WITHIN_SECONDS} s after the worker was ready:\n{worker.tail()}"
+        )
+    [row] = queued
+    assert (row.to, row.attempts, row.last_error, row.gave_up_at) == (
+        "liaison@icbc.example",
+        1,
+        "",
+        None,
+    )
+    assert "6222020000000001" in row.subject
+    assert row.notification is not None and row.notification.mailed_at == row.sent_at
+    assert "funds.tasks.deliver_mail" in "".join(worker.lines)
+
+
+@pytest.mark.celery
 def test_a_beat_that_cannot_start_exits_with_an_error(tmp_path):
     """Beat runs as a process of its own, so a scheduler that fails to start ends it with a
     non-zero status that a supervisor sees, instead of dying unseen inside a worker."""
@@ -433,6 +471,10 @@ def test_with_the_broker_unreachable_api_writes_still_succeed_and_the_sweep_catc
         notifications_log.removeHandler(failures)
 
     assert "institution_notices 1" in out.getvalue(), out.getvalue()
+    # The sweep queued the notice's mail; the delivery task sends it.
+    assert mailoutbox == []
+    with acting_time.acting_at(later):
+        assert mail_deliver().sent == 1
     assert len(mailoutbox) == 1
     notice = mailoutbox[0]
     assert notice.to == ["liaison@icbc.example"]
@@ -446,6 +488,8 @@ def test_with_the_broker_unreachable_api_writes_still_succeed_and_the_sweep_catc
         "sweep_deadlines", f"--at={(later + timedelta(minutes=1)).isoformat()}", stdout=out
     )
     assert "institution_notices 0" in out.getvalue(), out.getvalue()
+    with acting_time.acting_at(later + timedelta(minutes=1)):
+        assert mail_deliver().sent == 0
     assert len(mailoutbox) == 1
     stop.refresh_from_db()
     assert stop.institution_notified_at == later

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from funds.durations import add_months
 from funds.models import Event, Flag, Instruction, InvolvedAccount, Notification
+from funds.services.mail import mail_deliver
 from funds.working_days import add_working_days, is_working_day
 from tests.funds.helpers import FundsTestCase
 
@@ -395,6 +396,9 @@ class NotificationTest(ClockTestCase):
             "warning",
             "warning",
         )
+        # The sweep queues the mail; the delivery task sends it.
+        assert mail.outbox == []
+        assert mail_deliver().sent == 1
         assert [m.to for m in mail.outbox] == [["lixiaoming@gat.sd"]]
         self.sweep(self.start + timedelta(minutes=30))
         note = Notification.objects.get(reason="raised")
@@ -403,9 +407,11 @@ class NotificationTest(ClockTestCase):
             "first_stop_overdue",
             "overdue",
         )
+        assert mail_deliver().sent == 1
         assert [m.to for m in mail.outbox] == [["lixiaoming@gat.sd"]] * 2
         assert case["number"] in mail.outbox[1].subject
         self.sweep(self.start + timedelta(minutes=31))
+        assert mail_deliver().sent == 0
         assert len(mail.outbox) == 2
         assert Notification.objects.count() == 2
         listed = self.ok(self.api(self.officer_lx).get("/api/v1/notifications/"))

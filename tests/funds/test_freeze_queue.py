@@ -340,6 +340,8 @@ class QueueNoticeTest(FreezeQueueTestCase):
     def test_the_officer_and_the_banks_liaisons_are_mailed_once_when_the_queue_moves(self):
         from django.core import mail
 
+        from funds.models import Notification
+        from funds.services.mail import mail_deliver
         from funds.services.notifications import catch_up_queue_effects, queue_effect_notify
 
         self.officer_sn.email = "sn@example.test"
@@ -351,18 +353,28 @@ class QueueNoticeTest(FreezeQueueTestCase):
             first_case, _account, freeze = self.frozen_account("8000.00")
             _case, _account2, queued = self.second_case_freeze("6000.00")
             self.execute(queued["id"], "6000.00")
+            mail_deliver()
             mail.outbox.clear()
             self.release_all(first_case, freeze, "8000.00")
-            # The broker never took the notice (no worker here): the sweep's catch-up sends
+            # The broker never took the notice (no worker here): the sweep's catch-up tells
             # it once it is a minute old, and only once.
             assert catch_up_queue_effects() == 0
             clock.shift(timedelta(minutes=2))
             assert catch_up_queue_effects() == 1
             assert catch_up_queue_effects() == 0
+            assert mail_deliver().sent == 2
+            assert mail_deliver().sent == 0
         assert queue_effect_notify(instruction_id=queued["id"]) is False
-        [notice] = [m for m in mail.outbox if "轮候冻结已生效" in m.subject]
-        assert sorted(notice.to) == ["icbc@example.test", "sn@example.test"]
-        assert f"/cases/{queued['case']['id']}/" in notice.body
+        notes = Notification.objects.filter(instruction_id=queued["id"], reason="freeze_in_force")
+        assert sorted(n.recipient.username for n in notes) == sorted(
+            [self.officer_sn.username, self.liaison_icbc.username]
+        )
+        assert all(n.mailed_at is not None for n in notes)
+        notices = {m.to[0]: m for m in mail.outbox if "轮候冻结已生效" in m.subject}
+        assert sorted(notices) == ["icbc@example.test", "sn@example.test"]
+        assert len(mail.outbox) == 2
+        assert f"/cases/{queued['case']['id']}/" in notices["sn@example.test"].body
+        assert "/inbox/" in notices["icbc@example.test"].body
 
     def test_a_freeze_that_takes_hold_at_its_answer_sends_no_queue_notice(self):
         from funds.services.notifications import catch_up_queue_effects

@@ -19,10 +19,19 @@ from openpyxl import load_workbook
 from accounts.models import Organization, Role, User
 from devdata.generate import generate
 from funds import tasks
-from funds.models import Case, PeriodicReport, ReportSummaryState, ReportTotal, TotalsChange
+from funds.models import (
+    Case,
+    Notification,
+    OutgoingMail,
+    PeriodicReport,
+    ReportSummaryState,
+    ReportTotal,
+    TotalsChange,
+)
 from funds.reports.export import HEADERS
 from funds.reports.periodic import catch_up_report_mail, periodic_report_mail
 from funds.reports.periods import report_period
+from funds.services.mail import mail_deliver
 from tests.funds.helpers import FundsTestCase
 from tests.funds.test_reports import ZONE, as_figures, expected_speed, expected_totals
 
@@ -147,13 +156,18 @@ class PeriodicReportTest(FundsTestCase):
             tasks.generate_periodic_reports_task("daily")
             # Nothing is sent while the reports' transactions are open.
             assert mail.outbox == []
-        for callback in callbacks:
-            callback()
+        with time_machine.travel(NOW, tick=False):
+            for callback in callbacks:
+                callback()
+            # Queued in the outbox, one mail an address; sent by the delivery task.
+            assert mail.outbox == []
+            mail_deliver()
         by_recipients = sorted(tuple(m.to) for m in mail.outbox)
         days = 7  # yesterday and the six days before it, made up for
         assert by_recipients == sorted(
             [("lx@police.example",)] * days
-            + [("sd@police.example", "deputy@police.example")] * days
+            + [("sd@police.example",)] * days
+            + [("deputy@police.example",)] * days
         )
         message = next(m for m in mail.outbox if "lx@police.example" in m.to)
         assert "历下区分局" in message.subject
@@ -168,12 +182,22 @@ class PeriodicReportTest(FundsTestCase):
         assert periodic_report_mail(report_id=report.pk) is False
         with time_machine.travel(NOW + timedelta(hours=1), tick=False):
             assert catch_up_report_mail() == 0
-        assert len(mail.outbox) == 2 * days
+            assert mail_deliver().sent == 0
+        assert len(mail.outbox) == 3 * days
+        # Each manager has the notice in the page (with an address or not), linking to the
+        # report's page; the one with an address was mailed.
+        notes = Notification.objects.filter(report=report)
+        managers = User.objects.filter(role=Role.MANAGER, organization=self.lixia, is_active=True)
+        assert len(managers) > 1
+        assert sorted(n.recipient_id for n in notes) == sorted(m.pk for m in managers)
+        assert {(n.reason, n.url) for n in notes} == {("report", f"/desk/reports/{report.pk}/")}
+        assert [n.recipient for n in notes if n.mailed_at is not None] == [self.manager_lx]
         # A unit without a manager's address gets no mail, and says so.
         quiet = PeriodicReport.objects.get(
             unit=self.jinan, kind="daily", period_start=date(2026, 3, 1)
         )
         assert quiet.mailed_at is None and quiet.mail_error == "no address"
+        assert not OutgoingMail.objects.filter(report=quiet).exists()
 
     def test_a_report_whose_mail_was_missed_is_mailed_by_the_refresh(self):
         with time_machine.travel(NOW, tick=False), self.captureOnCommitCallbacks(execute=False):
@@ -181,8 +205,10 @@ class PeriodicReportTest(FundsTestCase):
         assert mail.outbox == []
         with time_machine.travel(NOW + timedelta(minutes=10), tick=False):
             result = tasks.refresh_reports_task()
+            mail_deliver()
         assert result["mailed"] == PeriodicReport.objects.count()
-        assert len(mail.outbox) == 2 * 4  # lixia's and the province's managers, four weeks
+        # lixia's manager and the province's two, four weeks
+        assert len(mail.outbox) == 3 * 4
         with time_machine.travel(NOW + timedelta(minutes=20), tick=False):
             assert tasks.refresh_reports_task()["mailed"] == 0
 
