@@ -25,6 +25,7 @@ from devdata.generate import generate
 from funds.models import PeriodicReport
 from funds.reports.export import HEADERS
 from funds.reports.periodic import periodic_report_mail, periodic_reports_generate
+from funds.services.mail import mail_deliver
 from funds.templatetags.funds_tags import duration, yuan
 from tests.funds.helpers import FundsTestCase
 from tests.funds.test_reports import ZONE
@@ -385,6 +386,7 @@ class ReportPagesTest(FundsTestCase):
         self.manager_lx.save(update_fields=["email"])
         report = self.feb_lixia
         assert periodic_report_mail(report_id=report.pk) is True
+        assert mail_deliver().sent == 1
         (message,) = mail.outbox
         link = f"{settings.SITE_URL}/desk/reports/{report.pk}/"
         assert link in message.body
