@@ -11,7 +11,15 @@ from django.utils.translation import gettext as _
 from accounts.models import Role, UnitLevel, User
 from accounts.scope import can_see_unit, filter_by_institution, filter_by_unit
 from funds.errors import InvalidState, NotAllowed
-from funds.models import AllocationRound, Case, Flag, FlagKind, Instruction, InstructionKind
+from funds.models import (
+    AllocationRound,
+    Case,
+    Flag,
+    FlagKind,
+    Instruction,
+    InstructionKind,
+    Notification,
+)
 
 AnyUser = User | AnonymousUser
 
@@ -146,3 +154,18 @@ def flags_visible_to(user: AnyUser) -> QuerySet[Flag]:
             field="instruction__institution",
         )
     return filter_by_unit(Flag.objects.all(), user, field="case__unit")
+
+
+def notifications_of(user: AnyUser) -> QuerySet[Notification]:
+    """A person's own notices; nobody sees another's, whatever their role or unit."""
+    if not isinstance(user, User):
+        return Notification.objects.none()
+    return Notification.objects.filter(recipient_id=user.pk)
+
+
+def access_notification(user: AnyUser, pk: int) -> Notification:
+    """One of the user's own notices; 404 alike for a missing one and another's."""
+    note = notifications_of(user).filter(pk=pk).first()
+    if note is None:
+        raise Http404
+    return note

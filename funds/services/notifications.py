@@ -216,3 +216,10 @@ def deliver_flag_mail() -> int:
                 continue
             Notification.objects.filter(pk=note.pk).update(mailed_at=acting_time.now())
             delivered += 1
+
+
+def notifications_mark_all_read(*, actor: User) -> int:
+    """Mark every unread notice of the actor read; answer how many were unread."""
+    return Notification.objects.filter(recipient_id=actor.pk, read_at__isnull=True).update(
+        read_at=acting_time.now()
+    )
