@@ -361,3 +361,11 @@ class PassivePollTest(NoticeTestCase):
         assert response["HX-Redirect"] == "/login/?next=/inbox/"
         assert response.cookies["sessionid"].value == ""  # the ended session's cookie goes
         assert not Session.objects.filter(session_key=key).exists()
+
+
+class AdminNoticesLinkTest(NoticeTestCase):
+    def test_the_administration_pages_link_to_the_notices_with_the_unread_count(self):
+        self.notice(self.admin)
+        self.notice(self.admin)
+        html = text(self.as_user(self.admin).get(reverse("admin:index"), **EN))
+        assert '<a href="/notices/">Notices (2)</a>' in html
