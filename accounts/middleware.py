@@ -1,20 +1,96 @@
-"""Absolute session lifetime, on top of the idle timeout that the cookie age gives."""
+"""Session lifetimes: the absolute maximum on top of the idle timeout, and passive requests.
+
+The idle timeout is SESSION_COOKIE_AGE with SESSION_SAVE_EVERY_REQUEST: each request pushes
+the expiry forward. A page that polls (the bell's count, the inbox's rows) would so keep an
+idle session alive for ever; its views are marked ``passive`` and their requests neither save
+the session nor renew its cookie, so an idle user is still signed out after
+SESSION_IDLE_TIMEOUT while the page goes on polling.
+"""
 
 from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
+from django.contrib.sessions import middleware as session_middleware
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import resolve_url
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
 
 SESSION_STARTED_KEY = "casetracker_signed_in_at"
+PASSIVE_ATTRIBUTE = "casetracker_passive"
+
+View = Callable[..., HttpResponse]
+
+
+def is_passive(request: HttpRequest) -> bool:
+    return bool(getattr(request, PASSIVE_ATTRIBUTE, False))
+
+
+def _page_path(request: HttpRequest) -> str | None:
+    """The path of the page that sent an htmx request (its HX-Current-URL), if it is ours."""
+    current = request.headers.get("HX-Current-URL", "")
+    if not current or not url_has_allowed_host_and_scheme(
+        current, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return None
+    parts = urlsplit(current)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def passive(view: View) -> View:
+    """Mark a polled view passive: its request does not extend the idle session.
+
+    Once the session has ended, the poll answers so that htmx takes the browser to sign-in
+    (HX-Redirect, with the page as ``next``) instead of failing silently or swapping the
+    sign-in form into the page; a request not from htmx gets the usual redirect.
+    """
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        setattr(request, PASSIVE_ATTRIBUTE, True)
+        if not request.user.is_authenticated:
+            if request.headers.get("HX-Request") == "true":
+                page = _page_path(request)
+                response = HttpResponse(status=204)
+                response["HX-Redirect"] = (
+                    redirect_to_login(page)["Location"] if page else resolve_url(settings.LOGIN_URL)
+                )
+                return response
+            return redirect_to_login(request.get_full_path())
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+class SessionMiddleware(session_middleware.SessionMiddleware):
+    """Django's session middleware, except that a passive request saves nothing.
+
+    It neither writes the session (which would move its expiry in the store) nor sets the
+    cookie again (which would move the browser's). A session emptied by the request (the
+    absolute maximum ended it) is still deleted, cookie and all, by Django's own code.
+    """
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        session = getattr(request, "session", None)
+        if session is not None and is_passive(request) and not session.is_empty():
+            # The session was read to find the user: the answer varies on the cookie.
+            patch_vary_headers(response, ("Cookie",))
+            return response
+        return super().process_response(request, response)
 
 
 class SessionLifetimeMiddleware:
     """Sign the user out once SESSION_MAX_AGE has passed since sign-in, however active.
 
     The idle timeout is SESSION_COOKIE_AGE with SESSION_SAVE_EVERY_REQUEST: each request
-    pushes the expiry forward, so without this an active session would never end.
+    (but a passive one) pushes the expiry forward, so without this an active session would
+    never end.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:

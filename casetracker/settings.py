@@ -59,7 +59,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's, except that polled (passive) views do not extend the idle session.
+    "accounts.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -89,6 +90,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "funds.context_processors.calendar_warning",
                 "funds.context_processors.sweep_warning",
+                "funds.context_processors.notices",
             ],
         },
     },
@@ -149,7 +151,7 @@ AXES_IPWARE_PROXY_COUNT = env_int("AXES_PROXY_COUNT", 0, minimum=0) or None
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
 
 # Sessions end after SESSION_IDLE_TIMEOUT without a request (the cookie age, renewed on
-# every request) and in any case SESSION_MAX_AGE after sign-in
+# every request but the passive polls, accounts.middleware.passive) and in any case SESSION_MAX_AGE after sign-in
 # (accounts.middleware.SessionLifetimeMiddleware).
 SESSION_COOKIE_AGE = int(
     env_duration("SESSION_IDLE_TIMEOUT", timedelta(minutes=30)).total_seconds()
@@ -158,6 +160,9 @@ SESSION_SAVE_EVERY_REQUEST = True
 SESSION_MAX_AGE = env_duration("SESSION_MAX_AGE", timedelta(hours=12))
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# How often the header's bell and the notices page ask for new notices. The polls are
+# passive (accounts.middleware.passive): they do not keep an idle session alive.
+NOTICE_POLL_SECONDS = env_int("NOTICE_POLL_SECONDS", 20, minimum=1)
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]

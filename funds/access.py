@@ -18,6 +18,7 @@ from funds.models import (
     FlagKind,
     Instruction,
     InstructionKind,
+    Notification,
     PeriodicReport,
 )
 
@@ -167,3 +168,18 @@ def access_periodic_report(user: AnyUser, report_id: object) -> PeriodicReport:
         return periodic_reports_visible_to(user).select_related("unit").get(pk=int(str(report_id)))
     except (PeriodicReport.DoesNotExist, ValueError):
         raise Http404 from None
+
+
+def notifications_of(user: AnyUser) -> QuerySet[Notification]:
+    """A person's own notices; nobody sees another's, whatever their role or unit."""
+    if not isinstance(user, User):
+        return Notification.objects.none()
+    return Notification.objects.filter(recipient_id=user.pk)
+
+
+def access_notification(user: AnyUser, pk: int) -> Notification:
+    """One of the user's own notices; 404 alike for a missing one and another's."""
+    note = notifications_of(user).filter(pk=pk).first()
+    if note is None:
+        raise Http404
+    return note

@@ -1,8 +1,10 @@
-"""What every page needs to know: whether the calendar of R11 is missing a year, and (for
-administrators) whether the deadline sweep has stopped running."""
+"""What every page needs to know: whether the calendar of R11 is missing a year, how many
+notices the signed-in user has not read, and (for administrators) whether the deadline sweep
+has stopped running."""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from django.conf import settings
@@ -11,6 +13,7 @@ from django.utils import timezone
 
 from accounts.models import Role
 from funds.models import HeartbeatName
+from funds.selectors import notification_unread_count
 from funds.services.calendar import calendar_coverage_cached
 from funds.services.heartbeats import heartbeats
 
@@ -28,6 +31,25 @@ def calendar_warning(request: HttpRequest) -> dict[str, Any]:
     if not coverage.warning:
         return {}
     return {"calendar_missing_years": coverage.missing_years, "calendar_admin_link": is_admin}
+
+
+def notices(request: HttpRequest) -> dict[str, Any]:
+    """For anyone signed in, the unread notices the header's bell shows (one count query),
+    and how often the bell asks again."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+
+    # A callable, which templates call: counted only on pages that show the bell (not on
+    # fragments), and once however often the page shows it.
+    @cache
+    def unread_notices() -> int:
+        return notification_unread_count(user)
+
+    return {
+        "unread_notices": unread_notices,
+        "notice_poll_seconds": settings.NOTICE_POLL_SECONDS,
+    }
 
 
 def sweep_warning(request: HttpRequest) -> dict[str, Any]:

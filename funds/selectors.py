@@ -28,7 +28,13 @@ from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization, Role, User
-from funds.access import AnyUser, cases_visible_to, instructions_visible_to, rounds_visible_to
+from funds.access import (
+    AnyUser,
+    cases_visible_to,
+    instructions_visible_to,
+    notifications_of,
+    rounds_visible_to,
+)
 from funds.allocation import allocate
 from funds.errors import RuleViolation
 from funds.models import (
@@ -41,6 +47,7 @@ from funds.models import (
     InstructionKind,
     InstructionStatus,
     InvolvedAccount,
+    Notification,
     RoundStatus,
     Victim,
 )
@@ -283,3 +290,22 @@ def allocation_proposal(freeze: Instruction) -> AllocationProposal:
             for (victim, owed), (_same, amount) in zip(claims, shares, strict=True)
         ],
     )
+
+
+def notification_list(user: AnyUser, *, unread: bool = False) -> QuerySet[Notification]:
+    """The user's own notices, newest first, with what their one partial shows
+    (templates/funds/_notice.html)."""
+    queryset = notifications_of(user).select_related(
+        "recipient",
+        "flag__case",
+        "instruction__case",
+        "instruction__involved_account__account",
+        "report__unit",
+    )
+    if unread:
+        queryset = queryset.filter(read_at__isnull=True)
+    return queryset.order_by("-created_at", "-id")
+
+
+def notification_unread_count(user: AnyUser) -> int:
+    return notifications_of(user).filter(read_at__isnull=True).count()

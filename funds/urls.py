@@ -1,8 +1,9 @@
-"""The pages of funds: the officer's cases, the liaison's inbox, the manager's desk."""
+"""The pages of funds: the officer's cases, the liaison's inbox, the manager's desk, and
+everyone's notices."""
 
 from django.urls import path
 
-from funds.views import liaison, manager, officer, reports
+from funds.views import liaison, manager, notices, officer, reports
 
 urlpatterns = [
     path("cases/", officer.case_list, name="case-list"),
@@ -26,6 +27,11 @@ urlpatterns = [
     path("inbox/<int:pk>/execute/", liaison.inbox_execute, name="inbox-execute"),
     path("inbox/<int:pk>/reject/", liaison.inbox_reject, name="inbox-reject"),
     path("inbox/<int:pk>/confirm-hold/", liaison.inbox_confirm_hold, name="inbox-confirm-hold"),
+    path("notices/", notices.notices, name="notices"),
+    path("notices/list/", notices.notices_list, name="notices-list"),
+    path("notices/bell/", notices.notices_bell, name="notices-bell"),
+    path("notices/read/", notices.notices_read_all, name="notices-read-all"),
+    path("notices/<int:pk>/read/", notices.notice_read, name="notice-read"),
     path("desk/", manager.desk_page, name="desk"),
     path("desk/<int:pk>/approve/", manager.desk_approve, name="desk-approve"),
     path("desk/allocations/<int:pk>/confirm/", manager.desk_confirm, name="desk-round-confirm"),

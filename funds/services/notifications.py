@@ -171,3 +171,10 @@ def flag_mail_queue(*, created_at: datetime) -> int:
         .order_by("id")
     )
     return mail_queue(notice_mails(notes))
+
+
+def notifications_mark_all_read(*, actor: User) -> int:
+    """Mark every unread notice of the actor read; answer how many were unread."""
+    return Notification.objects.filter(recipient_id=actor.pk, read_at__isnull=True).update(
+        read_at=acting_time.now()
+    )

@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from accounts.middleware import passive
 from accounts.models import Role, User
 from funds import selectors
 from funds.access import access_instruction
@@ -49,9 +50,11 @@ def inbox(request: HttpRequest) -> HttpResponse:
     return render(request, "funds/inbox.html", {"pending": _pending(request), "answered": answered})
 
 
+@passive
 @roles(Role.LIAISON)
 def inbox_rows(request: HttpRequest) -> HttpResponse:
-    """The pending rows alone, polled by the inbox every few seconds (htmx)."""
+    """The pending rows alone, polled by the inbox every few seconds (htmx); passive, so an
+    inbox left open does not keep an idle session alive."""
     return render(
         request, "funds/_inbox_rows.html", {"pending": _pending(request), "polling": True}
     )
