@@ -166,7 +166,8 @@ class NoticesPageTest(NoticeTestCase):
         item = html[html.index(f'<li id="notice-{note.pk}"') :]
         item = item[: item.index("</li>")]
         case_url = reverse("case-detail", args=[self.case.pk])
-        assert f'<a href="{case_url}">First stop-payment late: case {self.case.number}</a>' in item
+        headline = f"Overdue: First stop-payment late, case {self.case.number}"
+        assert f'<a href="{case_url}">{headline}</a>' in item
         assert "Overdue" in item
         assert "2026-03-01 10:05" in item  # Asia/Shanghai, UTC+8
         assert f'action="/notices/{note.pk}/read/"' in item
