@@ -218,8 +218,9 @@ class ReportPagesTest(FundsTestCase):
                 assert client.get(f"/desk/reports/?{query}").status_code == 200
             counts.append(len(queries))
         assert counts[0] == counts[1] == counts[2]
-        # session and user, the user's unit, the count, the page, the units to choose from
-        assert len([q for q in queries if "SAVEPOINT" not in q["sql"]]) <= 7
+        # session and user, the user's unit, the count, the page, the units to choose from,
+        # the bell's unread notices
+        assert len([q for q in queries if "SAVEPOINT" not in q["sql"]]) <= 8
 
     # -- one report ---------------------------------------------------------------------
 
