@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 from unittest import mock
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.test import TransactionTestCase
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -296,6 +297,19 @@ class PurgeTest(IdempotencyTestCase):
 
         assert again.status_code == 201 and REPLAYED not in again
         assert again.json()["id"] != first.json()["id"]
+
+
+def test_the_ttl_defaults_to_a_day_and_shorter_stops_the_process():
+    from tests.casetracker.test_settings import run_manage
+
+    assert settings.IDEMPOTENCY_KEY_TTL / timedelta(hours=1) == 24
+    assert settings.CELERY_BEAT_SCHEDULE["purge-idempotency-keys"]["task"] == (
+        purge_idempotency_keys_task.name
+    )
+    result = run_manage("check", DEBUG="1", IDEMPOTENCY_KEY_TTL="23h")
+    assert result.returncode != 0
+    assert "IDEMPOTENCY_KEY_TTL must be at least 24h" in result.stderr
+    assert run_manage("check", DEBUG="1", IDEMPOTENCY_KEY_TTL="2d").returncode == 0
 
 
 # -- every POST route honours the key ------------------------------------------------------
