@@ -5,6 +5,10 @@ conventions every view follows (API.md, "Conventions"), so they are added here o
 than on each view: 401 without credentials, 403 when the role may not do this, 404 for an
 id in the path that does not exist or lies outside the user's scope, 400 for invalid input
 (DRF's field-error shape) and, on a POST, 409 when the object's state does not allow it.
+
+Every POST that needs a user also takes the ``Idempotency-Key`` header (API.md, "Retries";
+funds.api.idempotency): it may answer 409 while the key is in flight and 422 when the key was
+used for another request.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import permissions, serializers
 
 PROBLEM = inline_serializer(
@@ -29,12 +33,28 @@ FIELD_ERRORS = {
     "description": "Each invalid field with its messages (DRF's field-error shape).",
 }
 
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "1-255 printable ASCII characters. A retry with the same key, path and body answers "
+        "the first answer again (kept 24 h) with `Idempotent-Replayed: true` and changes "
+        "nothing; the key is the user's own."
+    ),
+)
+
 DESCRIPTIONS = {
     "400": 'Invalid input: {"<field>": ["message"]}.',
     "401": "Not signed in.",
     "403": "The role may not do this.",
     "404": "Missing, or outside the user's scope.",
-    "409": 'The state forbids it: {"detail", "code": "invalid_state"}.',
+    "409": (
+        'The state forbids it: {"detail", "code": "invalid_state"}; or a request with the '
+        'same Idempotency-Key is in progress: "code": "idempotency_key_in_use".'
+    ),
+    "422": 'The Idempotency-Key was used for another request: "code": "idempotency_key_reused".',
 }
 
 
@@ -51,13 +71,30 @@ class ContractSchema(AutoSchema):
             errors.update({"401": PROBLEM, "403": PROBLEM})
             if self.method in ("POST", "PUT", "PATCH", "DELETE"):
                 errors["409"] = PROBLEM
+            if self._takes_idempotency_key():
+                errors["422"] = PROBLEM
         if "{" in self.path:
             errors["404"] = PROBLEM
         for code, body in sorted(errors.items()):
             if code not in responses:
                 responses[code] = self._get_response_for_code(body, code)
                 responses[code]["description"] = DESCRIPTIONS[code]
+        if self._takes_idempotency_key() and "400" in responses:
+            described = responses["400"].get("description", "")
+            responses["400"]["description"] = (
+                f'{described} An invalid key: {{"Idempotency-Key": ["message"]}}.'.strip()
+            )
         return responses
+
+    def get_override_parameters(self) -> list[Any]:
+        parameters = list(super().get_override_parameters())
+        if self._takes_idempotency_key():
+            parameters.append(IDEMPOTENCY_KEY)
+        return parameters
+
+    def _takes_idempotency_key(self) -> bool:
+        # The token endpoint has no user before it runs, and ignores the key.
+        return self.method == "POST" and not self._allows_anyone()
 
     def _allows_anyone(self) -> bool:
         checks = self.view.get_permissions()

@@ -421,7 +421,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=_REPORT_HOURS, minute=25, day_of_month="1"),
         "args": ("monthly",),
     },
+    "purge-idempotency-keys": {
+        "task": "funds.tasks.purge_idempotency_keys",
+        "schedule": crontab(minute=45),
+    },
 }
+# Answers kept for POSTs sent with an Idempotency-Key (API.md, "Retries") are kept at least
+# this long; funds.tasks.purge_idempotency_keys deletes older ones every hour under beat.
+IDEMPOTENCY_KEY_TTL = env_duration("IDEMPOTENCY_KEY_TTL", timedelta(hours=24))
+if IDEMPOTENCY_KEY_TTL.total_seconds() < 24 * 3600:  # the contract promises at least 24 h
+    raise ImproperlyConfigured("IDEMPOTENCY_KEY_TTL must be at least 24h (API.md, Retries).")
 # Readiness (/healthz/ready, casetracker.health): how long since the sweep and the report
 # fold last finished, and how long a due mail may wait in the outbox, before the check fails
 # (mail given up fails it too, until retried).

@@ -78,3 +78,14 @@ def deliver_mail_task() -> dict[str, int]:
     if any(result.values()):
         logger.info("Mail delivered: %s", result)
     return result
+
+
+@shared_task(name="funds.tasks.purge_idempotency_keys", ignore_result=True)
+def purge_idempotency_keys_task() -> int:
+    """Delete the answers kept for Idempotency-Keys past IDEMPOTENCY_KEY_TTL (idempotent)."""
+    from funds.services.idempotency import idempotency_keys_purge
+
+    purged = idempotency_keys_purge()
+    if purged:
+        logger.info("Idempotency keys purged: %s", purged)
+    return purged

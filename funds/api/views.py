@@ -29,6 +29,7 @@ from funds.access import (
     require_role,
 )
 from funds.api import serializers
+from funds.api.idempotency import Idempotent
 from funds.errors import RuleViolation
 from funds.filters import CaseFilter, FlagFilter, InstructionFilter
 from funds.models import (
@@ -56,6 +57,7 @@ def _user(request: Request) -> User:
 
 
 class CaseViewSet(
+    Idempotent,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
@@ -354,7 +356,10 @@ def _answer_round(allocation_round: AllocationRound, code: int = status.HTTP_200
 
 
 class AllocationRoundViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[AllocationRound]
+    Idempotent,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet[AllocationRound],
 ):
     """R10's allocation rounds of the cases in scope: ``status`` and ``case`` filter them."""
 
@@ -467,7 +472,10 @@ def _answer_instruction(
 
 
 class InstructionViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Instruction]
+    Idempotent,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet[Instruction],
 ):
     serializer_class = serializers.InstructionSerializer
     filterset_class = InstructionFilter
@@ -578,7 +586,9 @@ class InstructionViewSet(
         return _answer_instruction(instruction)
 
 
-class FlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Flag]):
+class FlagViewSet(
+    Idempotent, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Flag]
+):
     """Deadlines close or past: filters ``case``, ``kind``, ``level``, ``open``."""
 
     serializer_class = serializers.FlagSerializer
@@ -596,7 +606,7 @@ class FlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         )
 
 
-class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Notification]):
+class NotificationViewSet(Idempotent, mixins.ListModelMixin, viewsets.GenericViewSet[Notification]):
     """The signed-in user's notifications, newest first; ``unread=true`` for the unread."""
 
     serializer_class = serializers.NotificationSerializer

@@ -15,6 +15,7 @@ from funds.models.deadlines import (
     NotificationReason,
 )
 from funds.models.heartbeats import Heartbeat, HeartbeatName
+from funds.models.idempotency import IdempotencyKey
 from funds.models.instructions import EndReason, Instruction, InstructionKind, InstructionStatus
 from funds.models.mail import OutgoingMail
 from funds.models.reports import (
@@ -58,6 +59,7 @@ __all__ = [
     "FraudType",
     "Heartbeat",
     "HeartbeatName",
+    "IdempotencyKey",
     "Instruction",
     "InstructionKind",
     "InstructionStatus",

@@ -37,6 +37,7 @@ from rest_framework.views import APIView
 from accounts.models import Organization, Role, User
 from accounts.scope import access_unit, filter_by_unit
 from funds.access import require_role
+from funds.api.idempotency import Idempotent
 from funds.api.serializers import UnitSerializer
 from funds.models import PeriodicReport, ReportKind
 from funds.reports.export import XLSX_TYPE, report_csv, report_filename, report_xlsx
@@ -89,7 +90,7 @@ PERIOD_PARAMETERS = [
 ]
 
 
-class TotalsView(APIView):
+class TotalsView(Idempotent, APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("group_by", str, enum=list(GROUPINGS), description="default unit"),
@@ -118,7 +119,7 @@ class TotalsView(APIView):
         return Response(rows_as_json(rows, total))
 
 
-class SpeedView(APIView):
+class SpeedView(Idempotent, APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter(
@@ -239,7 +240,10 @@ def _download(content: bytes, content_type: str, filename: str) -> HttpResponse:
 
 
 class PeriodicReportViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[PeriodicReport]
+    Idempotent,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet[PeriodicReport],
 ):
     """Filters ``kind``, ``unit`` (that unit's own reports), ``period_from``, ``period_to``."""
 
