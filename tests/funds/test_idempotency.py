@@ -204,7 +204,7 @@ class MisuseTest(IdempotencyTestCase):
                 response = self.send(self.officer_lx, CASES, case_body(), key=key)
 
                 assert response.status_code == 400, response.content
-                assert "printable ASCII" in response.json()["Idempotency-Key"][0]
+                assert "可打印的 ASCII 字符" in response.json()["Idempotency-Key"][0]
         assert not Case.objects.exists()
         assert not IdempotencyKey.objects.exists()
 
