@@ -144,9 +144,8 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
             "key": obj,
             "secret": request._issued_api_key,  # type: ignore[attr-defined]
         }
-        response = TemplateResponse(request, "admin/accounts/apikey/issued.html", context)
-        response["Cache-Control"] = "no-store"
-        return response
+        # The admin's views are never cached (Cache-Control: no-store, private).
+        return TemplateResponse(request, "admin/accounts/apikey/issued.html", context)
 
     @admin.action(description=_("Revoke the selected API keys"))
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:

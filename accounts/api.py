@@ -24,7 +24,7 @@ from accounts.serializers import (
     MeSerializer,
     SignInSerializer,
 )
-from accounts.throttles import SignInAddressThrottle, SignInUsernameThrottle
+from accounts.throttles import AnonThrottle, SignInAddressThrottle, SignInUsernameThrottle
 
 TOKEN_REQUIRED_CODE = "token_required"  # noqa: S105 - an error code, not a secret
 
@@ -37,7 +37,7 @@ class TokenView(generics.GenericAPIView[Any]):
 
     authentication_classes = []
     permission_classes = [permissions.AllowAny]
-    throttle_classes = [SignInAddressThrottle, SignInUsernameThrottle]
+    throttle_classes = [AnonThrottle, SignInAddressThrottle, SignInUsernameThrottle]
     renderer_classes = [JSONRenderer]
     serializer_class = SignInSerializer
 

@@ -109,7 +109,7 @@ def api_token_issue(
 
 def api_token_check(secret: str) -> ApiToken:
     """The live token for ``secret``, with its user, or CredentialError with the reason."""
-    rows = list(ApiToken.objects.select_related("user").filter(prefix=_split(secret)))
+    rows = list(ApiToken.objects.select_related("user").filter(prefix=_split(secret)).order_by())
     token = _find(rows, secret)
     now = timezone.now()
     if token.revoked_at is not None:

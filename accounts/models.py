@@ -395,7 +395,7 @@ class SecurityEvent(models.Model):
         ordering = ["-at", "-pk"]
 
     def __str__(self) -> str:
-        return f"{self.get_type_display()} {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.get_type_display()} {timezone.localtime(self.at):%Y-%m-%d %H:%M}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None:
