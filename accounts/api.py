@@ -26,6 +26,12 @@ from accounts.serializers import (
 )
 from accounts.throttles import AnonThrottle, SignInAddressThrottle, SignInUsernameThrottle
 
+# {"detail", "code"}, as the API's other refusals (casetracker.api_schema's Problem).
+THROTTLED = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}, "code": {"type": "string"}},
+    "required": ["detail"],
+}
 TOKEN_REQUIRED_CODE = "token_required"  # noqa: S105 - an error code, not a secret
 
 
@@ -44,7 +50,10 @@ class TokenView(generics.GenericAPIView[Any]):
     @extend_schema(
         responses={
             200: IssuedTokenSerializer,
-            429: OpenApiResponse(description="Too many sign-ins, or locked out."),
+            429: OpenApiResponse(
+                THROTTLED,
+                description='Too many sign-ins (with Retry-After), or locked out: "locked_out".',
+            ),
         }
     )
     def post(self, request: Request, *args: object, **kwargs: object) -> Response:
