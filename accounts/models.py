@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Q
 from django.db.models.functions import Concat, Substr
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -234,3 +236,171 @@ class User(AbstractUser):
             raise ValidationError(
                 {"organization": _("Officers, managers and auditors belong to a police unit.")}
             )
+
+
+class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
+    def live(self) -> ApiTokenQuerySet:
+        """Tokens neither revoked nor expired (a password change is checked per request)."""
+        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+
+class ApiToken(models.Model):
+    """A sign-in token of the API: a user's, ending at ``expires_at`` or earlier.
+
+    Only the SHA-256 of the token is kept; ``prefix`` (the token's first characters, not
+    secret) finds the row by an index. ``password_fingerprint`` is the user's session auth
+    hash when the token was issued: once the password changes, by any route, it no longer
+    matches and the token is refused (accounts.authentication).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+    )
+    prefix = models.CharField(_("prefix"), max_length=16, db_index=True, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    password_fingerprint = models.CharField(max_length=128, editable=False)
+    created_at = models.DateTimeField(_("created at"))
+    expires_at = models.DateTimeField(_("expires at"))
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=255, blank=True)
+    ip_address = models.GenericIPAddressField(_("address"), null=True, blank=True)
+
+    objects: ClassVar[ApiTokenQuerySet] = ApiTokenQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("created_at")), name="api_token_expires_later"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user_id})"
+
+
+class ApiKey(models.Model):
+    """A key that an administrator issues to one bank or payment institution for its systems.
+
+    The key acts through ``user``, a service account created with it: a liaison of the
+    institution with no usable password, so every scope and permission check is exactly
+    the liaison's. Only the SHA-256 of the key is kept; the key is shown once, at issue.
+    """
+
+    institution = models.ForeignKey(
+        Organization,
+        verbose_name=_("institution"),
+        on_delete=models.PROTECT,
+        related_name="api_keys",
+        limit_choices_to=~Q(kind=OrganizationKind.POLICE),
+    )
+    name = models.CharField(
+        _("name"), max_length=100, help_text=_("What the key is for, e.g. the bank's core system.")
+    )
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="api_key",
+        editable=False,
+    )
+    prefix = models.CharField(_("prefix"), max_length=16, db_index=True, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("issued by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+    )
+    created_at = models.DateTimeField(_("issued at"), editable=False)
+    expires_at = models.DateTimeField(_("expires at"))
+    first_used_at = models.DateTimeField(_("first used at"), null=True, blank=True, editable=False)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("revoked by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+    )
+
+    class Meta:
+        verbose_name = _("bank API key")
+        verbose_name_plural = _("bank API keys")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("created_at")), name="api_key_expires_later"
+            ),
+            models.CheckConstraint(
+                condition=Q(revoked_at__isnull=True, revoked_by__isnull=True)
+                | Q(revoked_at__isnull=False, revoked_by__isnull=False),
+                name="api_key_revoked_by_someone",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_live(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class SecurityEventType(models.TextChoices):
+    API_KEY_ISSUED = "api_key_issued", _("API key issued")
+    API_KEY_FIRST_USED = "api_key_first_used", _("API key used for the first time")
+    API_KEY_REVOKED = "api_key_revoked", _("API key revoked")
+
+
+class SecurityEvent(models.Model):
+    """An append-only record of what happened to a credential: who, what, when, from where.
+
+    Audit events of funds belong to a case; these do not, so they live here until the
+    global audit chain of issue #12 takes them in.
+    """
+
+    type = models.CharField(_("type"), max_length=40, choices=SecurityEventType.choices)
+    at = models.DateTimeField(_("at"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    api_key = models.ForeignKey(
+        ApiKey,
+        verbose_name=_("bank API key"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="events",
+    )
+    ip_address = models.GenericIPAddressField(_("address"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("security event")
+        verbose_name_plural = _("security events")
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} {timezone.localtime(self.at):%Y-%m-%d %H:%M}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise PermissionError("Security events cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise PermissionError("Security events cannot be deleted.")

@@ -1,6 +1,10 @@
+from typing import Any
+
+from django.contrib.auth import authenticate
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from accounts.models import Organization, User
+from accounts.models import ApiToken, Organization, User
 
 
 class OrganizationSerializer(serializers.ModelSerializer[Organization]):
@@ -26,3 +30,55 @@ class MeSerializer(serializers.ModelSerializer[User]):
     class Meta:
         model = User
         fields = ["username", "role", "organization"]
+
+
+class SignInSerializer(serializers.Serializer[Any]):
+    """A username and password for POST /auth/token/, checked by Django's backends (axes first)."""
+
+    username = serializers.CharField(write_only=True, max_length=150)
+    password = serializers.CharField(write_only=True, trim_whitespace=False, max_length=4096)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        user = authenticate(
+            request=self.context.get("request"),
+            username=attrs["username"],
+            password=attrs["password"],
+        )
+        if user is None:
+            raise serializers.ValidationError(
+                _("Unable to sign in with the given username and password."), code="authorization"
+            )
+        attrs["user"] = user
+        return attrs
+
+
+class IssuedTokenSerializer(serializers.Serializer[Any]):
+    token = serializers.CharField(help_text=_("Send as Authorization: Token <token>. Shown once."))
+    expires_at = serializers.DateTimeField()
+
+
+class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
+    current = serializers.SerializerMethodField(
+        help_text=_("Whether this is the token of the request.")
+    )
+
+    class Meta:
+        model = ApiToken
+        fields = [
+            "id",
+            "prefix",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "user_agent",
+            "ip_address",
+            "current",
+        ]
+
+    def get_current(self, obj: ApiToken) -> bool:
+        request = self.context.get("request")
+        return (
+            request is not None
+            and getattr(request.auth, "pk", None) == obj.pk
+            and (isinstance(request.auth, ApiToken))
+        )

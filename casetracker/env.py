@@ -120,3 +120,18 @@ def env_month_day(name: str, default: tuple[int, int]) -> tuple[int, int]:
     except ValueError:
         raise ImproperlyConfigured(f"{name}={value!r} is not a day of the year as MM-DD.") from None
     return answer
+
+
+_RATE_PERIODS = ("sec", "min", "hour", "day")
+
+
+def env_rate(name: str, default: str) -> str:
+    """Read a DRF throttle rate, requests per period: ``600/min`` (sec, min, hour, day)."""
+    value = _raw(name) or default
+    number, slash, period = value.partition("/")
+    if not slash or not number.isdigit() or int(number) < 1 or period not in _RATE_PERIODS:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a rate; write a whole number above zero, a slash and "
+            "one of sec, min, hour, day (e.g. 600/min)."
+        )
+    return value

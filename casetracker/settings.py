@@ -17,6 +17,7 @@ from casetracker.env import (
     env_int,
     env_list,
     env_month_day,
+    env_rate,
     env_retired,
     env_str,
 )
@@ -45,7 +46,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -142,6 +142,10 @@ LOGOUT_REDIRECT_URL = "login"
 
 # Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT failures for one username from
 # one address, that pair is refused for AXES_COOLOFF_TIME, then may try again. Never forever.
+# API sign-in tokens and banks' API keys (accounts.credentials).
+API_TOKEN_TTL = env_duration("API_TOKEN_TTL", timedelta(hours=8))
+API_KEY_TTL = env_duration("API_KEY_TTL", timedelta(days=365))
+
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = env_duration("AXES_COOLOFF_TIME", timedelta(minutes=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -267,9 +271,26 @@ SECURE_CSP = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its WWW-Authenticate header makes a missing credential a 401.
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ExpiringTokenAuthentication",
+        "accounts.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    # One throttle counts each request: by user, by API key, or by address without
+    # credentials; sign-in has its own stricter "token" rate (accounts.throttles).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "accounts.throttles.UserThrottle",
+        "accounts.throttles.ApiKeyThrottle",
+        "accounts.throttles.AnonThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env_rate("API_THROTTLE_USER", "600/min"),
+        "api_key": env_rate("API_THROTTLE_KEY", "1200/min"),
+        "anon": env_rate("API_THROTTLE_ANON", "60/min"),
+        "token": env_rate("API_THROTTLE_TOKEN", "10/min"),
+    },
+    # The client address of throttles: REMOTE_ADDR, or behind that many proxies the
+    # address they add to X-Forwarded-For (the same count django-axes trusts).
+    "NUM_PROXIES": env_int("AXES_PROXY_COUNT", 0, minimum=0),
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "funds.api.pagination.Pagination",
     "EXCEPTION_HANDLER": "funds.api.exceptions.exception_handler",

@@ -7,6 +7,7 @@ from typing import Any
 from django.test import TestCase
 from rest_framework.test import APIClient
 
+from accounts.credentials import api_token_issue
 from accounts.models import Organization, OrganizationKind, Role, UnitLevel, User
 from devdata.world import build_demo_world
 
@@ -59,10 +60,8 @@ class CaseTrackerTestCase(TestCase):
         """An API client signed in as ``user`` (by token, as banks' systems are)."""
         client = APIClient()
         if user is not None:
-            from rest_framework.authtoken.models import Token
-
-            token, _ = Token.objects.get_or_create(user=user)
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            token = api_token_issue(user=user).secret
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
         return client
 
     @staticmethod

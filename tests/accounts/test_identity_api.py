@@ -1,8 +1,8 @@
 """The identity endpoints of API v1: token, me, institutions."""
 
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
+from accounts.models import ApiToken
 from devdata.world import DEMO_PASSWORD
 from tests.base import CaseTrackerTestCase
 
@@ -15,13 +15,15 @@ class TokenTest(CaseTrackerTestCase):
             format="json",
         )
         assert response.status_code == 200
-        assert response.json() == {"token": Token.objects.get(user=self.liaison_icbc).key}
+        assert set(response.json()) == {"token", "expires_at"}
+        assert ApiToken.objects.filter(user=self.liaison_icbc).count() == 1
 
-    def test_the_same_token_comes_back_on_a_second_call(self):
+    def test_each_call_issues_a_new_token(self):
         body = {"username": "liaison_icbc", "password": DEMO_PASSWORD}
         first = self.api().post(reverse("api:token"), body, format="json").json()
         second = self.api().post(reverse("api:token"), body, format="json").json()
-        assert first == second
+        assert first["token"] != second["token"]
+        assert ApiToken.objects.filter(user=self.liaison_icbc).count() == 2
 
     def test_a_wrong_password_is_a_400_with_no_token(self):
         response = self.api().post(
@@ -29,7 +31,7 @@ class TokenTest(CaseTrackerTestCase):
         )
         assert response.status_code == 400
         assert "non_field_errors" in response.json()
-        assert not Token.objects.filter(user=self.liaison_icbc).exists()
+        assert not ApiToken.objects.filter(user=self.liaison_icbc).exists()
 
     def test_missing_fields_are_field_errors(self):
         response = self.api().post(reverse("api:token"), {}, format="json")

@@ -18,9 +18,9 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.credentials import api_token_issue
 from accounts.models import User
 from devdata.world import build_demo_world
 from funds.models import BankAccount, Event, Instruction, InvolvedAccount, Transfer
@@ -247,8 +247,8 @@ def test_it_copies_holder_names_into_the_cases_and_merges_accounts_typed_two_way
 
     # And the API lists each case in the other's account.
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=world["users"]["officer_sn"])
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    token = api_token_issue(user=world["users"]["officer_sn"]).secret
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     [listed] = client.get(f"/api/v1/cases/{case_b.pk}/accounts/").json()["results"]
     assert (listed["number"], listed["holder_name"]) == (CARD, "王某某")
     assert listed["other_cases"] == [case_a.number]

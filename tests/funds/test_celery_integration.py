@@ -33,9 +33,9 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.credentials import api_token_issue
 from accounts.models import User
 from casetracker.celery import app as celery_app
 from devdata.world import build_demo_world
@@ -390,7 +390,7 @@ class Records(logging.Handler):
 
 def token_client(user: User) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_issue(user=user).secret}")
     return client
 
 

@@ -24,9 +24,9 @@ import time_machine
 from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.credentials import api_token_issue
 from accounts.models import Role, User
 from devdata.world import build_demo_world
 from funds import acting_time
@@ -345,8 +345,8 @@ def test_two_liaisons_executing_one_instruction_at_once_over_http_get_200_and_40
     involved_account = add_account(world.officer_lx, case)
     stop = ask_stop(world.officer_lx, case, involved_account, "5000.00")
     tokens = [
-        Token.objects.create(user=world.liaison_icbc).key,
-        Token.objects.create(user=world.liaison_icbc_2).key,
+        api_token_issue(user=world.liaison_icbc).secret,
+        api_token_issue(user=world.liaison_icbc_2).secret,
     ]
 
     def execute(token: str) -> int:
