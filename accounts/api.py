@@ -20,6 +20,8 @@ from accounts.lockout import LOCKED_OUT_CODE, lockout_message
 from accounts.mfa import (
     OTP_INVALID,
     OTP_REQUIRED,
+    MfaError,
+    WrongCode,
     has_second_factor,
     otp_verify,
     totp_enrol_confirm,
@@ -172,9 +174,19 @@ class ApiTokenRevokeView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+def _refusal(refusal: MfaError) -> Response:
+    """A refusal as the API's others: 400 ``{"code": [...]}`` or 409 ``{"detail", "code"}``."""
+    if isinstance(refusal, WrongCode):
+        return Response({"code": [refusal.message]}, status=status.HTTP_400_BAD_REQUEST)
+    return Response({"detail": refusal.message, "code": refusal.code}, status=refusal.status)
+
+
 class TotpEnrolView(APIView):
     # accounts.permissions.EXEMPT_ATTRIBUTE: reached by a user who must enrol.
     mfa_enrolment_exempt = True
+    # Not funds' Idempotent: the answer carries the TOTP key, which must never be kept. A
+    # retry gets a new key for a new unconfirmed device, which replaces the first.
+    ignores_idempotency_key = True
 
     @extend_schema(
         request=None,
@@ -190,7 +202,10 @@ class TotpEnrolView(APIView):
 
         A confirmed device is replaced only after an administrator's reset (409 until then).
         """
-        device = totp_enrol_start(actor=cast(User, request.user))
+        try:
+            device = totp_enrol_start(actor=cast(User, request.user))
+        except MfaError as refusal:
+            return _refusal(refusal)
         return Response(
             TotpEnrolmentSerializer(
                 {"secret": b32encode(device.bin_key).decode(), "otpauth_uri": device.config_url}
@@ -201,6 +216,9 @@ class TotpEnrolView(APIView):
 
 class TotpConfirmView(APIView):
     mfa_enrolment_exempt = True
+    # Not funds' Idempotent: the recovery codes are shown once and never kept. A retry after
+    # success answers 409 (no device waits), changing nothing.
+    ignores_idempotency_key = True
 
     @extend_schema(
         request=TotpConfirmSerializer,
@@ -214,11 +232,14 @@ class TotpConfirmView(APIView):
         """Confirm the unconfirmed device with its current code; answer the recovery codes once."""
         serializer = TotpConfirmSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        codes = totp_enrol_confirm(
-            actor=cast(User, request.user),
-            code=serializer.validated_data["code"],
-            ip_address=client_address(request),
-        )
+        try:
+            codes = totp_enrol_confirm(
+                actor=cast(User, request.user),
+                code=serializer.validated_data["code"],
+                ip_address=client_address(request),
+            )
+        except MfaError as refusal:
+            return _refusal(refusal)
         response = Response(RecoveryCodesSerializer({"recovery_codes": codes}).data)
         response["Cache-Control"] = "no-store"
         return response

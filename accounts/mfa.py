@@ -15,6 +15,7 @@ import re
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -22,7 +23,6 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.credentials import api_tokens_revoke_all
 from accounts.models import Role, SecurityEvent, SecurityEventType, User
-from funds.errors import InvalidState, NotAllowed, RuleViolation
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,27 @@ DEVICE_NAME = "default"
 OTP_REQUIRED = "otp_required"
 OTP_INVALID = "otp_invalid"
 ENROLMENT_REQUIRED = "mfa_enrolment_required"
+
+
+class MfaError(Exception):
+    """A refusal of the second factor's services; the API answers ``status`` with ``code``.
+
+    accounts sits below funds, so these are its own, shaped as funds.errors' InvalidState
+    (409 ``invalid_state``) and RuleViolation on ``code`` (400).
+    """
+
+    status = 409
+    code = "invalid_state"
+
+    def __init__(self, message: str | Promise) -> None:
+        super().__init__(str(message))
+        self.message = str(message)
+
+
+class WrongCode(MfaError):
+    status = 400
+    code = "code"
+
 
 WRONG_CODE = _("The code is wrong or was already used; enter the current code.")
 
@@ -87,9 +108,7 @@ def totp_enrol_start(*, actor: User) -> TOTPDevice:
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=actor.pk).get()
         if TOTPDevice.objects.filter(user=actor, confirmed=True).exists():
-            raise InvalidState(
-                _("A second factor is already set up; an administrator can reset it.")
-            )
+            raise MfaError(_("A second factor is already set up; an administrator can reset it."))
         TOTPDevice.objects.filter(user=actor, confirmed=False).delete()
         return TOTPDevice.objects.create(user=actor, name=DEVICE_NAME, confirmed=False)
 
@@ -119,11 +138,11 @@ def totp_enrol_confirm(*, actor: User, code: str, ip_address: str | None = None)
             .first()
         )
         if device is None:
-            raise InvalidState(_("There is no second factor waiting for confirmation."))
+            raise MfaError(_("There is no second factor waiting for confirmation."))
         accepted = device.verify_token(_normalise(code))
     if not accepted:
         # After the transaction: the device's throttling of the wrong code is kept.
-        raise RuleViolation(WRONG_CODE, field="code")
+        raise WrongCode(WRONG_CODE)
     with transaction.atomic():
         TOTPDevice.objects.filter(pk=device.pk).update(confirmed=True)
         device.confirmed = True
@@ -146,7 +165,7 @@ def recovery_codes_regenerate(*, actor: User, ip_address: str | None = None) -> 
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=actor.pk).get()
         if not TOTPDevice.objects.filter(user=actor, confirmed=True).exists():
-            raise InvalidState(_("Set up the second factor first."))
+            raise MfaError(_("Set up the second factor first."))
         static, _created = StaticDevice.objects.get_or_create(
             user=actor, name=DEVICE_NAME, defaults={"confirmed": True}
         )
@@ -197,7 +216,7 @@ def mfa_reset(*, actor: User, user: User, ip_address: str | None = None) -> bool
     out (accounts.middleware.SecondFactorMiddleware).
     """
     if actor.role != Role.ADMIN and not actor.is_superuser:
-        raise NotAllowed(_("Only an administrator resets a second factor."))
+        raise PermissionError("Only an administrator resets a second factor.")
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).get()
         deleted = TOTPDevice.objects.filter(user=user).delete()[0]

@@ -24,6 +24,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.forms import SignInCodeForm, SignInForm, TotpConfirmForm
 from accounts.mfa import (
+    MfaError,
+    WrongCode,
     has_second_factor,
     otp_verify,
     recovery_codes_left,
@@ -35,7 +37,6 @@ from accounts.mfa import (
 )
 from accounts.middleware import HAS_DEVICE, SECOND_FACTOR_KEY
 from accounts.models import User
-from funds.errors import DomainError, RuleViolation
 
 # The first step's result, kept in the session until the code is given: whose password was
 # right, when, and the password's fingerprint (a password changed meanwhile voids it).
@@ -162,9 +163,9 @@ def mfa_setup(request: HttpRequest) -> HttpResponse:
             codes = totp_enrol_confirm(
                 actor=user, code=form.cleaned_data["code"], ip_address=address
             )
-        except RuleViolation as refusal:
+        except WrongCode as refusal:
             form.add_error("code", refusal.message)
-        except DomainError as refusal:
+        except MfaError as refusal:
             messages.error(request, refusal.message)
             return redirect("mfa")
         else:
