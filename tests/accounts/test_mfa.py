@@ -411,3 +411,20 @@ class AdminResetTest(MfaTestCase):
         )
         assert response.status_code == 200
         assert not SecurityEvent.objects.exists()
+
+
+def test_mfa_required_roles_default_to_admin_manager_liaison_but_empty_in_debug():
+    from tests.casetracker.test_settings import run_manage
+
+    show = ["shell", "-c", "from django.conf import settings; print(settings.MFA_REQUIRED_ROLES)"]
+
+    def roles(**env: str) -> str:
+        result = run_manage(*show, **env)
+        return result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr
+
+    assert roles(SECRET_KEY="x" * 50) == "['admin', 'manager', 'liaison']"
+    assert roles(DEBUG="1") == "[]"
+    assert roles(DEBUG="1", MFA_REQUIRED_ROLES="manager") == "['manager']"
+    refused = run_manage(*show, DEBUG="1", MFA_REQUIRED_ROLES="manager,boss")
+    assert refused.returncode != 0
+    assert "MFA_REQUIRED_ROLES names unknown roles: ['boss']" in refused.stderr
