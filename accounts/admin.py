@@ -12,6 +12,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.credentials import api_key_issue, api_key_revoke
+from accounts.mfa import mfa_reset
 from accounts.models import ApiKey, Organization, SecurityEvent, User
 
 
@@ -37,6 +38,7 @@ class UserAdmin(BaseUserAdmin):
     ]
     autocomplete_fields = ["organization"]
     list_select_related = ["organization"]
+    actions = ["reset_second_factor"]
     fieldsets = (
         *BaseUserAdmin.fieldsets,  # type: ignore[misc]
         (_("Role and organisation"), {"fields": ("role", "organization", "phone")}),
@@ -49,6 +51,25 @@ class UserAdmin(BaseUserAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         # The service accounts of banks' API keys are no persons: they are managed there.
         return super().get_queryset(request).filter(api_key__isnull=True)
+
+    @admin.action(description=_("Reset second factor"))
+    def reset_second_factor(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        """Delete the TOTP device and recovery codes and end the API tokens (a lost phone)."""
+        assert isinstance(request.user, User)
+        reset = sum(
+            mfa_reset(actor=request.user, user=user, ip_address=request.META.get("REMOTE_ADDR"))
+            for user in queryset.order_by("pk")
+        )
+        self.message_user(
+            request,
+            ngettext(
+                "The second factor of %(n)d user was reset; they set it up again at sign-in.",
+                "The second factors of %(n)d users were reset; they set them up again at sign-in.",
+                reset,
+            )
+            % {"n": reset},
+            messages.SUCCESS if reset else messages.WARNING,
+        )
 
 
 class ApiKeyAddForm(forms.ModelForm[ApiKey]):
@@ -172,9 +193,9 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
 class SecurityEventAdmin(admin.ModelAdmin[SecurityEvent]):
     """What happened to the banks' keys, read-only (append-only in the database too)."""
 
-    list_display = ["at", "type", "api_key", "actor", "ip_address"]
+    list_display = ["at", "type", "user", "api_key", "actor", "ip_address"]
     list_filter = ["type"]
-    list_select_related = ["api_key", "actor"]
+    list_select_related = ["api_key", "actor", "user"]
     date_hierarchy = "at"
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -10,6 +10,7 @@ class AccountsConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in
 
         from accounts import schema  # noqa: F401 - registers the OpenAPI security schemes
-        from accounts.middleware import record_sign_in_time
+        from accounts.middleware import record_second_factor, record_sign_in_time
 
         user_logged_in.connect(record_sign_in_time, dispatch_uid="accounts.record_sign_in_time")
+        user_logged_in.connect(record_second_factor, dispatch_uid="accounts.record_second_factor")

@@ -134,6 +134,13 @@ def api_token_revoke(*, actor: User, token: ApiToken) -> None:
     token.refresh_from_db(fields=["revoked_at"])
 
 
+def api_tokens_revoke_all(*, user: User) -> int:
+    """End every live token of ``user`` (a reset of the second factor); answer how many."""
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
 # Banks' API keys ----------------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.contrib.sessions import middleware as session_middleware
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import resolve_url
+from django.shortcuts import redirect, resolve_url
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -110,3 +110,70 @@ class SessionLifetimeMiddleware:
 def record_sign_in_time(sender: object, request: HttpRequest, **kwargs: object) -> None:
     """Start the absolute session clock at sign-in (connected in AccountsConfig.ready)."""
     request.session[SESSION_STARTED_KEY] = timezone.now().timestamp()
+
+
+# Whether the signed-in user had a second factor at sign-in: "device" or "none". Kept in
+# the session so that users without one cost no query per request.
+SECOND_FACTOR_KEY = "casetracker_second_factor"
+HAS_DEVICE, NO_DEVICE = "device", "none"
+
+
+def record_second_factor(sender: object, request: HttpRequest, user: Any, **kwargs: object) -> None:
+    """Note at sign-in whether the user has a second factor (connected in AccountsConfig.ready)."""
+    from accounts.mfa import has_second_factor
+
+    request.session[SECOND_FACTOR_KEY] = HAS_DEVICE if has_second_factor(user) else NO_DEVICE
+
+
+def _reaches_without_enrolment(path: str) -> bool:
+    """Paths that a user who must enrol still reaches (the API answers for itself)."""
+    return path == resolve_url("mfa") or path.startswith(
+        (
+            resolve_url("logout"),
+            settings.STATIC_URL,
+            "/healthz",
+            "/i18n/",
+            "/api/",
+        )
+    )
+
+
+class SecondFactorMiddleware:
+    """Pages' side of the second factor (after OTPMiddleware).
+
+    A session of a user who has a device but was not verified by it (signed in before the
+    device, or by another route, or the device was reset since) is signed out. A user whose
+    role is in MFA_REQUIRED_ROLES and who has no device is sent to enrolment.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from accounts.mfa import has_second_factor, must_enrol_role
+
+        user: Any = request.user
+        if not user.is_authenticated:
+            return self.get_response(request)
+        state = request.session.get(SECOND_FACTOR_KEY)
+        if state is None:  # a session from before the second factor existed
+            state = HAS_DEVICE if has_second_factor(user) else NO_DEVICE
+            request.session[SECOND_FACTOR_KEY] = state
+        elif state == NO_DEVICE and must_enrol_role(user) and has_second_factor(user):
+            state = HAS_DEVICE  # enrolled since, by the API: this session was never verified
+        if state == HAS_DEVICE and not user.is_verified():
+            logout(request)
+            if request.path.startswith("/api/"):
+                return self.get_response(request)  # anonymous now: the API answers 401/403
+            return redirect_to_login(request.get_full_path())
+        if (
+            state == NO_DEVICE
+            and must_enrol_role(user)
+            and not _reaches_without_enrolment(request.path)
+        ):
+            if request.headers.get("HX-Request") == "true":
+                response = HttpResponse(status=204)
+                response["HX-Redirect"] = resolve_url("mfa")
+                return response
+            return redirect("mfa")
+        return self.get_response(request)

@@ -360,6 +360,10 @@ class SecurityEventType(models.TextChoices):
     API_KEY_ISSUED = "api_key_issued", _("API key issued")
     API_KEY_FIRST_USED = "api_key_first_used", _("API key used for the first time")
     API_KEY_REVOKED = "api_key_revoked", _("API key revoked")
+    MFA_ENROLLED = "mfa_enrolled", _("Second factor enrolled")
+    MFA_RECOVERY_CODES_GENERATED = "mfa_recovery_codes_generated", _("Recovery codes generated")
+    MFA_RECOVERY_CODE_USED = "mfa_recovery_code_used", _("Recovery code used")
+    MFA_RESET = "mfa_reset", _("Second factor reset by an administrator")
 
 
 class SecurityEvent(models.Model):
@@ -386,6 +390,15 @@ class SecurityEvent(models.Model):
         null=True,
         blank=True,
         related_name="events",
+    )
+    # Whose second factor it was (the actor is the administrator for a reset).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="security_events",
     )
     ip_address = models.GenericIPAddressField(_("address"), null=True, blank=True)
 

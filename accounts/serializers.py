@@ -37,6 +37,15 @@ class SignInSerializer(serializers.Serializer[Any]):
 
     username = serializers.CharField(write_only=True, max_length=150)
     password = serializers.CharField(write_only=True, trim_whitespace=False, max_length=4096)
+    otp = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=32,
+        help_text=_(
+            "For a user with a second factor: the current TOTP code, or one of the recovery codes."
+        ),
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         user = authenticate(
@@ -82,3 +91,19 @@ class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
             and getattr(request.auth, "pk", None) == obj.pk
             and (isinstance(request.auth, ApiToken))
         )
+
+
+class TotpEnrolmentSerializer(serializers.Serializer[Any]):
+    secret = serializers.CharField(help_text=_("The TOTP key in base32, for manual entry."))
+    otpauth_uri = serializers.CharField(help_text=_("The otpauth:// URI, for a QR code."))
+
+
+class TotpConfirmSerializer(serializers.Serializer[Any]):
+    code = serializers.CharField(max_length=16, write_only=True)
+
+
+class RecoveryCodesSerializer(serializers.Serializer[Any]):
+    recovery_codes = serializers.ListField(
+        child=serializers.CharField(),
+        help_text=_("One-time codes for signing in without the phone. Shown once."),
+    )

@@ -93,8 +93,13 @@ class ContractSchema(AutoSchema):
         return parameters
 
     def _takes_idempotency_key(self) -> bool:
-        # The token endpoint has no user before it runs, and ignores the key.
-        return self.method == "POST" and not self._allows_anyone()
+        # The token endpoint has no user before it runs, and ignores the key; enrolment in the
+        # second factor ignores it too (its answers carry secrets, never kept).
+        return (
+            self.method == "POST"
+            and not self._allows_anyone()
+            and not getattr(self.view, "ignores_idempotency_key", False)
+        )
 
     def _allows_anyone(self) -> bool:
         checks = self.view.get_permissions()

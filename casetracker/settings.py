@@ -50,6 +50,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "accounts",
     "funds",
     "devdata",
@@ -65,7 +68,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.otp_device: the second factor that verified this session, if any.
+    "django_otp.middleware.OTPMiddleware",
     "accounts.middleware.SessionLifetimeMiddleware",
+    # Sessions of a user with a second factor not verified by it end; roles that must enrol
+    # reach only enrolment (the API's side is accounts.permissions.EnrolmentRequired).
+    "accounts.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Axes must come last: it turns a lock-out raised during sign-in into its response.
@@ -145,6 +153,21 @@ LOGOUT_REDIRECT_URL = "login"
 # API sign-in tokens and banks' API keys (accounts.credentials).
 API_TOKEN_TTL = env_duration("API_TOKEN_TTL", timedelta(hours=8))
 API_KEY_TTL = env_duration("API_KEY_TTL", timedelta(days=365))
+
+# The second factor (django-otp, TOTP of RFC 6238 with recovery codes; accounts.mfa). Users
+# of these roles must enrol before they reach anything but enrolment and sign-out; empty in
+# DEBUG (the demo signs in with passwords only) unless set. Banks' API keys are never asked.
+MFA_REQUIRED_ROLES = env_list(
+    "MFA_REQUIRED_ROLES", [] if DEBUG else ["admin", "manager", "liaison"]
+)
+if _unknown := set(MFA_REQUIRED_ROLES) - {"officer", "manager", "liaison", "auditor", "admin"}:
+    raise ImproperlyConfigured(f"MFA_REQUIRED_ROLES names unknown roles: {sorted(_unknown)}.")
+# The issuer that authenticator apps show beside the account.
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "casetracker")
+# A wrong code makes the device wait 1, 2, 4, 8 ... seconds (times this factor) before it
+# checks another one, right or wrong (django-otp's ThrottlingMixin).
+OTP_TOTP_THROTTLE_FACTOR = env_int("OTP_TOTP_THROTTLE_FACTOR", 1, minimum=1)
+OTP_STATIC_THROTTLE_FACTOR = OTP_TOTP_THROTTLE_FACTOR
 
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = env_duration("AXES_COOLOFF_TIME", timedelta(minutes=15))
@@ -291,7 +314,11 @@ REST_FRAMEWORK = {
     # The client address of throttles: REMOTE_ADDR, or behind that many proxies the
     # address they add to X-Forwarded-For (the same count django-axes trusts).
     "NUM_PROXIES": env_int("AXES_PROXY_COUNT", 0, minimum=0),
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        # MFA_REQUIRED_ROLES: 403 mfa_enrolment_required until enrolled (not for API keys).
+        "accounts.permissions.EnrolmentRequired",
+    ],
     "DEFAULT_PAGINATION_CLASS": "funds.api.pagination.Pagination",
     "EXCEPTION_HANDLER": "funds.api.exceptions.exception_handler",
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 50, minimum=1),

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import (
     SpectacularAPIView,
     SpectacularRedocView,
@@ -25,8 +26,12 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", health.liveness, name="health"),
     path("healthz/ready", health.readiness, name="health-ready"),
+    # The admin signs in through the product's own sign-in, which asks for the second factor.
+    path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
     path("admin/", admin.site.urls),
     path("login/", account_views.SignInView.as_view(), name="login"),
+    path("login/code/", account_views.sign_in_code, name="login-code"),
+    path("account/mfa/", account_views.mfa_setup, name="mfa"),
     path("logout/", account_views.SignOutView.as_view(), name="logout"),
     path("", include("funds.urls")),
     path("", account_views.home, name="home"),

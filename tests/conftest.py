@@ -18,6 +18,9 @@ def pytest_configure(config: pytest.Config) -> None:
             "The tests need Redis: set REDIS_URL, or run them with `make test`."
         )
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Nobody must enrol in a second factor by default, so that the personas sign in with a
+    # password as in the demo; tests/accounts/test_mfa.py sets MFA_REQUIRED_ROLES itself.
+    settings.MFA_REQUIRED_ROLES = []
     # Tests do not run collectstatic, so pages link to unhashed static names.
     settings.WHITENOISE_USE_FINDERS = True
     settings.STORAGES = {

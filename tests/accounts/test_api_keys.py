@@ -30,6 +30,11 @@ class ApiKeyTestCase(FundsTestCase):
 
 
 class AdminIssueTest(ApiKeyTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        # The messages are asserted in English (the default language is zh-hans).
+        self.client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+
     def add(self, **fields):
         self.client.force_login(self.admin)
         expires = timezone.localtime() + timedelta(days=30)

@@ -47,8 +47,11 @@ def test_every_operation_lists_the_errors_it_can_answer():
     assert {"200", "400", "401", "403", "404", "409"} <= set(confirm)
     listing = paths["/api/v1/cases/"]["get"]["responses"]
     assert {"200", "400", "401", "403"} <= set(listing) and "409" not in listing
-    # Signing in needs no credentials: it answers 200, 400 or 429, never 401 or 409.
-    assert set(paths["/api/v1/auth/token/"]["post"]["responses"]) == {"200", "400", "429"}
+    # Signing in needs no credentials: it answers 200, 400 or 429, never 409; 401 only for
+    # the second factor's code (otp_required, otp_invalid).
+    token = paths["/api/v1/auth/token/"]["post"]["responses"]
+    assert set(token) == {"200", "400", "401", "429"}
+    assert "otp_required" in token["401"]["description"]
     for path, operations in paths.items():
         for method, operation in operations.items():
             if path != "/api/v1/auth/token/":

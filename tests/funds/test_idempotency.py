@@ -318,7 +318,15 @@ def test_the_ttl_defaults_to_a_day_and_shorter_stops_the_process():
 # The revocations of accounts (below funds, so without funds' Idempotent) are idempotent by
 # nature: a repeat changes nothing and answers as the first did (204; or 401 once the
 # calling token itself has ended, as any answer to it would be).
-WITHOUT_KEY = {"auth/token/", "auth/token/revoke/", "auth/tokens/<int:pk>/revoke/"}
+# Enrolment in the second factor answers secrets (the TOTP key, the recovery codes) that
+# must never be kept: a retry of it makes a new unconfirmed device, of its confirmation 409.
+WITHOUT_KEY = {
+    "auth/token/",
+    "auth/token/revoke/",
+    "auth/tokens/<int:pk>/revoke/",
+    "auth/mfa/totp/",
+    "auth/mfa/totp/confirm/",
+}
 
 
 def post_routes() -> list[tuple[str, type]]:
