@@ -87,7 +87,7 @@ class AdminIssueTest(ApiKeyTestCase):
             expires_at_0=past.strftime("%Y-%m-%d"), expires_at_1=past.strftime("%H:%M:%S")
         )
         assert response.status_code == 200
-        assert "API 密钥的到期时间必须晚于当前时间。" in response.content.decode()
+        assert "An API key must expire in the future." in response.content.decode()
         assert not ApiKey.objects.exists()
         assert not SecurityEvent.objects.exists()
 
@@ -104,7 +104,7 @@ class AdminIssueTest(ApiKeyTestCase):
             {"action": "revoke", "_selected_action": [live.row.pk, done.row.pk]},
             follow=True,
         )
-        assert "已吊销 1 个 API 密钥。" in response.content.decode()
+        assert "1 API key revoked." in response.content.decode()
         live.row.refresh_from_db()
         assert live.row.revoked_by == self.admin
         assert [e[0] for e in self.events()] == [
