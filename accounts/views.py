@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render, resolve_url
+from django.urls import reverse_lazy
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.crypto import constant_time_compare
@@ -189,3 +190,16 @@ def home(request: HttpRequest) -> HttpResponse:
     if getattr(request.user, "role", "") == "admin":
         return redirect("admin:index")
     return render(request, "home.html")
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Change one's own password (the old one first). The session goes on (Django keeps it
+    with the new hash); every API token issued before ends, as the password it was issued
+    under is gone (accounts.credentials)."""
+
+    template_name = "registration/password_change.html"
+    success_url = reverse_lazy("password-change-done")
+
+
+class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
+    template_name = "registration/password_change_done.html"

@@ -32,6 +32,12 @@ urlpatterns = [
     path("login/", account_views.SignInView.as_view(), name="login"),
     path("login/code/", account_views.sign_in_code, name="login-code"),
     path("account/mfa/", account_views.mfa_setup, name="mfa"),
+    path("account/password/", account_views.PasswordChangeView.as_view(), name="password-change"),
+    path(
+        "account/password/done/",
+        account_views.PasswordChangeDoneView.as_view(),
+        name="password-change-done",
+    ),
     path("logout/", account_views.SignOutView.as_view(), name="logout"),
     path("", include("funds.urls")),
     path("", account_views.home, name="home"),
