@@ -16,6 +16,7 @@ from funds.account_numbers import normalise_account_number
 from funds.masking import mask_account_number
 from funds.models import FraudType, InstructionKind, InvolvedAccount, Victim
 from funds.models.money import MAX_DIGITS
+from funds.services.intake import MAX_ACCOUNTS, MAX_VICTIMS
 
 
 def money_field(label: Any, *, required: bool = True, minimum: str = "0.01") -> forms.DecimalField:
@@ -142,6 +143,34 @@ class AccountForm(forms.Form):
         if data.get("ask_stop") and not data.get("stop_amount"):
             self.add_error("stop_amount", _("Say how much to stop."))
         return data
+
+
+class IntakeAccountForm(forms.Form):
+    """On the new report: an account that received the money (layer 1), to be stopped."""
+
+    institution = forms.ChoiceField(label=_("Bank or payment institution"))
+    number = AccountNumberField(label=_("Account number"))
+    holder_name = forms.CharField(label=_("Holder name"), max_length=100)
+    amount = money_field(_("Amount to stop (yuan)"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # An untouched row is no account: it starts on "—" so the formset can leave it out.
+        set_choices(self.fields["institution"], [("", "—"), *institution_choices()])
+
+
+def intake_formsets(
+    data: Any = None,
+) -> tuple[forms.BaseFormSet[VictimForm], forms.BaseFormSet[IntakeAccountForm]]:
+    """The victims (at least one) and the accounts of a new report; rows left empty are
+    left out, and more rows are added on the page (static/js/intake.js)."""
+    victims = forms.formset_factory(
+        VictimForm, min_num=1, validate_min=True, extra=0, max_num=MAX_VICTIMS, validate_max=True
+    )
+    accounts = forms.formset_factory(
+        IntakeAccountForm, extra=3, max_num=MAX_ACCOUNTS, validate_max=True
+    )
+    return victims(data, prefix="victims"), accounts(data, prefix="accounts")
 
 
 class TransferForm(forms.Form):

@@ -13,7 +13,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, InvalidState):
         return Response({"detail": exc.message, "code": exc.code}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, RuleViolation):
-        return Response({exc.field: [exc.message]}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(exc.errors(), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, NotAllowed):
         return Response({"detail": exc.message, "code": exc.code}, status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, DomainError):  # pragma: no cover - every subclass is handled above

@@ -33,6 +33,7 @@ from funds.models import (
 )
 from funds.models.money import MAX_DIGITS, ZERO
 from funds.selectors import victim_owed
+from funds.services import intake
 from funds.services.freeze_queue import queue_position
 
 
@@ -679,3 +680,43 @@ class NotificationSerializer(serializers.ModelSerializer[Notification]):
 
 class ReasonSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField()
+
+
+class IntakeVictimSerializer(VictimSerializer):
+    """A victim of the report, with the victim's own account when known."""
+
+    class Meta(VictimSerializer.Meta):
+        fields = ["name", "id_number", "phone", "loss_amount", "account"]
+
+
+class IntakeAccountSerializer(serializers.Serializer[Any]):
+    """An account that received the money (layer 1) and the amount to stop on it."""
+
+    institution = serializers.CharField(max_length=32, help_text="The institution's code.")
+    number = serializers.CharField(max_length=64)
+    holder_name = serializers.CharField(max_length=100)
+    amount = positive_money(help_text="The amount to stop, in yuan.")
+
+
+class IntakeSerializer(CaseSerializer):
+    """``POST /cases/intake/``: the report, its victims and the accounts to stop (R13)."""
+
+    victims: serializers.ListSerializer[Any] = serializers.ListSerializer(
+        child=IntakeVictimSerializer(), min_length=1, max_length=intake.MAX_VICTIMS
+    )
+    accounts: serializers.ListSerializer[Any] = serializers.ListSerializer(
+        child=IntakeAccountSerializer(),
+        required=False,
+        default=list,
+        max_length=intake.MAX_ACCOUNTS,
+    )
+
+    class Meta(CaseSerializer.Meta):
+        fields = ["title", "fraud_type", "reported_at", "description", "victims", "accounts"]
+
+
+class IntakeResultSerializer(serializers.Serializer[Any]):
+    case = CaseSerializer()
+    instructions = InstructionSerializer(many=True, help_text="The stop-payments, one an account.")
+    # Extension of the contract:
+    victims = VictimSerializer(many=True)

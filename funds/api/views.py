@@ -46,10 +46,24 @@ from funds.models import (
 )
 from funds.services import cases as case_services
 from funds.services import instructions as instruction_services
+from funds.services import intake as intake_services
 from funds.services import notifications as notification_services
 from funds.services import rounds as round_services
 
 POLICE = (Role.OFFICER, Role.MANAGER, Role.AUDITOR)
+
+
+def _victim_intake(data: dict[str, Any]) -> intake_services.VictimIntake:
+    account = data.get("account") or {}
+    return intake_services.VictimIntake(
+        name=data["name"],
+        id_number=data["id_number"],
+        phone=data["phone"],
+        loss_amount=data["loss_amount"],
+        account_institution=account.get("institution", ""),
+        account_number=account.get("number", ""),
+        account_holder_name=account.get("holder_name", ""),
+    )
 
 
 def _user(request: Request) -> User:
@@ -91,6 +105,39 @@ class CaseViewSet(
         serializer.is_valid(raise_exception=True)
         case = case_services.case_report(actor=_user(request), **serializer.validated_data)
         return self._answer_case(case, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=serializers.IntakeSerializer, responses={201: serializers.IntakeResultSerializer}
+    )
+    @action(detail=False, methods=["post"], filterset_class=None)
+    def intake(self, request: Request) -> Response:
+        """From report to stop-payments in one call (R13): the case, its victims, its layer-1
+        accounts and a pending stop-payment on each, all or nothing. An invalid victim or
+        account is named by its place in its list."""
+        require_role(request.user, Role.OFFICER)
+        serializer = serializers.IntakeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        victims = [_victim_intake(v) for v in data.pop("victims")]
+        accounts = [intake_services.AccountIntake(**a) for a in data.pop("accounts")]
+        result = intake_services.case_intake(
+            actor=_user(request), victims=victims, accounts=accounts, **data
+        )
+        case = selectors.with_totals(Case.objects.filter(pk=result.case.pk)).get()
+        victim_rows = selectors.with_owed(Victim.objects.filter(case=case)).select_related(
+            "account_institution"
+        )
+        instructions = Instruction.objects.filter(case=case).select_related(
+            "case", "institution", "approved_by", "involved_account__account"
+        )
+        body = {
+            "case": serializers.CaseSerializer(case).data,
+            "instructions": serializers.InstructionSerializer(
+                instructions.order_by("id"), many=True
+            ).data,
+            "victims": serializers.VictimSerializer(victim_rows.order_by("id"), many=True).data,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=serializers.CaseSerializer)
     @action(detail=True, methods=["post"])

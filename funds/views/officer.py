@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, cast
 
+from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, OuterRef, Subquery
@@ -14,13 +15,14 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from accounts.models import Role, User
 from accounts.scope import can_see_unit
 from funds import acting_time, selectors
 from funds.access import access_case, access_instruction, access_round
-from funds.errors import DomainError
+from funds.errors import DomainError, PartRefused
 from funds.filters import CaseFilter
 from funds.forms import (
     AccountForm,
@@ -32,6 +34,7 @@ from funds.forms import (
     TransferForm,
     VictimForm,
     WithdrawForm,
+    intake_formsets,
 )
 from funds.models import (
     AllocationRound,
@@ -46,6 +49,7 @@ from funds.models import (
 )
 from funds.services import cases as case_services
 from funds.services import instructions as instruction_services
+from funds.services import intake as intake_services
 from funds.services import rounds as round_services
 from funds.services.freeze_queue import queue_position
 from funds.services.stages import in_force
@@ -86,19 +90,66 @@ def case_list(request: HttpRequest) -> HttpResponse:
 
 @roles(Role.OFFICER)
 def case_new(request: HttpRequest) -> HttpResponse:
+    """The new report (R13): the case, its victims and the accounts that received the money,
+    with a stop-payment on each, in one submit (funds.services.intake)."""
+    data = request.POST if request.method == "POST" else None
     form = CaseReportForm(
-        request.POST or None,
-        initial={"reported_at": timezone.localtime().replace(second=0, microsecond=0)},
+        data, initial={"reported_at": timezone.localtime().replace(second=0, microsecond=0)}
     )
-    if request.method == "POST" and form.is_valid():
-        case = case_services.case_report(actor=_user(request), **form.cleaned_data)
-        messages.success(
-            request,
-            _("Case %(number)s logged. Add the account that received the money and stop it.")
-            % {"number": case.number},
-        )
-        return redirect(reverse("case-detail", args=[case.pk]) + "#add-account")
-    return render(request, "funds/case_new.html", {"form": form})
+    victims, accounts = intake_formsets(data)
+    if data is not None and all([form.is_valid(), victims.is_valid(), accounts.is_valid()]):
+        # Rows left empty are left out, so the service's indexes count the rows given.
+        given: dict[str, list[forms.Form]] = {
+            "victims": [f for f in victims.forms if f.has_changed()],
+            "accounts": [f for f in accounts.forms if f.has_changed()],
+        }
+        try:
+            result = intake_services.case_intake(
+                actor=_user(request),
+                victims=[_victim_intake(f.cleaned_data) for f in given["victims"]],
+                accounts=[
+                    intake_services.AccountIntake(**f.cleaned_data) for f in given["accounts"]
+                ],
+                **form.cleaned_data,
+            )
+        except PartRefused as error:
+            target = given[error.part][error.index]
+            target.add_error(error.field if error.field in target.fields else None, error.message)
+        except DomainError as error:
+            form.add_error(None, error.message)
+        else:
+            sent = len(result.instructions)
+            if sent:
+                message = ngettext(
+                    "Case %(number)s logged; %(count)d stop-payment sent.",
+                    "Case %(number)s logged; %(count)d stop-payments sent.",
+                    sent,
+                ) % {"number": result.case.number, "count": sent}
+            else:
+                message = _(
+                    "Case %(number)s logged. Add the account that received the money and stop it."
+                ) % {"number": result.case.number}
+            messages.success(request, message)
+            anchor = "#instructions" if sent else "#add-account"
+            return redirect(reverse("case-detail", args=[result.case.pk]) + anchor)
+    return render(
+        request,
+        "funds/case_new.html",
+        {"form": form, "victims": victims, "accounts": accounts},
+        status=400 if data is not None else 200,
+    )
+
+
+def _victim_intake(data: dict[str, Any]) -> intake_services.VictimIntake:
+    return intake_services.VictimIntake(
+        name=data["name"],
+        id_number=data["id_number"],
+        phone=data["phone"],
+        loss_amount=data["loss_amount"],
+        account_institution=data.get("account_institution", ""),
+        account_number=data.get("account_number", ""),
+        account_holder_name=data.get("account_holder_name", ""),
+    )
 
 
 def _freeze_choices(instructions: Iterable[Instruction]) -> list[tuple[int, str]]:

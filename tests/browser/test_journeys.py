@@ -120,7 +120,8 @@ def execute_in_place(inbox: Any, pk: int, amount: str, reference: str) -> Any:
 def log_report_and_stop(
     officer: Session, screenshots: Screenshots | None, title: str, number: str, amount: str
 ) -> Case:
-    """From the case list: the new report form, then the account with its stop-payment."""
+    """From the case list: the new report with its victim and the account that received the
+    money, whose stop-payment goes out with the report in one submit (R13)."""
     page = officer.page
     page.locator("nav").get_by_role("link", name="新接警").click()
     page.wait_for_url(re.compile(r"/cases/new/$"))
@@ -128,23 +129,51 @@ def log_report_and_stop(
     page.select_option("#id_fraud_type", "impersonating_customer_service")
     page.fill("#id_description", "受害人接到自称快递客服的电话，按指引转账。")
     assert page.input_value("#id_reported_at")  # filled in with the time of the call
+    page.fill("#id_victims-0-name", "张三")
+    page.fill("#id_victims-0-id_number", "370102199001011231")
+    page.fill("#id_victims-0-phone", "13800138000")
+    page.fill("#id_victims-0-loss_amount", amount)
+    page.select_option("#id_accounts-0-institution", "ICBC")
+    page.fill("#id_accounts-0-number", number)
+    page.fill("#id_accounts-0-holder_name", "王某某")
+    page.fill("#id_accounts-0-amount", amount)
     if screenshots is not None:
         screenshots.take(page, "new-report")
-    page.locator("main").get_by_role("button", name="登记案件").click()
-    page.wait_for_url(re.compile(r"/cases/\d+/#add-account$"))
-    case = Case.objects.get(title=title)
-    form = page.locator("#add-account")
-    assert form.evaluate("details => details.open")  # ready for the account at once
-    form.locator("select[name=institution]").select_option("ICBC")
-    form.locator("input[name=number]").fill(number)
-    form.locator("input[name=holder_name]").fill("王某某")
-    assert form.locator("input[name=ask_stop]").is_checked()
-    form.locator("input[name=stop_amount]").fill(amount)
-    if screenshots is not None:
-        screenshots.take(page, "case-file-add-account")
-    form.get_by_role("button", name="添加账户").click()
-    page.wait_for_url(re.compile(r"/cases/\d+/#accounts$"))
-    return case
+    page.locator("main").get_by_role("button", name="登记案件并发出止付").click()
+    page.wait_for_url(re.compile(r"/cases/\d+/#instructions$"))
+    return Case.objects.get(title=title)
+
+
+def test_the_new_report_takes_any_number_of_accounts_in_one_submit(
+    world: dict[str, User], sessions: Any, screenshots: Screenshots
+) -> None:
+    officer = sessions()
+    officer.sign_in("officer_lx", "/cases/new/")
+    page = officer.page
+    page.fill("#id_title", "刷单返利诈骗（五张卡）")
+    page.select_option("#id_fraud_type", "rebate_task")
+    page.fill("#id_victims-0-name", "张三")
+    page.fill("#id_victims-0-id_number", "370102199001011231")
+    page.fill("#id_victims-0-phone", "13800138000")
+    page.fill("#id_victims-0-loss_amount", "50000.00")
+    add = page.get_by_role("button", name="再添加一个账户")
+    add.click()
+    add.click()  # three rows on the page, two added: five
+    rows = page.locator('[data-parts="accounts"] fieldset')
+    assert rows.count() == 5
+    assert page.locator("#id_accounts-4-number").evaluate("e => e === document.activeElement")
+    for index in range(5):
+        page.select_option(f"#id_accounts-{index}-institution", "ICBC" if index % 2 else "CCB")
+        page.fill(f"#id_accounts-{index}-number", f"62220200000001{index:02d}")
+        page.fill(f"#id_accounts-{index}-holder_name", f"某{index}")
+        page.fill(f"#id_accounts-{index}-amount", "10000.00")
+    screenshots.take(page, "new-report-five-accounts")
+    page.locator("main").get_by_role("button", name="登记案件并发出止付").click()
+    page.wait_for_url(re.compile(r"/cases/\d+/#instructions$"))
+    case = Case.objects.get(title="刷单返利诈骗（五张卡）")
+    assert Instruction.objects.filter(case=case, kind="stop_payment").count() == 5
+    assert "5 条止付" in page.locator("ul.messages").inner_text()
+    screenshots.take(page, "case-file-five-stops")
 
 
 def test_officer_logs_a_report_and_asks_for_a_stop_payment(
@@ -159,7 +188,8 @@ def test_officer_logs_a_report_and_asks_for_a_stop_payment(
     )
 
     page = officer.page
-    assert "已添加账户并发出止付申请。" in page.locator("ul.messages").inner_text()
+    assert case.number in page.locator("ul.messages").inner_text()
+    assert "1 条止付" in page.locator("ul.messages").inner_text()
     account_row = page.locator("#accounts tbody tr", has_text="6222021234567890")
     assert "已申请止付" in account_row.inner_text()
     request_row = page.locator("#instructions tbody tr", has_text="6222021234567890")

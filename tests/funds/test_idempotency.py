@@ -397,6 +397,17 @@ class ConcurrentRetriesTest(TransactionTestCase):
         assert Case.objects.count() == 1
         assert IdempotencyKey.objects.count() == 1
 
+    def test_six_identical_intakes_at_once_log_one_case_and_its_stops(self):
+        from tests.funds.test_intake import INTAKE
+        from tests.funds.test_intake import body as intake_body
+
+        data = intake_body()
+        responses = run_at_once(*[lambda: self.post(INTAKE, data, "alarm-43")] * 6)
+
+        self.assert_one_answer(responses, 201)
+        assert Case.objects.count() == 1
+        assert Instruction.objects.filter(kind="stop_payment").count() == 2
+
     def test_six_identical_executions_at_once_execute_once(self):
         liaison = User.objects.get(username="liaison_icbc")
         liaison_token = api_token_issue(user=liaison).secret
