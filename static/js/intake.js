@@ -14,12 +14,12 @@
     button.addEventListener("click", function () {
       var index = parseInt(total.value, 10);
       if (max && index >= parseInt(max.value, 10)) return;
-      var html = template.innerHTML.replace(/__prefix__/g, String(index));
+      var html = template.innerHTML
+        .replace(/__prefix__/g, String(index))
+        .replace(/__number__/g, String(index + 1));
       parts.insertAdjacentHTML("beforeend", html);
       total.value = String(index + 1);
       var added = parts.lastElementChild;
-      var legend = added.querySelector("legend");
-      if (legend) legend.textContent = legend.textContent + " " + (index + 1);
       var first = added.querySelector("input, select, textarea");
       if (first) first.focus();
     });

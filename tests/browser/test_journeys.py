@@ -148,8 +148,9 @@ def test_the_new_report_takes_any_number_of_accounts_in_one_submit(
     world: dict[str, User], sessions: Any, screenshots: Screenshots
 ) -> None:
     officer = sessions()
-    officer.sign_in("officer_lx", "/cases/new/")
+    officer.sign_in("officer_lx", "/cases/")
     page = officer.page
+    page.goto("/cases/new/")
     page.fill("#id_title", "刷单返利诈骗（五张卡）")
     page.select_option("#id_fraud_type", "rebate_task")
     page.fill("#id_victims-0-name", "张三")
@@ -161,7 +162,7 @@ def test_the_new_report_takes_any_number_of_accounts_in_one_submit(
     add.click()  # three rows on the page, two added: five
     rows = page.locator('[data-parts="accounts"] fieldset')
     assert rows.count() == 5
-    assert page.locator("#id_accounts-4-number").evaluate("e => e === document.activeElement")
+    assert page.locator("#id_accounts-4-institution").evaluate("e => e === document.activeElement")
     for index in range(5):
         page.select_option(f"#id_accounts-{index}-institution", "ICBC" if index % 2 else "CCB")
         page.fill(f"#id_accounts-{index}-number", f"62220200000001{index:02d}")
