@@ -46,11 +46,12 @@ install-dev: $(VENV)/.installed-dev
 demo: $(VENV)/.installed-demo
 	PY=$(PY) HOST=$(HOST) PORT=$(PORT) bin/demo
 
+# mypy's Django plugin loads the settings, which with DEBUG off want a real Redis: DEBUG=1.
 lint: export SECRET_KEY ?= lint-only-secret-key-not-for-production-use-0123456789
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy .
+	DEBUG=1 $(VENV)/bin/mypy .
 
 format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .
@@ -68,8 +69,8 @@ browser:
 	@command -v chromium >/dev/null || bin/install-chromium
 
 messages: $(VENV)/.installed
-	$(PY) manage.py makemessages --locale zh_Hans --ignore '.venv/*' --ignore 'var/*'
-	$(PY) manage.py compilemessages --locale zh_Hans
+	DEBUG=1 $(PY) manage.py makemessages --locale zh_Hans --ignore '.venv/*' --ignore 'var/*'
+	DEBUG=1 $(PY) manage.py compilemessages --locale zh_Hans
 
 # The OpenAPI schema published in docs/ (a test checks that it matches the code).
 schema: $(VENV)/.installed

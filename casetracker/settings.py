@@ -59,6 +59,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every log line of the request carries its id (casetracker/logs.py).
+    "casetracker.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -366,7 +368,22 @@ if CELERY_BROKER_URL == "filesystem://":
         "control_folder": str(_control),
         "store_processed": False,
     }
+# Production runs on shared servers only: the filesystem broker and the in-process cache are
+# for the demo on one machine, and with several hosts they would silently split the queue,
+# the throttles and the sign-in lock-outs between hosts.
+if not DEBUG and CELERY_BROKER_URL.startswith(("filesystem:", "memory:")):
+    raise ImproperlyConfigured(
+        "With DEBUG off, set REDIS_URL (or CELERY_BROKER_URL) to a real broker: "
+        f"{CELERY_BROKER_URL!r} works on one machine only."
+    )
+if not DEBUG and not REDIS_URL:
+    raise ImproperlyConfigured(
+        "With DEBUG off, set REDIS_URL: the cache holds the throttles and sign-in lock-outs "
+        "that every web process must share."
+    )
 CELERY_TASK_IGNORE_RESULT = True
+# Workers and beat log through LOGGING above (JSON, with the task's id), not Celery's own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -375,16 +392,46 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # on Python 3.13) fails under threads and can stop beat with no sign (issue 15). Every
 # periodic task is idempotent per period and catches up what a stopped beat missed
 # (docs/operations.md, "Beat"), so nothing needs to survive a restart of beat.
-CELERY_BEAT_SCHEDULER = "celery.beat:Scheduler"
+#
+# Beat ticks only while it holds a lock in Redis (casetracker/beat.py), so a second beat on
+# another host stands by and takes over within BEAT_LOCK_SECONDS of the first one stopping.
+CELERY_BEAT_SCHEDULER = "casetracker.beat:LockedScheduler"
+BEAT_LOCK_SECONDS = env_int("BEAT_LOCK_SECONDS", 60, minimum=10)
+BEAT_STANDBY_SECONDS = max(1, BEAT_LOCK_SECONDS // 6)
+# The holder renews its lock at every tick, so it must tick well within the lock's time-out.
+CELERY_BEAT_MAX_LOOP_INTERVAL = BEAT_LOCK_SECONDS // 4
 
+# Logs: one JSON object a line (LOG_FORMAT=json, the default with DEBUG off) or plain text
+# (the default with DEBUG on), each with the id of its request or task (casetracker/logs.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is neither json nor plain.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "casetracker.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            "json_ensure_ascii": False,
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# Prometheus scrapes /metrics with this bearer token (casetracker/metrics.py); empty: off.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
 # The legal and service-level clocks of DOMAIN.md (R1-R14). Each is a default that an operator
 # can change from the environment; business logic reads them from here, never a literal.

@@ -10,7 +10,7 @@ from drf_spectacular.views import (
 
 from accounts import views as account_views
 from accounts.urls import api_urlpatterns as account_api
-from casetracker import health
+from casetracker import health, metrics
 from funds.api.urls import api_urlpatterns as funds_api
 
 api_v1 = [
@@ -26,6 +26,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", health.liveness, name="health"),
     path("healthz/ready", health.readiness, name="health-ready"),
+    path("metrics", metrics.metrics, name="metrics"),
     # The admin signs in through the product's own sign-in, which asks for the second factor.
     path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
     path("admin/", admin.site.urls),

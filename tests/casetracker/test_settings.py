@@ -168,3 +168,56 @@ def test_the_deploy_check_is_clean_with_production_settings():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": "k" * 20 + "-production-secret-" + "z9" * 20,
+    "ALLOWED_HOSTS": "casetracker.example.gov.cn",
+}
+
+
+def run_without(*names, **env_vars):
+    """``manage.py check`` with production settings and without the named variables."""
+    env = {k: v for k, v in os.environ.items() if k not in {*names, "DEBUG", "SECRET_KEY"}}
+    env.update(PRODUCTION, **env_vars)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_refuses_the_filesystem_broker_and_an_in_process_cache():
+    result = run_without("REDIS_URL", "CELERY_BROKER_URL")
+    assert result.returncode != 0
+    assert "set REDIS_URL (or CELERY_BROKER_URL) to a real broker" in result.stderr
+    # A broker of its own is not enough: the cache must be shared too.
+    result = run_without("REDIS_URL", CELERY_BROKER_URL="redis://127.0.0.1:6379/9")
+    assert result.returncode != 0
+    assert "the cache holds the throttles and sign-in lock-outs" in result.stderr
+    result = run_without("CELERY_BROKER_URL", CELERY_BROKER_URL="memory://")
+    assert result.returncode != 0
+
+
+def test_production_refuses_a_database_other_than_postgresql():
+    result = run_without("DATABASE_URL", DATABASE_URL="sqlite:///var/casetracker.sqlite3")
+    assert result.returncode != 0
+    assert "DATABASE_URL must point at PostgreSQL" in result.stderr
+
+
+def test_the_demo_runs_on_the_filesystem_broker_with_debug_on():
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "CELERY_BROKER_URL"}}
+    env["DEBUG"] = "1"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr

@@ -322,8 +322,10 @@ def test_a_real_worker_and_beat_raise_a_flag_for_a_late_first_stop(tmp_path):
         (w.officer_lx.pk, "raised")
     ]
     assert "funds.tasks.sweep_deadlines" in "".join(worker.lines)
-    # Beat kept no schedule file: the in-memory scheduler of the settings, not a shelve.
-    assert "celery.beat.Scheduler" in "".join(beat.lines)
+    # Beat kept no schedule file: the in-memory scheduler of the settings, not a shelve; and
+    # it held the lock that keeps a second beat standing by (casetracker/beat.py).
+    assert "casetracker.beat.LockedScheduler" in "".join(beat.lines)
+    assert "beat holds the lock" in "".join(beat.lines)
     assert not list(ROOT.glob("celerybeat-schedule*"))
 
 
