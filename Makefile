@@ -9,7 +9,7 @@ PORT ?= 8000
 # The newest working Python 3.12+; bin/find-python explains what to install if there is none.
 PYTHON ?= $(shell bin/find-python)
 
-.PHONY: help venv install install-demo install-dev demo test lint browser format messages schema bench-sweep clean
+.PHONY: help venv install install-demo install-dev demo test lint browser format messages schema bench-sweep lock wheelhouse audit clean
 
 help:
 	@echo "make demo   - install, start an embedded PostgreSQL, load the demo world, run web + Celery worker + beat"
@@ -17,6 +17,8 @@ help:
 	@echo "make lint   - ruff and mypy only"
 	@echo "make messages - extract and compile translations"
 	@echo "make schema - regenerate docs/openapi.yaml"
+	@echo "make lock   - make the hashed lock files again from requirements*.txt"
+	@echo "make wheelhouse - every wheel needed, in wheelhouse/, for an offline install"
 
 $(VENV)/.created:
 	@test -n "$(PYTHON)" || { bin/find-python; exit 1; }
@@ -24,16 +26,19 @@ $(VENV)/.created:
 	$(PY) -m pip install --quiet --upgrade pip
 	@touch $@
 
-$(VENV)/.installed: $(VENV)/.created requirements.txt
-	$(PY) -m pip install --quiet -r requirements.txt
+# Installs come from the lock files: every package, direct and transitive, pinned with its
+# hashes (pip refuses anything else). requirements*.txt say what we chose; `make lock` makes
+# the locks from them.
+$(VENV)/.installed: $(VENV)/.created requirements.lock
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements.lock
 	@touch $@
 
-$(VENV)/.installed-demo: $(VENV)/.installed requirements-demo.txt
-	$(PY) -m pip install --quiet -r requirements-demo.txt
+$(VENV)/.installed-demo: $(VENV)/.installed requirements-demo.lock
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements-demo.lock
 	@touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed-demo requirements-dev.txt
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+$(VENV)/.installed-dev: $(VENV)/.installed-demo requirements-dev.lock
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements-dev.lock
 	@touch $@
 
 install: $(VENV)/.installed
@@ -84,6 +89,27 @@ bench-sweep: $(VENV)/.installed
 # (SIZES=10000,100000 for fewer); a few minutes for the 1M build.
 bench-reports: $(VENV)/.installed
 	PY=$(PY) bin/with-services $(PY) bench/reports.py
+
+# The locks, made again from requirements*.txt with pip-tools (in a venv of its own, so that
+# it never changes the project's). Run after changing a requirements file.
+LOCK_TOOLS := var/lock-tools
+lock:
+	@test -x $(LOCK_TOOLS)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_TOOLS) && $(LOCK_TOOLS)/bin/pip install --quiet pip-tools; }
+	for r in requirements requirements-demo requirements-dev; do \
+	  $(LOCK_TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	    --no-emit-index-url --no-emit-find-links -o $$r.lock $$r.txt || exit 1; \
+	done
+
+# Every wheel the product, the demo and the tests need, in wheelhouse/, for a machine with no
+# package index: pip install --no-index --find-links wheelhouse --require-hashes -r requirements.lock
+wheelhouse: $(VENV)/.created
+	$(PY) -m pip wheel --quiet --no-deps --require-hashes -r requirements-dev.lock -w wheelhouse
+
+# Known vulnerabilities of the locked packages (pip-audit asks PyPI's or OSV's database, so
+# this needs their service; the development machine cannot reach it).
+audit: $(VENV)/.created
+	@test -x $(LOCK_TOOLS)/bin/pip-audit || { $(PYTHON) -m venv $(LOCK_TOOLS) && $(LOCK_TOOLS)/bin/pip install --quiet pip-tools pip-audit; }
+	$(LOCK_TOOLS)/bin/pip-audit --strict --require-hashes --disable-pip -r requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .mypy_cache .ruff_cache
