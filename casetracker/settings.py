@@ -116,6 +116,13 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Behind PgBouncer in transaction mode a client's statements may run on any server
+# connection: no server-side cursors (they live across transactions) and no prepared
+# statements (psycopg prepares a query run five times). Every advisory lock of the code is
+# transaction-level already (docs/operations.md, "PgBouncer").
+if env_bool("DATABASE_PGBOUNCER", False):
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured(
         "DATABASE_URL must point at PostgreSQL (postgres://...): casetracker runs on nothing else."

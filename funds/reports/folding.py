@@ -5,15 +5,14 @@ changed in the figures (funds.reports.figures defines each figure and names its 
 ``report_totals_refresh`` (Celery beat, every REPORT_REFRESH_SECONDS) folds those changes
 into ReportTotal, rolled up to every unit above the case's unit, by day and by month. It
 rebuilds everything instead, through ``funds_report_replay()``, when the police tree moved or
-a case changed unit. Both hold one advisory lock, so two workers never fold at once; a fold
-is one statement, so a report never sees half of one.
+a case changed unit. Both hold one transaction-level advisory lock (so it works behind
+PgBouncer in transaction mode), and two workers never fold at once; a fold is one statement,
+so a report never sees half of one.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.db import OperationalError, connection, transaction
@@ -27,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 # The advisory lock that folds and rebuilds hold (any constant unique to this purpose).
 SUMMARY_LOCK = 6_006_001
+REBUILD_ATTEMPTS = 5
 
 _SUMS = ", ".join(f"sum({c}) AS {c}" for c in COLUMNS)
 _COLUMNS = ", ".join(COLUMNS)
@@ -91,17 +91,6 @@ def report_totals_refresh() -> RefreshResult:
     return RefreshResult(folded=folded)
 
 
-@contextmanager
-def _session_lock() -> Iterator[None]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)", [SUMMARY_LOCK])
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [SUMMARY_LOCK])
-
-
 def report_totals_rebuild() -> None:
     """Recompute the totals and the speed samples from the tables (funds_report_replay).
 
@@ -109,23 +98,35 @@ def report_totals_rebuild() -> None:
     from the same snapshot, and the triggers' changes of transactions that commit meanwhile
     stay behind to be folded next time. Inside a caller's transaction (tests) it simply
     runs there.
+
+    The lock is transaction-level (it ends with the transaction, so it works behind
+    PgBouncer in transaction mode, where a session lock could outlive its client on a
+    pooled connection). While waiting for it, the snapshot was already taken; so once it is
+    held, the state row is locked too: a fold or rebuild that committed meanwhile updated
+    that row, which REPEATABLE READ answers with a serialization failure, and the rebuild
+    starts again on a fresh snapshot.
     """
     if connection.in_atomic_block:
         _rebuild()
         return
-    with _session_lock():
-        for attempt in range(3):
-            try:
-                with transaction.atomic():
-                    with connection.cursor() as cursor:
-                        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                    _rebuild()
-                return
-            except OperationalError as error:
-                # A speed sample written meanwhile by a trigger collides with the replay's.
-                if getattr(error.__cause__, "sqlstate", None) != "40001" or attempt == 2:
-                    raise
-                logger.info("Report totals rebuild met a concurrent change; trying again.")
+    # The row exists before any rebuild, so that even the first two see each other.
+    ReportSummaryState.objects.get_or_create(pk=1)
+    for attempt in range(REBUILD_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SUMMARY_LOCK])
+                    cursor.execute("SELECT 1 FROM funds_reportsummarystate WHERE id = 1 FOR UPDATE")
+                _rebuild()
+            return
+        except OperationalError as error:
+            # A fold or rebuild committed after the snapshot, or a speed sample written
+            # meanwhile by a trigger collides with the replay's: again, on a fresh snapshot.
+            last = attempt == REBUILD_ATTEMPTS - 1
+            if getattr(error.__cause__, "sqlstate", None) != "40001" or last:
+                raise
+            logger.info("Report totals rebuild met a concurrent change; trying again.")
 
 
 def _rebuild() -> None:

@@ -221,3 +221,13 @@ def test_the_demo_runs_on_the_filesystem_broker_with_debug_on():
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_behind_pgbouncer_no_server_side_cursors_or_prepared_statements():
+    code = (
+        "from django.conf import settings; d = settings.DATABASES['default'];"
+        "print(d['DISABLE_SERVER_SIDE_CURSORS'], d['OPTIONS']['prepare_threshold'])"
+    )
+    result = run_manage("shell", "-c", code, DEBUG="1", DATABASE_PGBOUNCER="1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].split() == ["True", "None"]
