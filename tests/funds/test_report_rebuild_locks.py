@@ -19,7 +19,7 @@ from tests.funds.test_concurrency import run_at_once
 
 def figures() -> list[str]:
     """The kept totals without their ids (a rebuild writes new rows)."""
-    return sorted((repr(row[1:]) for row in ReportTotal.objects.values_list()))
+    return sorted(repr(row[1:]) for row in ReportTotal.objects.values_list())
 
 
 def speed() -> list[str]:
