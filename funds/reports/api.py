@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from contextlib import ExitStack
 from datetime import timedelta
 from typing import Any
 
@@ -36,6 +37,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Organization, Role, User
 from accounts.scope import access_unit, filter_by_unit
+from casetracker.db import read_from_replica, reports_from_replica
 from funds.access import require_role
 from funds.api.idempotency import Idempotent
 from funds.api.serializers import UnitSerializer
@@ -104,6 +106,7 @@ class TotalsView(Idempotent, APIView):
             },
         ),
     )
+    @read_from_replica
     def get(self, request: Request) -> Response:
         """Counts and amounts at every stage for the subtree, grouped (managers, auditors)."""
         user = require_role(request.user, Role.MANAGER, Role.AUDITOR)
@@ -146,6 +149,7 @@ class SpeedView(Idempotent, APIView):
             },
         ),
     )
+    @read_from_replica
     def get(self, request: Request) -> Response:
         """The league table: median and 90th percentile of each speed measure (seconds) and
         the overdue flags, per child unit or institution, for intervals that started in the
@@ -252,6 +256,17 @@ class PeriodicReportViewSet(
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         require_role(request.user, Role.MANAGER, Role.AUDITOR)
+        # Its reads go to the replica (when there is one); signing in stayed on the primary.
+        self._replica = ExitStack()
+        self._replica.enter_context(reports_from_replica())
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        replica = getattr(self, "_replica", None)
+        if replica is not None:
+            replica.close()
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def get_queryset(self) -> QuerySet[PeriodicReport]:
         reports = PeriodicReport.objects.select_related("unit")

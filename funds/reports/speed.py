@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from django.db import connection
+from django.db import connections
 
 from accounts.models import Organization
+from casetracker.db import report_database
 from funds.models import SpeedMeasure
 from funds.reports.figures import MEASURES, Keyed
 from funds.reports.totals import child_of, keyed_totals
@@ -144,7 +145,7 @@ def _speed_summary(
         GROUP BY GROUPING SETS ((s.measure, {key}), (s.measure))
     """  # noqa: S608 - interpolated: constant SQL and a path length; values are parameters
     measured: dict[Any, dict[str, Speed]] = defaultdict(dict)
-    with connection.cursor() as cursor:
+    with connections[report_database()].cursor() as cursor:
         cursor.execute(sql, [f"{scope.path}%", date_from, date_to])
         for measure, key_value, is_total, count, (median, p90) in cursor.fetchall():
             if group_by == "institution" and measure in POLICE_MEASURES and not is_total:

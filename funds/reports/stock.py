@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connections
 
 from accounts.models import Organization
+from casetracker.db import report_database
 from funds.models.money import ZERO
 
 STOCK = """
@@ -54,7 +55,7 @@ class Stock:
 
 def stock(*, scope: Organization, now: datetime) -> Stock:
     """What the freezes of cases in ``scope``'s subtree hold at ``now``, and what waits."""
-    with connection.cursor() as cursor:
+    with connections[report_database()].cursor() as cursor:
         cursor.execute(STOCK, {"now": now, "path": f"{scope.path}%"})
         rows = cursor.fetchall()
     units = {u.pk: u for u in Organization.objects.filter(path__startswith=scope.path)}

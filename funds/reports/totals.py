@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from django.db import connection
+from django.db import connections
 
 from accounts.models import Organization
+from casetracker.db import report_database
 from funds.reports.figures import COLUMNS, Figures, Keyed
 from funds.reports.periods import (
     month_start,
@@ -183,7 +184,7 @@ def keyed_totals(
         SELECT {key}, institution_id IS NULL, {SUMS} FROM figures GROUP BY 1, 2
     """  # noqa: S608 - interpolated: column names, constant SQL and a path length; values are parameters
     keyed: dict[Any, Keyed] = defaultdict(Keyed)
-    with connection.cursor() as cursor:
+    with connections[report_database()].cursor() as cursor:
         cursor.execute(sql, params)
         for key_value, case_level, *values in cursor.fetchall():
             entry = keyed[key_value]

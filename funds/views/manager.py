@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Organization, Role, User
 from accounts.scope import access_unit, units_in_scope
+from casetracker.db import reports_from_replica
 from funds import acting_time, selectors
 from funds.access import (
     access_instruction,
@@ -365,7 +366,8 @@ def desk_page(request: HttpRequest) -> HttpResponse:
     query.is_valid()
     board = Desk(user, query, _amounts(request, query))
     if request.GET.get("export"):
-        return _xlsx(board, request.GET["export"])
+        with reports_from_replica():
+            return _xlsx(board, request.GET["export"])
 
     def with_params(**changes: str) -> str:
         params = request.GET.copy()

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organization, Role
 from accounts.scope import access_unit, units_in_scope
+from casetracker.db import read_from_replica
 from funds.access import access_periodic_report, periodic_reports_visible_to
 from funds.models import PeriodicReport, ReportKind, SpeedMeasure
 from funds.reports.export import XLSX_TYPE, report_csv, report_filename, report_xlsx
@@ -73,6 +74,7 @@ def _filtered(
 
 
 @roles(Role.MANAGER, Role.AUDITOR)
+@read_from_replica
 def report_list(request: HttpRequest) -> HttpResponse:
     """The subtree's kept reports, newest first, 25 a page."""
     form = ReportListForm(request.GET)
@@ -117,6 +119,7 @@ def _speed_rows(speeds: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 
 @roles(Role.MANAGER, Role.AUDITOR)
+@read_from_replica
 def report_detail(request: HttpRequest, pk: int) -> HttpResponse:
     report = access_periodic_report(request.user, pk)
     figures = report.figures
@@ -135,6 +138,7 @@ def report_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @roles(Role.MANAGER, Role.AUDITOR)
+@read_from_replica
 def report_download(request: HttpRequest, pk: int, extension: str) -> HttpResponse:
     """The report as the exchange format's CSV or XLSX file (funds.reports.export)."""
     if extension not in DOWNLOADS:
