@@ -8,7 +8,6 @@ from typing import Any
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -114,14 +113,22 @@ class SharedAccountSerializer(serializers.Serializer[Any]):
     cases = SharedCaseSerializer(many=True)
 
 
-class SharedAccountsView(Idempotent, GenericAPIView[Any]):
-    """Bank accounts involved in two or more cases of the user's subtree, newest first."""
+class SharedAccountPageSerializer(serializers.Serializer[Any]):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = SharedAccountSerializer(many=True)
 
-    serializer_class = SharedAccountSerializer
+
+class SharedAccountsView(Idempotent, APIView):
+    """Bank accounts involved in two or more cases of the user's subtree, newest first."""
 
     @extend_schema(
         parameters=[OpenApiParameter("page", int)],
-        responses={200: SharedAccountSerializer(many=True)},
+        responses={
+            200: SharedAccountPageSerializer,
+            403: OpenApiResponse(description="Not a manager or an auditor."),
+        },
         tags=["accounts"],
     )
     def get(self, request: Request) -> Response:

@@ -12,8 +12,8 @@
   "use strict";
   var COLLAPSE_AT = 150;
   var LABELS_UP_TO = 80;
-  var COLUMN_GAP = 260;
-  var ROW_GAP = 46;
+  var COLUMN_GAP = 220;
+  var ROW_GAP = 70;
   // One colour per stage, in the badges' spirit (static/css/app.css): amber asked, green
   // done, red failed or ended, grey nothing asked yet, blue the victims.
   var COLOURS = {
