@@ -15,7 +15,9 @@ from tests.funds.helpers import FundsTestCase
 VICTIM_CARD = "6217009900001234"
 
 
-class GraphTest(FundsTestCase):
+class GraphTestCase(FundsTestCase):
+    """A filed case of 历下 and the shortcuts that give it transfers."""
+
     def setUp(self) -> None:
         super().setUp()
         self.case = self.filed_case()
@@ -61,6 +63,8 @@ class GraphTest(FundsTestCase):
             for e in graph["edges"]
         }
 
+
+class GraphTest(GraphTestCase):
     def test_it_draws_a_victim_a_fan_out_and_sums_each_pair(self) -> None:
         victim = self.add_victim(self.case["id"])
         first = self.add_account(self.case["id"], "6222020000000001")
@@ -173,3 +177,60 @@ class GraphTest(FundsTestCase):
         # token and user, the user's unit, the case, then the graph's four: involved
         # accounts, victims, the accounts seen only in transfers, the edges.
         assert small == large == 7
+
+
+class FlowPanelTest(GraphTestCase):
+    """The case file's graph and the side panel of a clicked node (funds/views/flow.py)."""
+
+    def panel(self, user, node: str, status: int = 200) -> str:
+        self.client.force_login(user)
+        response = self.client.get(
+            f"/cases/{self.case['id']}/flow/{node}/", HTTP_ACCEPT_LANGUAGE="en"
+        )
+        assert response.status_code == status
+        return response.content.decode()
+
+    def test_the_case_file_holds_the_graph_and_its_labels_without_inline_script(self) -> None:
+        self.client.force_login(self.officer_lx)
+        page = self.client.get(
+            f"/cases/{self.case['id']}/", HTTP_ACCEPT_LANGUAGE="en"
+        ).content.decode()
+        assert f'data-graph-url="/api/v1/cases/{self.case["id"]}/graph/"' in page
+        assert '<script id="flow-labels" type="application/json">' in page
+        assert "vendor/echarts-6.1.0/echarts.min.js" in page
+        assert "js/graph.js" in page
+
+    def test_a_node_shows_its_transfers_and_requests_and_masks_the_victims_card(self) -> None:
+        victim = self.add_victim(self.case["id"])
+        account = self.add_account(self.case["id"], "6222020000000001")
+        self.transfer(("CCB", VICTIM_CARD), ("ICBC", "6222020000000001"), "3000.00")
+        self.transfer(("ICBC", "6222020000000001"), ("ABC", "6228480000000003"), "2500.00")
+        self.post(
+            self.officer_lx,
+            f"/api/v1/cases/{self.case['id']}/instructions/",
+            {"kind": "stop_payment", "account": account["id"], "amount": "500.00"},
+            201,
+        )
+        node = next(n for n in self.graph()["nodes"] if n["involved_account"] == account["id"])
+
+        html = self.panel(self.officer_lx, node["id"])
+
+        assert "3,000.00" in html and "2,500.00" in html
+        assert "6228480000000003" in html
+        assert "************1234" in html and VICTIM_CARD not in html
+        assert "Stop-payment" in html
+        victim_html = self.panel(self.manager_jn, f"v{victim['id']}")
+        assert VICTIM_CARD not in victim_html and "3,000.00" in victim_html
+
+    def test_a_node_outside_the_case_or_scope_is_404(self) -> None:
+        self.add_account(self.case["id"], "6222020000000001")
+        (node,) = self.graph()["nodes"]
+        self.panel(self.officer_sn, node["id"], status=404)
+        other = self.filed_case(self.officer_lx)
+        self.add_account(other["id"], "6222020000000077")
+        stranger = BankAccount.objects.get(number="6222020000000077")
+        self.panel(self.officer_lx, f"a{stranger.pk}", status=404)
+        self.panel(self.officer_lx, "v999999", status=404)
+        self.panel(self.officer_lx, "x1", status=404)
+        self.client.force_login(self.liaison_icbc)
+        assert self.client.get(f"/cases/{self.case['id']}/flow/{node['id']}/").status_code == 403
