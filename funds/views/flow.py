@@ -103,7 +103,7 @@ def flow_labels() -> dict[str, object]:
         "unlisted": _("Seen in transfers only"),
         "layer": _("Layer %(layer)s"),
         "unlistedColumn": _("Not involved"),
-        "more": _("%(count)s more accounts without requests"),
+        "more": _("%(count)s accounts without requests"),
         "collapsed": _(
             "%(count)s accounts: those without requests are grouped by layer; click a group "
             "for its accounts."

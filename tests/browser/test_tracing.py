@@ -17,7 +17,14 @@ from django.utils import timezone
 from openpyxl import load_workbook  # type: ignore[import-untyped]
 
 from accounts.models import User
-from funds.models import Case, Instruction, InstructionStatus, InvolvedAccount
+from funds.models import (
+    BankAccount,
+    Case,
+    Instruction,
+    InstructionStatus,
+    InvolvedAccount,
+    Transfer,
+)
 from funds.services import cases as case_services
 from funds.services import instructions as instruction_services
 from tests.browser.conftest import Screenshots
@@ -147,6 +154,7 @@ def test_graph_the_officer_sees_the_flow_drawn_and_clicks_an_account(
     assert "************1234" in text  # the victim's card, masked
     assert "6217009900001234" not in text
     keep(screenshots.take(page, "account-clicked-its-transfers"))
+    page.locator("#flow").screenshot(path=str(SHOTS / "graph-flow-section.png"))
 
 
 def test_answers_the_liaison_fills_the_template_and_sees_each_row(
@@ -212,3 +220,67 @@ def test_answers_the_liaison_fills_the_template_and_sees_each_row(
     assert executed.status == InstructionStatus.EXECUTED
     assert executed.executed_amount == Decimal("28000.00")
     assert Instruction.objects.get(pk=stops[1].pk).status == InstructionStatus.REJECTED
+
+
+def test_crowd_a_few_hundred_accounts_are_grouped_by_layer(
+    world: dict[str, User],  # noqa: F811
+    sessions: Any,  # noqa: F811
+    screenshots: Screenshots,
+) -> None:
+    """300 accounts seen only in transfers fan out of two layer-1 accounts: they are drawn as
+    group nodes, and a click on a group lists its accounts."""
+    case, first = traced_case(world["officer_lx"])
+    instruction_services.instruction_request(
+        actor=world["officer_lx"],
+        case=case,
+        request=instruction_services.InstructionRequest(
+            kind="stop_payment", involved_account_id=first.pk, amount=Decimal("30000.00")
+        ),
+    )
+    icbc = first.account.institution
+    accounts = BankAccount.objects.bulk_create(
+        BankAccount(institution=icbc, number=f"6212880000{i:06d}") for i in range(300)
+    )
+    Transfer.objects.bulk_create(
+        Transfer(
+            case=case,
+            from_account=first.account,
+            to_account=account,
+            from_holder_name="王某",
+            to_holder_name=f"下游{i}",
+            amount=Decimal("10.00") + i,
+            occurred_at=timezone.now(),
+            reference=f"FAN{i:04d}",
+            created_by=world["officer_lx"],
+        )
+        for i, account in enumerate(accounts)
+    )
+    officer: Session = sessions()
+    officer.sign_in("officer_lx", "/cases/")
+    page = officer.page
+    page.goto(f"/cases/{case.pk}/#flow")
+    graph = page.locator("#flow-graph[data-drawn]")
+    graph.wait_for(state="attached")
+    drawn = int(graph.get_attribute("data-drawn") or "0")
+    # The victim, the stopped account, and groups in place of 303 accounts without requests.
+    assert 2 < drawn <= 6
+    page.locator("#flow").scroll_into_view_if_needed()
+    keep(screenshots.take(page, "a-few-hundred-accounts-grouped"))
+    x, y = page.evaluate(
+        """() => {
+            const chart = echarts.getInstanceByDom(document.getElementById('flow-graph'));
+            const groups = chart.getOption().series[0].data.filter(d => d.id.startsWith('g'));
+            const big = groups.sort((a, b) => b.node.members.length - a.node.members.length)[0];
+            const [px, py] = chart.convertToPixel({seriesIndex: 0}, [big.x, big.y]);
+            const box = document.getElementById('flow-graph').getBoundingClientRect();
+            return [box.left + px, box.top + py];
+        }"""
+    )
+    page.mouse.click(x, y)
+    listed = page.locator("#flow-panel .flow-list li")
+    listed.first.wait_for()
+    assert listed.count() == 200  # the first 200 of the group
+    listed.first.locator("button").click()
+    page.locator("#flow-panel [data-flow-transfers]").wait_for()
+    keep(screenshots.take(page, "a-grouped-account-clicked"))
+    page.locator("#flow").screenshot(path=str(SHOTS / "crowd-flow-section.png"))
