@@ -69,14 +69,21 @@ def flow_node(request: HttpRequest, pk: int, node: str) -> HttpResponse:
         .exclude(account_number="")
         .values_list("account_institution_id", "account_number")
     )
+    number = ""
+    if bank_account is not None:
+        number = bank_account.number
+        if victim is not None or (bank_account.institution_id, number) in victim_cards:
+            number = mask_account_number(number)
     rows = []
     for transfer in transfers[:PANEL_TRANSFERS]:
         outgoing = transfer.from_account_id == (bank_account.pk if bank_account else None)
         other = transfer.to_account if outgoing else transfer.from_account
-        number = other.number
-        if (other.institution_id, number) in victim_cards:
-            number = mask_account_number(number)
-        rows.append({"transfer": transfer, "outgoing": outgoing, "other": other, "number": number})
+        other_number = other.number
+        if (other.institution_id, other_number) in victim_cards:
+            other_number = mask_account_number(other_number)
+        rows.append(
+            {"transfer": transfer, "outgoing": outgoing, "other": other, "number": other_number}
+        )
     return render(
         request,
         "funds/_flow_node.html",
@@ -84,9 +91,7 @@ def flow_node(request: HttpRequest, pk: int, node: str) -> HttpResponse:
             "case": case,
             "victim": victim,
             "bank_account": bank_account,
-            "number": mask_account_number(bank_account.number)
-            if victim is not None and bank_account is not None
-            else (bank_account.number if bank_account else ""),
+            "number": number,
             "involved": involved,
             "rows": rows,
             "transfer_count": transfers.count(),

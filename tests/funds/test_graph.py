@@ -221,6 +221,9 @@ class FlowPanelTest(GraphTestCase):
         assert "Stop-payment" in html
         victim_html = self.panel(self.manager_jn, f"v{victim['id']}")
         assert VICTIM_CARD not in victim_html and "3,000.00" in victim_html
+        # Asked for as an account node, the victim's card stays masked too.
+        card = BankAccount.objects.get(number=VICTIM_CARD)
+        assert VICTIM_CARD not in self.panel(self.officer_lx, f"a{card.pk}")
 
     def test_a_node_outside_the_case_or_scope_is_404(self) -> None:
         self.add_account(self.case["id"], "6222020000000001")
