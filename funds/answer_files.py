@@ -156,7 +156,7 @@ def answers_template(instructions: Iterable[Instruction]) -> bytes:
     choice = DataValidation(type="list", formula1=f'"{EXECUTE},{REJECT}"', allow_blank=True)
     sheet.add_data_validation(choice)
     count = 0
-    for count, instruction in enumerate(instructions, start=1):  # noqa: B007 (count used below)
+    for count, instruction in enumerate(instructions, start=1):  # noqa: B007 - used below
         account = instruction.involved_account.account if instruction.involved_account else None
         due = instruction.response_due_at
         sheet.append(

@@ -72,18 +72,14 @@ def _not_found() -> _RowError:
 
 
 def _find(actor: User, text: str) -> Instruction:
+    if not text:
+        raise _RowError(ID, _("The request number is missing."))
     if not text.isdigit():
-        if not text:
-            return _fail(ID, _("The request number is missing."))
-        return _fail(ID, _("A request number is a whole number."))
+        raise _RowError(ID, _("A request number is a whole number."))
     instruction = instructions_visible_to(actor).filter(pk=int(text)).first()
     if instruction is None:
         raise _not_found()
     return instruction
-
-
-def _fail(column: str, message: str) -> Instruction:
-    raise _RowError(column, message)
 
 
 def _apply(actor: User, values: dict[str, str]) -> tuple[int, str]:
