@@ -3,7 +3,7 @@ everyone's notices."""
 
 from django.urls import path
 
-from funds.views import liaison, manager, notices, officer, reports
+from funds.views import flow, liaison, manager, notices, officer, reports, shared
 
 urlpatterns = [
     path("cases/", officer.case_list, name="case-list"),
@@ -14,6 +14,7 @@ urlpatterns = [
     path("cases/<int:pk>/transfers/", officer.transfer_add, name="case-transfer-add"),
     path("cases/<int:pk>/instructions/", officer.instruction_add, name="case-instruction-add"),
     path("cases/<int:pk>/allocations/", officer.round_open, name="case-round-open"),
+    path("cases/<int:pk>/flow/<str:node>/", flow.flow_node, name="case-flow-node"),
     path("cases/<int:pk>/<slug:action>/", officer.case_action, name="case-action"),
     path(
         "instructions/<int:pk>/<slug:action>/",
@@ -24,6 +25,8 @@ urlpatterns = [
     path("allocations/<int:pk>/withdraw/", officer.round_withdraw, name="round-withdraw"),
     path("inbox/", liaison.inbox, name="inbox"),
     path("inbox/rows/", liaison.inbox_rows, name="inbox-rows"),
+    path("inbox/answers/", liaison.inbox_answers, name="inbox-answers"),
+    path("inbox/answers.xlsx", liaison.inbox_answers_template, name="inbox-answers-template"),
     path("inbox/<int:pk>/execute/", liaison.inbox_execute, name="inbox-execute"),
     path("inbox/<int:pk>/reject/", liaison.inbox_reject, name="inbox-reject"),
     path("inbox/<int:pk>/confirm-hold/", liaison.inbox_confirm_hold, name="inbox-confirm-hold"),
@@ -35,6 +38,7 @@ urlpatterns = [
     path("desk/", manager.desk_page, name="desk"),
     path("desk/<int:pk>/approve/", manager.desk_approve, name="desk-approve"),
     path("desk/allocations/<int:pk>/confirm/", manager.desk_confirm, name="desk-round-confirm"),
+    path("desk/shared-accounts/", shared.shared_accounts, name="desk-shared-accounts"),
     path("desk/reports/", reports.report_list, name="desk-reports"),
     path("desk/reports/<int:pk>/", reports.report_detail, name="desk-report"),
     path(

@@ -85,6 +85,7 @@ class Idempotent:
                 path=request.path,
                 body=request.body,
                 content_type=request.content_type or "",
+                content_params=request.content_params,
             ),
         )
         with transaction.atomic():

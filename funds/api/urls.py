@@ -3,6 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from funds.api.tracing import CaseGraphView, InstructionAnswersView, SharedAccountsView
 from funds.api.views import (
     AllocationRoundViewSet,
     CaseViewSet,
@@ -21,6 +22,10 @@ router.register("notifications", NotificationViewSet, basename="notification")
 router.register("reports/periodic", PeriodicReportViewSet, basename="periodic-report")
 
 api_urlpatterns = [
+    # Ahead of the router, whose ``instructions/{pk}/`` would take ``answers`` for an id.
+    path("cases/<int:pk>/graph/", CaseGraphView.as_view(), name="case-graph"),
+    path("accounts/shared/", SharedAccountsView.as_view(), name="shared-accounts"),
+    path("instructions/answers/", InstructionAnswersView.as_view(), name="instruction-answers"),
     *router.urls,
     path("reports/totals/", TotalsView.as_view(), name="report-totals"),
     path("reports/speed/", SpeedView.as_view(), name="report-speed"),

@@ -9,12 +9,15 @@ answer.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFileUploadHandler
 from django.db import connection, transaction
+from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.utils import timezone
 
 from accounts.models import User
@@ -29,14 +32,53 @@ def key_is_valid(key: str) -> bool:
     return 0 < len(key) <= KEY_MAX_LENGTH and all(" " <= c <= "~" for c in key)
 
 
-def request_fingerprint(*, method: str, path: str, body: bytes, content_type: str) -> str:
+def _canonical_multipart(body: bytes, boundary: str) -> bytes | None:
+    """A multipart body as its fields and files, sorted, without the boundary (which a client
+    draws afresh for each retry); None when it cannot be parsed (hashed as it came)."""
+    meta = {
+        "CONTENT_TYPE": f"multipart/form-data; boundary={boundary}",
+        "CONTENT_LENGTH": str(len(body)),
+    }
+    try:
+        fields, files = MultiPartParser(
+            meta,
+            io.BytesIO(body),
+            [MemoryFileUploadHandler(), TemporaryFileUploadHandler()],
+            "utf-8",
+        ).parse()
+    except (MultiPartParserError, ValueError):
+        return None
+    parts: list[list[str]] = [
+        ["field", name, value] for name, values in fields.lists() for value in values
+    ]
+    for name, uploads in files.lists():
+        for upload in uploads:
+            digest = hashlib.sha256(upload.read()).hexdigest()
+            parts.append(["file", name, upload.name or "", digest])
+    return json.dumps(sorted(parts), ensure_ascii=False).encode()
+
+
+def request_fingerprint(
+    *,
+    method: str,
+    path: str,
+    body: bytes,
+    content_type: str,
+    content_params: dict[str, str] | None = None,
+) -> str:
     """SHA-256 of the method, the path and the body.
 
     A JSON body is hashed as canonical JSON (sorted keys, no spaces), so that a client that
-    serialises its retry afresh, with other whitespace or key order, still matches; any other
-    body is hashed as its bytes.
+    serialises its retry afresh, with other whitespace or key order, still matches; a
+    multipart body (a file upload) as its sorted fields and the SHA-256 of each file, since
+    each retry draws a new boundary; any other body is hashed as its bytes.
     """
-    if content_type == "application/json":
+    boundary = (content_params or {}).get("boundary")
+    if content_type == "multipart/form-data" and boundary:
+        canonical = _canonical_multipart(body, boundary)
+        if canonical is not None:
+            body = canonical
+    elif content_type == "application/json":
         try:
             parsed = json.loads(body)
         except ValueError:  # DRF answers the malformed body with its 400; hash it as it came

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -15,9 +16,11 @@ from accounts.middleware import passive
 from accounts.models import Role, User
 from funds import selectors
 from funds.access import access_instruction
+from funds.answer_files import MAX_FILE_BYTES, AnswerFileRefused, answers_template, read_answer_rows
 from funds.forms import ConfirmHoldForm, ExecuteForm, RejectForm
 from funds.models import Instruction, InstructionKind, InstructionStatus
 from funds.services import instructions as instruction_services
+from funds.services.answers import APPLIED, SKIPPED, UNANSWERED, instruction_answers_apply
 from funds.views.common import attempt, is_htmx, roles
 
 RECENT = 20
@@ -127,3 +130,50 @@ def inbox_confirm_hold(request: HttpRequest, pk: int) -> HttpResponse:
 @roles(Role.LIAISON)
 def inbox_reject(request: HttpRequest, pk: int) -> HttpResponse:
     return _answer(request, pk, "reject")
+
+
+@roles(Role.LIAISON)
+def inbox_answers_template(request: HttpRequest) -> HttpResponse:
+    """The pending requests as an XLSX to fill in (funds.answer_files)."""
+    pending = (
+        selectors.instruction_list(request.user)
+        .filter(status=InstructionStatus.PENDING)
+        .select_related("involved_account__account", "institution", "case")
+    )
+    response = HttpResponse(
+        answers_template(pending),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="answers-{stamp}.xlsx"'
+    return response
+
+
+@roles(Role.LIAISON)
+def inbox_answers(request: HttpRequest) -> HttpResponse:
+    """Upload a filled-in answer file; each row's result on the page that answers."""
+    if request.method != "POST":
+        return redirect("inbox")
+    upload = request.FILES.get("file")
+    context: dict[str, object] = {"file_name": upload.name if upload else ""}
+    if upload is None:
+        context["refusal"] = _("Choose the answer file to upload.")
+    elif upload.size is not None and upload.size > MAX_FILE_BYTES:
+        context["refusal"] = _("The file is larger than 10 MB: split it.")
+    else:
+        try:
+            rows = read_answer_rows(upload.read())
+        except AnswerFileRefused as refusal:
+            context["refusal"] = refusal.message
+        else:
+            result = instruction_answers_apply(actor=cast(User, request.user), rows=rows)
+            context.update(
+                outcomes=result.outcomes,
+                applied=result.count(APPLIED),
+                skipped=result.count(SKIPPED),
+                unanswered=result.count(UNANSWERED),
+                error_count=len(result.errors),
+            )
+    return render(
+        request, "funds/inbox_answers.html", context, status=400 if "refusal" in context else 200
+    )

@@ -54,6 +54,7 @@ from funds.services import rounds as round_services
 from funds.services.freeze_queue import queue_position
 from funds.services.stages import in_force
 from funds.views.common import attempt, roles
+from funds.views.flow import flow_labels
 
 POLICE = (Role.OFFICER, Role.MANAGER, Role.AUDITOR)
 # The case file holds several forms with fields of the same name: each has its own ids, so
@@ -249,6 +250,7 @@ def _case_page(request: HttpRequest, case: Case, status: int = 200, **forms: Any
         "round_form": forms.get("round_form") or RoundForm(freezes=freezes, auto_id=ROUND_IDS),
         # R10: every victim still owed takes part in a round, so needs an account first.
         "owed_without_account": [v for v in victims if v.owed > 0 and not v.has_account],  # type: ignore[attr-defined]
+        "flow_labels": flow_labels(),
     }
     return render(request, "funds/case_detail.html", context, status=status)
 
