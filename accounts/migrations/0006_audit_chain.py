@@ -61,7 +61,8 @@ class Migration(migrations.Migration):
 # new link: position, previous hash, and SHA-256 over "prev_hash \n position \n content",
 # where content is the row's canonical text (jsonb's text form: sorted keys, fixed spacing;
 # times as UTC text, whatever the session's time zone). A head missing (a flush emptied it)
-# is made again at position 0 with the genesis hash.
+# is made again at position 0 with the genesis hash. It runs as its owner (SECURITY DEFINER),
+# so that the application's role needs no privilege on the head (docs/operations.md).
 CHAIN = r"""
 CREATE OR REPLACE FUNCTION audit_chain_link(content text, OUT seq bigint, OUT prev_hash text,
                                             OUT hash text) AS $$
@@ -81,7 +82,7 @@ BEGIN
     UPDATE accounts_auditchainhead h SET seq = audit_chain_link.seq, hash = audit_chain_link.hash
         WHERE h.id = 1;
 END;
-$$ LANGUAGE plpgsql;
+$$ LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT;
 
 CREATE OR REPLACE FUNCTION audit_chain_time(moment timestamptz) RETURNS text AS $$
     SELECT to_char(moment AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
