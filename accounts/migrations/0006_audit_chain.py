@@ -55,17 +55,22 @@ class Migration(migrations.Migration):
     ]
 
 
-# The global audit chain (docs/audit.md). audit_chain_link() is shared by the insert trigger
-# of every chained table (funds 0026 adds funds_event's): it locks the one-row head, so that
-# transactions chain one after another and never onto the same predecessor, and answers the
-# new link: position, previous hash, and SHA-256 over "prev_hash \n position \n content",
-# where content is the row's canonical text (jsonb's text form: sorted keys, fixed spacing;
-# times as UTC text, whatever the session's time zone). A head missing (a flush emptied it)
-# is made again at position 0 with the genesis hash. It runs as its owner (SECURITY DEFINER),
-# so that the application's role needs no privilege on the head (docs/operations.md).
+# The global audit chain (docs/audit.md). Every INSERT statement into a chained table (funds
+# 0026 adds funds_event) first locks the one-row head (a statement trigger), so that
+# transactions chain one after another and never onto the same predecessor, and keeps it in
+# a transaction-local setting; each row then takes the next link from that setting
+# (audit_chain_next: position, previous hash, and SHA-256 over "prev_hash \n position \n
+# content", where content is the row's canonical text: jsonb's text form, sorted keys, fixed
+# spacing, times as UTC text whatever the session's time zone); the statement's end writes
+# the head back once. So a bulk insert costs one head update, not one per row (the row
+# versions of a head updated per row pile up in one transaction: quadratic). The statement
+# triggers run as their owner (SECURITY DEFINER): the application's role needs no right on
+# the head (docs/operations.md), and since a trigger function cannot be called directly,
+# nothing but an INSERT moves the head. The setting is always set afresh by the statement's
+# first trigger, so a value the session set itself is never chained onto. A head missing (a
+# flush emptied it) is made again at position 0 with the genesis hash.
 CHAIN = r"""
-CREATE OR REPLACE FUNCTION audit_chain_link(content text, OUT seq bigint, OUT prev_hash text,
-                                            OUT hash text) AS $$
+CREATE OR REPLACE FUNCTION audit_chain_statement_begin() RETURNS trigger AS $$
 DECLARE
     head record;
 BEGIN
@@ -75,14 +80,34 @@ BEGIN
             ON CONFLICT (id) DO NOTHING;
         SELECT h.seq, h.hash INTO head FROM accounts_auditchainhead h WHERE h.id = 1 FOR UPDATE;
     END IF;
-    seq := head.seq + 1;
-    prev_hash := head.hash;
-    hash := encode(sha256(convert_to(prev_hash || E'\n' || seq::text || E'\n' || content,
-                                     'UTF8')), 'hex');
-    UPDATE accounts_auditchainhead h SET seq = audit_chain_link.seq, hash = audit_chain_link.hash
-        WHERE h.id = 1;
+    PERFORM set_config('casetracker.audit_chain_head', head.seq::text || ' ' || head.hash, true);
+    RETURN NULL;
 END;
 $$ LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT;
+
+CREATE OR REPLACE FUNCTION audit_chain_statement_end() RETURNS trigger AS $$
+DECLARE
+    head text := current_setting('casetracker.audit_chain_head');
+BEGIN
+    UPDATE accounts_auditchainhead h
+       SET seq = split_part(head, ' ', 1)::bigint, hash = split_part(head, ' ', 2)
+     WHERE h.id = 1;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT;
+
+CREATE OR REPLACE FUNCTION audit_chain_next(content text, OUT seq bigint, OUT prev_hash text,
+                                            OUT hash text) AS $$
+DECLARE
+    head text := current_setting('casetracker.audit_chain_head');
+BEGIN
+    seq := split_part(head, ' ', 1)::bigint + 1;
+    prev_hash := split_part(head, ' ', 2);
+    hash := encode(sha256(convert_to(prev_hash || E'\n' || seq::text || E'\n' || content,
+                                     'UTF8')), 'hex');
+    PERFORM set_config('casetracker.audit_chain_head', seq::text || ' ' || hash, true);
+END;
+$$ LANGUAGE plpgsql;
 
 CREATE OR REPLACE FUNCTION audit_chain_time(moment timestamptz) RETURNS text AS $$
     SELECT to_char(moment AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
@@ -101,7 +126,7 @@ CREATE OR REPLACE FUNCTION accounts_securityevent_chain() RETURNS trigger AS $$
 DECLARE
     link record;
 BEGIN
-    SELECT * INTO link FROM audit_chain_link(accounts_securityevent_chain_content(NEW));
+    SELECT * INTO link FROM audit_chain_next(accounts_securityevent_chain_content(NEW));
     NEW.chain_seq := link.seq;
     NEW.prev_hash := link.prev_hash;
     NEW.hash := link.hash;
@@ -109,9 +134,15 @@ BEGIN
 END;
 $$ LANGUAGE plpgsql;
 
+CREATE TRIGGER accounts_securityevent_chain_begin
+    BEFORE INSERT ON accounts_securityevent
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_chain_statement_begin();
 CREATE TRIGGER accounts_securityevent_chain
     BEFORE INSERT ON accounts_securityevent
     FOR EACH ROW EXECUTE FUNCTION accounts_securityevent_chain();
+CREATE TRIGGER accounts_securityevent_chain_end
+    AFTER INSERT ON accounts_securityevent
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_chain_statement_end();
 
 -- TRUNCATE is refused too (the function of 0003 names TG_OP).
 CREATE TRIGGER accounts_securityevent_no_truncate
@@ -121,11 +152,15 @@ CREATE TRIGGER accounts_securityevent_no_truncate
 
 UNCHAIN = """
 DROP TRIGGER IF EXISTS accounts_securityevent_no_truncate ON accounts_securityevent;
+DROP TRIGGER IF EXISTS accounts_securityevent_chain_end ON accounts_securityevent;
 DROP TRIGGER IF EXISTS accounts_securityevent_chain ON accounts_securityevent;
+DROP TRIGGER IF EXISTS accounts_securityevent_chain_begin ON accounts_securityevent;
 DROP FUNCTION IF EXISTS accounts_securityevent_chain();
 DROP FUNCTION IF EXISTS accounts_securityevent_chain_content(accounts_securityevent);
 DROP FUNCTION IF EXISTS audit_chain_time(timestamptz);
-DROP FUNCTION IF EXISTS audit_chain_link(text);
+DROP FUNCTION IF EXISTS audit_chain_next(text);
+DROP FUNCTION IF EXISTS audit_chain_statement_end();
+DROP FUNCTION IF EXISTS audit_chain_statement_begin();
 """
 
 Migration.operations.append(migrations.RunSQL(CHAIN, UNCHAIN))

@@ -67,7 +67,7 @@ CREATE OR REPLACE FUNCTION funds_event_chain() RETURNS trigger AS $$
 DECLARE
     link record;
 BEGIN
-    SELECT * INTO link FROM audit_chain_link(funds_event_chain_content(NEW));
+    SELECT * INTO link FROM audit_chain_next(funds_event_chain_content(NEW));
     NEW.chain_seq := link.seq;
     NEW.prev_hash := link.prev_hash;
     NEW.hash := link.hash;
@@ -75,9 +75,15 @@ BEGIN
 END;
 $$ LANGUAGE plpgsql;
 
+CREATE TRIGGER funds_event_chain_begin
+    BEFORE INSERT ON funds_event
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_chain_statement_begin();
 CREATE TRIGGER funds_event_chain
     BEFORE INSERT ON funds_event
     FOR EACH ROW EXECUTE FUNCTION funds_event_chain();
+CREATE TRIGGER funds_event_chain_end
+    AFTER INSERT ON funds_event
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_chain_statement_end();
 
 -- TRUNCATE is refused too (the function of 0002 names TG_OP).
 CREATE TRIGGER funds_event_no_truncate
@@ -87,7 +93,9 @@ CREATE TRIGGER funds_event_no_truncate
 
 UNCHAIN = """
 DROP TRIGGER IF EXISTS funds_event_no_truncate ON funds_event;
+DROP TRIGGER IF EXISTS funds_event_chain_end ON funds_event;
 DROP TRIGGER IF EXISTS funds_event_chain ON funds_event;
+DROP TRIGGER IF EXISTS funds_event_chain_begin ON funds_event;
 DROP FUNCTION IF EXISTS funds_event_chain();
 DROP FUNCTION IF EXISTS funds_event_chain_content(funds_event);
 """
@@ -101,7 +109,13 @@ DO $$
 DECLARE
     r record;
     link record;
+    head record;
 BEGIN
+    -- The head once, as an INSERT statement's triggers do (accounts 0006).
+    INSERT INTO accounts_auditchainhead (id, seq, hash) VALUES (1, 0, repeat('0', 64))
+        ON CONFLICT (id) DO NOTHING;
+    SELECT h.seq, h.hash INTO head FROM accounts_auditchainhead h WHERE h.id = 1 FOR UPDATE;
+    PERFORM set_config('casetracker.audit_chain_head', head.seq::text || ' ' || head.hash, true);
     FOR r IN
         SELECT 0 AS kind, e.id, e.at, funds_event_chain_content(e) AS content
             FROM funds_event e WHERE e.chain_seq IS NULL
@@ -110,7 +124,7 @@ BEGIN
             FROM accounts_securityevent s WHERE s.chain_seq IS NULL
         ORDER BY at, kind, id
     LOOP
-        SELECT * INTO link FROM audit_chain_link(r.content);
+        SELECT * INTO link FROM audit_chain_next(r.content);
         IF r.kind = 0 THEN
             UPDATE funds_event SET chain_seq = link.seq, prev_hash = link.prev_hash,
                 hash = link.hash WHERE id = r.id;
@@ -119,6 +133,10 @@ BEGIN
                 hash = link.hash WHERE id = r.id;
         END IF;
     END LOOP;
+    UPDATE accounts_auditchainhead h
+       SET seq = split_part(current_setting('casetracker.audit_chain_head'), ' ', 1)::bigint,
+           hash = split_part(current_setting('casetracker.audit_chain_head'), ' ', 2)
+     WHERE h.id = 1;
 END;
 $$;
 ALTER TABLE funds_event ENABLE TRIGGER funds_event_no_update_delete;

@@ -63,7 +63,7 @@ LIMIT 1
 
 
 def link_hash(prev_hash: str, seq: int, content: str) -> str:
-    """The hash of the link at ``seq``: the same formula as audit_chain_link() in SQL."""
+    """The hash of the link at ``seq``: the same formula as audit_chain_next() in SQL."""
     return hashlib.sha256(f"{prev_hash}\n{seq}\n{content}".encode()).hexdigest()
 
 
