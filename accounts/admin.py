@@ -196,6 +196,8 @@ class SecurityEventAdmin(admin.ModelAdmin[SecurityEvent]):
 
     list_display = ["chain_seq", "at", "type", "user", "api_key", "actor", "ip_address", "hash"]
     search_fields = ["hash", "user__username"]
+    # Set by PostgreSQL, so not in the model's form: shown besides it.
+    readonly_fields = ["chain_seq", "prev_hash", "hash"]
     list_filter = ["type"]
     list_select_related = ["api_key", "actor", "user"]
     date_hierarchy = "at"

@@ -2,7 +2,7 @@
 
 PostgreSQL links every event as it is inserted (triggers of accounts 0006 and funds 0026):
 ``hash`` = SHA-256 of ``prev_hash``, the position and the row's canonical text. Here the
-chain is read back in order of position, one chunk at a time from a server-side cursor, and
+chain is read back in order of position, one range of positions at a time, and
 every link is recomputed with Python's hashlib from the stored columns: an event changed,
 removed or slipped in behind the application's back breaks a link, and the first one that
 does is named.
@@ -47,6 +47,11 @@ SELECT * FROM (
 ORDER BY chain_seq, tbl, id
 """
 
+_LAST = """
+SELECT greatest((SELECT max(chain_seq) FROM funds_event),
+                (SELECT max(chain_seq) FROM accounts_securityevent))
+"""
+
 _UNCHAINED = """
 SELECT 'funds_event', id FROM funds_event WHERE chain_seq IS NULL
 UNION ALL
@@ -87,10 +92,17 @@ def _name(table: str, pk: int, seq: int | None) -> str:
 
 
 def _links(lo: int, hi: int) -> Iterator[tuple[str, int, int, str, str, str]]:
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(_LINKS, {"lo": lo, "hi": hi})
-        while rows := cursor.fetchmany(CHUNK):
-            yield from rows
+    """The links from position ``lo`` to ``hi`` in order, CHUNK positions a query: each
+    query is a range scan of both unique indexes and a sort of a few thousand rows, so a
+    million events stream in constant memory (one query over all of them would sort it all)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LAST)
+        last = cursor.fetchone()[0]
+        hi = min(hi, last or 0)
+        while lo <= hi:
+            cursor.execute(_LINKS, {"lo": lo, "hi": min(lo + CHUNK - 1, hi)})
+            yield from cursor.fetchall()
+            lo += CHUNK
 
 
 def audit_chain_verify(*, from_seq: int = 1, to_seq: int | None = None) -> ChainReport:

@@ -306,3 +306,20 @@ def test_six_concurrent_transactions_make_one_unbroken_chain() -> None:
     report = audit_chain_verify()
     assert report.ok, report.problem
     assert report.checked == total
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_events_with_their_links_and_changes_nothing(
+    world: None, client: Any
+) -> None:
+    event = mixed_trail()[0]
+    security = SecurityEvent.objects.get(type=SecurityEventType.SIGNED_IN)
+    client.force_login(User.objects.get(username="admin"))
+    for model, row in (("funds/event", event), ("accounts/securityevent", security)):
+        page = client.get(f"/admin/{model}/{row.pk}/change/")
+        assert page.status_code == 200
+        assert row.hash in page.content.decode() and row.prev_hash in page.content.decode()
+        assert client.get(f"/admin/{model}/add/").status_code == 403
+        assert client.post(f"/admin/{model}/{row.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert client.get("/admin/funds/event/").status_code == 200
+    assert client.get("/admin/funds/auditcheck/").status_code == 200
