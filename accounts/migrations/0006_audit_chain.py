@@ -83,7 +83,7 @@ BEGIN
     PERFORM set_config('casetracker.audit_chain_head', head.seq::text || ' ' || head.hash, true);
     RETURN NULL;
 END;
-$$ LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT;
+$$ LANGUAGE plpgsql SECURITY DEFINER;
 
 CREATE OR REPLACE FUNCTION audit_chain_statement_end() RETURNS trigger AS $$
 DECLARE
@@ -94,7 +94,18 @@ BEGIN
      WHERE h.id = 1;
     RETURN NULL;
 END;
-$$ LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT;
+$$ LANGUAGE plpgsql SECURITY DEFINER;
+
+-- A SECURITY DEFINER function must not find the caller's objects first: only the schema of
+-- the tables, then pg_temp last (by default pg_temp, the session's own, comes first).
+DO $$
+BEGIN
+    EXECUTE format('ALTER FUNCTION audit_chain_statement_begin() SET search_path = %I, pg_temp',
+                   current_schema());
+    EXECUTE format('ALTER FUNCTION audit_chain_statement_end() SET search_path = %I, pg_temp',
+                   current_schema());
+END;
+$$;
 
 CREATE OR REPLACE FUNCTION audit_chain_next(content text, OUT seq bigint, OUT prev_hash text,
                                             OUT hash text) AS $$

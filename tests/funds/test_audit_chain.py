@@ -323,3 +323,17 @@ def test_the_admin_shows_events_with_their_links_and_changes_nothing(
         assert client.post(f"/admin/{model}/{row.pk}/delete/", {"post": "yes"}).status_code == 403
     assert client.get("/admin/funds/event/").status_code == 200
     assert client.get("/admin/funds/auditcheck/").status_code == 200
+
+
+def test_beat_verifies_the_chain_every_audit_verify_seconds() -> None:
+    from django.conf import settings
+
+    from casetracker.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["verify-audit-chain"]
+    assert entry == {
+        "task": "funds.tasks.verify_audit_chain",
+        "schedule": settings.AUDIT_VERIFY_SECONDS,
+    }
+    app.loader.import_default_modules()
+    assert "funds.tasks.verify_audit_chain" in app.tasks
