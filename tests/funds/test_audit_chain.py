@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from django.core import mail
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 from django.test import override_settings
 from django.utils import timezone
@@ -245,6 +245,17 @@ class TestTheAlarm:
         client.force_login(officer())
         page = client.get("/", HTTP_ACCEPT_LANGUAGE="en", follow=True).content.decode()
         assert 'id="audit-chain-banner"' not in page
+
+    def test_verify_audit_record_keeps_the_outcome_and_refuses_a_bad_range(
+        self, world: None
+    ) -> None:
+        mixed_trail()
+        assert verify("--record")[0] == 0
+        assert AuditCheck.objects.latest().ok
+        with pytest.raises(CommandError):
+            call_command("verify_audit", "--from-seq", "5", "--to-seq", "2")
+        with pytest.raises(CommandError):
+            call_command("verify_audit", "--record", "--from-seq", "2")
 
     def test_a_check_that_stopped_running_fails_readiness(self, world: None) -> None:
         from casetracker.health import readiness_checks
