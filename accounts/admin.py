@@ -191,9 +191,13 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
 
 @admin.register(SecurityEvent)
 class SecurityEventAdmin(admin.ModelAdmin[SecurityEvent]):
-    """What happened to the banks' keys, read-only (append-only in the database too)."""
+    """Sign-ins, credentials, users and organisations, read-only (append-only and chained
+    in the database too)."""
 
-    list_display = ["at", "type", "user", "api_key", "actor", "ip_address"]
+    list_display = ["chain_seq", "at", "type", "user", "api_key", "actor", "ip_address", "hash"]
+    search_fields = ["hash", "user__username"]
+    # Set by PostgreSQL, so not in the model's form: shown besides it.
+    readonly_fields = ["chain_seq", "prev_hash", "hash"]
     list_filter = ["type"]
     list_select_related = ["api_key", "actor", "user"]
     date_hierarchy = "at"

@@ -148,7 +148,9 @@ class TokenRevokeView(APIView):
                 {"detail": _("Only a token can revoke itself."), "code": TOKEN_REQUIRED_CODE},
                 status=status.HTTP_403_FORBIDDEN,
             )
-        api_token_revoke(actor=cast(User, request.user), token=token)
+        api_token_revoke(
+            actor=cast(User, request.user), token=token, ip_address=client_address(request)
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -170,7 +172,9 @@ class ApiTokenRevokeView(APIView):
     def post(self, request: Request, pk: int) -> Response:
         """End one of one's own tokens (404 for another's); ending it again changes nothing."""
         token = get_object_or_404(ApiToken, pk=pk, user_id=cast(User, request.user).pk)
-        api_token_revoke(actor=cast(User, request.user), token=token)
+        api_token_revoke(
+            actor=cast(User, request.user), token=token, ip_address=client_address(request)
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

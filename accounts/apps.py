@@ -9,8 +9,9 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_in
 
-        from accounts import schema  # noqa: F401 - registers the OpenAPI security schemes
+        from accounts import audit, schema  # noqa: F401 - schema registers the OpenAPI schemes
         from accounts.middleware import record_second_factor, record_sign_in_time
 
         user_logged_in.connect(record_sign_in_time, dispatch_uid="accounts.record_sign_in_time")
         user_logged_in.connect(record_second_factor, dispatch_uid="accounts.record_second_factor")
+        audit.connect()

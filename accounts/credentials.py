@@ -104,7 +104,22 @@ def api_token_issue(
         user_agent=user_agent[:255],
         ip_address=ip_address,
     )
+    _record_token(SecurityEventType.TOKEN_ISSUED, token=token, actor=user, ip_address=ip_address)
     return Issued(token, secret)
+
+
+def _record_token(
+    type: SecurityEventType, *, token: ApiToken, actor: User | None, ip_address: str | None
+) -> None:
+    # The prefix finds the row and is no secret; the token itself is never recorded.
+    SecurityEvent.objects.create(
+        type=type,
+        at=timezone.now(),
+        actor=actor,
+        user_id=token.user_id,
+        ip_address=ip_address,
+        data={"token": token.pk, "prefix": token.prefix},
+    )
 
 
 def api_token_check(secret: str) -> ApiToken:
@@ -126,19 +141,36 @@ def api_token_check(secret: str) -> ApiToken:
     return token
 
 
-def api_token_revoke(*, actor: User, token: ApiToken) -> None:
-    """End one of the actor's own tokens; ending it again changes nothing."""
+def api_token_revoke(*, actor: User, token: ApiToken, ip_address: str | None = None) -> None:
+    """End one of the actor's own tokens; ending it again changes nothing (and records
+    nothing)."""
     if token.user_id != actor.pk:
         raise PermissionError("A token is revoked by its owner only.")
-    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    with transaction.atomic():
+        ended = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        if ended:
+            _record_token(
+                SecurityEventType.TOKEN_REVOKED, token=token, actor=actor, ip_address=ip_address
+            )
     token.refresh_from_db(fields=["revoked_at"])
 
 
-def api_tokens_revoke_all(*, user: User) -> int:
+def api_tokens_revoke_all(*, user: User, actor: User | None = None) -> int:
     """End every live token of ``user`` (a reset of the second factor); answer how many."""
-    return ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
+    with transaction.atomic():
+        live = list(
+            ApiToken.objects.select_for_update()
+            .filter(user=user, revoked_at__isnull=True)
+            .order_by("pk")
+        )
+        ApiToken.objects.filter(pk__in=[t.pk for t in live]).update(revoked_at=timezone.now())
+        for token in live:
+            _record_token(
+                SecurityEventType.TOKEN_REVOKED, token=token, actor=actor, ip_address=None
+            )
+    return len(live)
 
 
 # Banks' API keys ----------------------------------------------------------------------

@@ -221,7 +221,7 @@ def mfa_reset(*, actor: User, user: User, ip_address: str | None = None) -> bool
         User.objects.select_for_update().filter(pk=user.pk).get()
         deleted = TOTPDevice.objects.filter(user=user).delete()[0]
         deleted += StaticDevice.objects.filter(user=user).delete()[0]
-        api_tokens_revoke_all(user=user)
+        api_tokens_revoke_all(user=user, actor=actor)
         if deleted:
             _record(SecurityEventType.MFA_RESET, user=user, actor=actor, ip_address=ip_address)
     return bool(deleted)

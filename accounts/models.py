@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.db.models import Q
 from django.db.models.functions import Concat, Substr
@@ -364,14 +365,58 @@ class SecurityEventType(models.TextChoices):
     MFA_RECOVERY_CODES_GENERATED = "mfa_recovery_codes_generated", _("Recovery codes generated")
     MFA_RECOVERY_CODE_USED = "mfa_recovery_code_used", _("Recovery code used")
     MFA_RESET = "mfa_reset", _("Second factor reset by an administrator")
+    SIGNED_IN = "signed_in", _("Signed in")
+    SIGN_IN_FAILED = "sign_in_failed", _("Sign-in failed")
+    LOCKED_OUT = "locked_out", _("Locked out after failed sign-ins")
+    TOKEN_ISSUED = "token_issued", _("API token issued")
+    TOKEN_REVOKED = "token_revoked", _("API token revoked")
+    USER_CREATED = "user_created", _("User created")
+    USER_CHANGED = "user_changed", _("User changed")
+    ORGANIZATION_CREATED = "organization_created", _("Organisation created")
+    ORGANIZATION_CHANGED = "organization_changed", _("Organisation changed")
 
 
-class SecurityEvent(models.Model):
-    """An append-only record of what happened to a credential: who, what, when, from where.
+class ChainedEvent(models.Model):
+    """A link of the global audit chain (docs/audit.md): PostgreSQL's BEFORE INSERT trigger
+    on each such table (accounts 0006, funds 0026) fills these three columns under the lock
+    of ``AuditChainHead``; Python never computes them. ``db_default`` keeps them out of the
+    INSERT and brings the trigger's values back by RETURNING, bulk inserts too."""
 
-    Audit events of funds belong to a case; these do not, so they live here until the
-    global audit chain of issue #12 takes them in.
+    chain_seq = models.BigIntegerField(
+        _("chain position"), null=True, unique=True, editable=False, db_default=None
+    )
+    prev_hash = models.CharField(_("previous hash"), max_length=64, editable=False, db_default="")
+    hash = models.CharField(_("hash"), max_length=64, editable=False, db_default="")
+
+    class Meta:
+        abstract = True
+
+
+class AuditChainHead(models.Model):
+    """The head of the global audit chain: one row (id 1), the last link's position and hash.
+
+    The insert trigger locks it (``SELECT ... FOR UPDATE``) so that two transactions never
+    chain onto the same event; it is created again by the trigger when missing (after a
+    flush). It is not evidence: ``verify_audit`` recomputes the chain from the events alone.
     """
+
+    id = models.SmallIntegerField(primary_key=True)
+    seq = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = _("audit chain head")
+        verbose_name_plural = _("audit chain head")
+
+    def __str__(self) -> str:
+        return f"{self.seq}: {self.hash}"
+
+
+class SecurityEvent(ChainedEvent):
+    """An append-only record of what happened to a credential, a sign-in, a user or an
+    organisation: who, what, when, from where. Audit events of funds belong to a case; these
+    do not, and both are links of one global chain (docs/audit.md). ``data`` never holds a
+    password, hash, code, token or secret."""
 
     type = models.CharField(_("type"), max_length=40, choices=SecurityEventType.choices)
     at = models.DateTimeField(_("at"))
@@ -401,6 +446,7 @@ class SecurityEvent(models.Model):
         related_name="security_events",
     )
     ip_address = models.GenericIPAddressField(_("address"), null=True, blank=True)
+    data = models.JSONField(_("data"), default=dict, blank=True, encoder=DjangoJSONEncoder)
 
     class Meta:
         verbose_name = _("security event")

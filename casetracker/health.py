@@ -3,7 +3,8 @@
 Readiness checks what the product needs to do its work, each check on its own so that one
 failure does not hide another: the database, the Celery broker, that the periodic sweep and
 the report fold have run lately (a beat that died shows here), that mail is not piling up,
-and that R11's working-day calendar covers the coming year. Any failing check answers 503, for an alert; the JSON says which and by how much.
+that R11's working-day calendar covers the coming year, and that the audit chain was
+last found intact. Any failing check answers 503, for an alert; the JSON says which and by how much.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from django.views.decorators.http import require_GET
 
 from casetracker.celery import app as celery_app
 from funds.models import HeartbeatName, ReportSummaryState
+from funds.services.audit_chain import audit_chain_status
 from funds.services.calendar import calendar_coverage
 from funds.services.heartbeats import heartbeats
 from funds.services.mail import mail_backlog
@@ -56,6 +58,7 @@ def readiness_checks() -> dict[str, Callable[[], Check]]:
         "report_fold": _report_fold,
         "mail": _mail,
         "calendar": _calendar,
+        "audit_chain": _audit_chain,
     }
 
 
@@ -71,6 +74,22 @@ def _calendar() -> Check:
     CALENDAR_WARN_FROM (1 November) on (funds.services.calendar)."""
     coverage = calendar_coverage()
     return {"ok": not coverage.warning, **coverage.as_json()}
+
+
+def _audit_chain() -> Check:
+    """The last check of the audit chain (funds.tasks.verify_audit_chain) found it intact,
+    within READY_AUDIT_MAX_AGE; a broken chain fails until a check finds it intact again."""
+    last = audit_chain_status()
+    if last is None:  # a new deployment, before the first run: nothing found broken
+        return {"ok": True, "last": None, "intact": None}
+    recent = _recent(last.at, settings.READY_AUDIT_MAX_AGE)
+    return {
+        **recent,
+        "ok": last.ok and recent["ok"],
+        "intact": last.ok,
+        "events_checked": last.checked,
+        "problem": last.problem,
+    }
 
 
 def _database() -> Check:

@@ -72,6 +72,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # request.user.otp_device: the second factor that verified this session, if any.
     "django_otp.middleware.OTPMiddleware",
+    # Who changes users and organisations, and from where, for the audit (accounts.audit).
+    "accounts.audit.AuditContextMiddleware",
     "accounts.middleware.SessionLifetimeMiddleware",
     # Sessions of a user with a second factor not verified by it end; roles that must enrol
     # reach only enrolment (the API's side is accounts.permissions.EnrolmentRequired).
@@ -100,6 +102,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "funds.context_processors.calendar_warning",
                 "funds.context_processors.sweep_warning",
+                "funds.context_processors.audit_chain_warning",
                 "funds.context_processors.notices",
             ],
         },
@@ -509,6 +512,11 @@ env_retired("RULE_ESCALATE_AFTER", use="RULE_ESCALATION_STEPS")
 # pages of managers and administrators warn (funds.services.calendar.calendar_coverage).
 CALENDAR_WARN_FROM = env_month_day("CALENDAR_WARN_FROM", (11, 1))
 
+# The whole audit chain is verified this often under beat (funds.tasks.verify_audit_chain,
+# docs/audit.md); readiness fails when the last check found it broken, or is older than
+# READY_AUDIT_MAX_AGE (the check stopped running).
+AUDIT_VERIFY_SECONDS = env_int("AUDIT_VERIFY_SECONDS", 3600, minimum=60)
+READY_AUDIT_MAX_AGE = env_duration("READY_AUDIT_MAX_AGE", timedelta(hours=3))
 # The deadline sweep (funds.tasks.sweep_deadlines) runs this often under Celery beat.
 DEADLINE_SWEEP_SECONDS = env_int("DEADLINE_SWEEP_SECONDS", 60, minimum=1)
 # Reports (docs/reports.md): the maintained totals are folded this often
@@ -541,6 +549,10 @@ CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-keys": {
         "task": "funds.tasks.purge_idempotency_keys",
         "schedule": crontab(minute=45),
+    },
+    "verify-audit-chain": {
+        "task": "funds.tasks.verify_audit_chain",
+        "schedule": AUDIT_VERIFY_SECONDS,
     },
 }
 # Answers kept for POSTs sent with an Idempotency-Key (API.md, "Retries") are kept at least

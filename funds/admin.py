@@ -1,4 +1,5 @@
-"""The administrators' pages of funds: the working-day calendar of R11, the mail outbox.
+"""The administrators' pages of funds: the working-day calendar of R11, the mail outbox, and
+the audit trail with its chain and checks (read-only).
 
 Saving a year goes through funds.services.calendar.calendar_year_set, so the deadlines
 counted over it are recomputed and the change is recorded; a year is never deleted.
@@ -20,7 +21,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from accounts.models import User
 from funds.errors import RuleViolation
-from funds.models import CalendarChange, CalendarDay, CalendarYear, OutgoingMail
+from funds.models import AuditCheck, CalendarChange, CalendarDay, CalendarYear, Event, OutgoingMail
 from funds.services.calendar import CalendarEntry, calendar_days_validate, calendar_year_set
 from funds.services.mail import mail_retry
 
@@ -246,3 +247,47 @@ class OutgoingMailAdmin(admin.ModelAdmin[OutgoingMail]):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ReadOnlyAdmin[M: (Event, AuditCheck)](admin.ModelAdmin[M]):
+    """Shown, never added, changed or deleted (the database refuses too)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyAdmin[Event]):
+    """The case events, with their links of the audit chain (docs/audit.md)."""
+
+    list_display = ["chain_seq", "at", "type", "case", "actor", "hash"]
+    list_filter = ["type"]
+    list_select_related = ["case", "actor"]
+    search_fields = ["hash", "case__number"]
+    ordering = ["-chain_seq"]
+    show_full_result_count = False
+    fields = [
+        "chain_seq",
+        "at",
+        "type",
+        "case",
+        "instruction",
+        "actor",
+        "data",
+        "prev_hash",
+        "hash",
+    ]
+
+
+@admin.register(AuditCheck)
+class AuditCheckAdmin(ReadOnlyAdmin[AuditCheck]):
+    """Each periodic verification of the chain (funds.tasks.verify_audit_chain)."""
+
+    list_display = ["at", "ok", "checked", "head_seq", "head_hash", "problem"]
+    list_filter = ["ok"]

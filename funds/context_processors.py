@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.models import Role
 from funds.models import HeartbeatName
 from funds.selectors import notification_unread_count
+from funds.services.audit_chain import audit_chain_status
 from funds.services.calendar import calendar_coverage_cached
 from funds.services.heartbeats import heartbeats
 
@@ -65,3 +66,17 @@ def sweep_warning(request: HttpRequest) -> dict[str, Any]:
     if last is not None and timezone.now() - last <= settings.READY_SWEEP_MAX_AGE:
         return {}
     return {"sweep_stale": True, "sweep_last": last}
+
+
+def audit_chain_warning(request: HttpRequest) -> dict[str, Any]:
+    """For administrators, when the last check of the audit chain found it broken (one
+    indexed read, on administrators' pages only)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    if not (user.is_superuser or getattr(user, "role", "") == Role.ADMIN):
+        return {}
+    last = audit_chain_status()
+    if last is None or last.ok:
+        return {}
+    return {"audit_chain_broken": last}

@@ -89,3 +89,13 @@ def purge_idempotency_keys_task() -> int:
     if purged:
         logger.info("Idempotency keys purged: %s", purged)
     return purged
+
+
+@shared_task(name="funds.tasks.verify_audit_chain", ignore_result=True)
+def verify_audit_chain_task() -> bool:
+    """Check the whole audit chain and record the outcome: the alarm (idempotent)."""
+    from funds.services.audit_chain import audit_chain_check
+
+    check = audit_chain_check()
+    logger.info("Audit chain checked: %s events, intact=%s", check.checked, check.ok)
+    return check.ok

@@ -505,7 +505,8 @@ class EventSerializer(serializers.ModelSerializer[Event]):
 
     class Meta:
         model = Event
-        fields = ["at", "actor", "type", "data"]
+        # chain_seq, prev_hash and hash: the event's link of the audit chain (docs/audit.md).
+        fields = ["at", "actor", "type", "data", "chain_seq", "prev_hash", "hash"]
 
     def get_actor(self, event: Event) -> str | None:
         return event.actor.username if event.actor_id else None  # type: ignore[union-attr]

@@ -1,7 +1,7 @@
 """What: cases, victims, involved accounts, transfers, instructions, their audit trail and reports."""
 
 from funds.models.accounts import BankAccount, InvolvedAccount, Stage, Transfer
-from funds.models.audit import Event, EventType
+from funds.models.audit import AuditCheck, Event, EventType
 from funds.models.calendar import CalendarChange, CalendarDay, CalendarSource, CalendarYear
 from funds.models.cases import Case, CaseNumberCounter, CaseStatus, FraudType, Victim
 from funds.models.deadlines import (
@@ -39,6 +39,7 @@ __all__ = [
     "AllocationObjection",
     "AllocationRound",
     "AllocationShare",
+    "AuditCheck",
     "BankAccount",
     "CalendarChange",
     "CalendarDay",

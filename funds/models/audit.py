@@ -3,6 +3,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import ChainedEvent
 from funds.models.append_only import AppendOnly
 
 
@@ -37,11 +38,12 @@ class EventType(models.TextChoices):
     FLAG_ESCALATED = "flag_escalated", _("Overdue flag escalated")
 
 
-class Event(AppendOnly):
+class Event(AppendOnly, ChainedEvent):
     """One change of state: who, when, what, and the amounts. Never edited, never deleted.
 
-    Besides refusing in Python, PostgreSQL refuses UPDATE and DELETE on this table by a
-    trigger (migration funds 0002), so not even a raw query can rewrite history.
+    Besides refusing in Python, PostgreSQL refuses UPDATE, DELETE and TRUNCATE on this table
+    by triggers (migrations funds 0002 and 0026), so not even a raw query can rewrite history,
+    and chains every row into the global audit chain (docs/audit.md).
     """
 
     case = models.ForeignKey("funds.Case", on_delete=models.PROTECT, related_name="events")
@@ -68,3 +70,25 @@ class Event(AppendOnly):
 
     def __str__(self) -> str:
         return f"{self.type} @ {self.at:%Y-%m-%d %H:%M}"
+
+
+class AuditCheck(models.Model):
+    """One run of ``verify_audit`` over the whole chain (funds.services.audit_chain): whether
+    the chain was intact, and its head then, kept as a record the next run can be read
+    against. The latest row is the alarm: readiness and administrators' pages show it."""
+
+    at = models.DateTimeField(_("checked at"))
+    ok = models.BooleanField(_("intact"))
+    checked = models.BigIntegerField(_("events checked"))
+    head_seq = models.BigIntegerField(_("last position"), null=True, blank=True)
+    head_hash = models.CharField(_("last hash"), max_length=64, blank=True)
+    problem = models.TextField(_("first mismatch"), blank=True)
+
+    class Meta:
+        verbose_name = _("audit chain check")
+        verbose_name_plural = _("audit chain checks")
+        ordering = ["-at", "-id"]
+        get_latest_by = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{'ok' if self.ok else 'BROKEN'} @ {self.at:%Y-%m-%d %H:%M}"

@@ -52,6 +52,7 @@ class HealthTest(FundsTestCase):
             "report_fold",
             "mail",
             "calendar",
+            "audit_chain",
         }
         assert all(check["ok"] for check in body["checks"].values())
         assert body["checks"]["sweep"]["age_seconds"] < 60
