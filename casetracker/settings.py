@@ -131,7 +131,7 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         "DATABASE_URL must point at PostgreSQL (postgres://...): casetracker runs on nothing else."
     )
 # Reports and exports read from a streaming replica when DATABASE_REPLICA_URL is set
-# (casetracker/db.py); everything else and every write uses the primary.
+# (funds/replica.py); everything else and every write uses the primary.
 if env_str("DATABASE_REPLICA_URL", ""):
     DATABASES["replica"] = dj_database_url.parse(
         env_str("DATABASE_REPLICA_URL"),
@@ -144,7 +144,7 @@ if env_str("DATABASE_REPLICA_URL", ""):
         raise ImproperlyConfigured(
             "DATABASE_REPLICA_URL must point at PostgreSQL (postgres://...)."
         )
-DATABASE_ROUTERS = ["casetracker.db.ReplicaRouter"]
+DATABASE_ROUTERS = ["funds.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "")

@@ -37,11 +37,11 @@ from rest_framework.views import APIView
 
 from accounts.models import Organization, Role, User
 from accounts.scope import access_unit, filter_by_unit
-from casetracker.db import read_from_replica, reports_from_replica
 from funds.access import require_role
 from funds.api.idempotency import Idempotent
 from funds.api.serializers import UnitSerializer
 from funds.models import PeriodicReport, ReportKind
+from funds.replica import read_from_replica, reports_from_replica
 from funds.reports.export import XLSX_TYPE, report_csv, report_filename, report_xlsx
 from funds.reports.figures import MEASURES
 from funds.reports.speed import SPEED_GROUPINGS, speed, speed_as_json

@@ -18,8 +18,8 @@ from typing import Any
 from django.db import connections
 
 from accounts.models import Organization
-from casetracker.db import report_database
 from funds.models import SpeedMeasure
+from funds.replica import report_database
 from funds.reports.figures import MEASURES, Keyed
 from funds.reports.totals import child_of, keyed_totals
 

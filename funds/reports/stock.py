@@ -18,8 +18,8 @@ from decimal import Decimal
 from django.db import connections
 
 from accounts.models import Organization
-from casetracker.db import report_database
 from funds.models.money import ZERO
+from funds.replica import report_database
 
 STOCK = """
     SELECT c.unit_id, i.institution_id,

@@ -19,7 +19,7 @@ from typing import Any
 from django.db import connections
 
 from accounts.models import Organization
-from casetracker.db import report_database
+from funds.replica import report_database
 from funds.reports.figures import COLUMNS, Figures, Keyed
 from funds.reports.periods import (
     month_start,

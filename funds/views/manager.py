@@ -22,7 +22,6 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Organization, Role, User
 from accounts.scope import access_unit, units_in_scope
-from casetracker.db import reports_from_replica
 from funds import acting_time, selectors
 from funds.access import (
     access_instruction,
@@ -42,6 +41,7 @@ from funds.models import (
     RoundStatus,
     SpeedMeasure,
 )
+from funds.replica import reports_from_replica
 from funds.reports import desk
 from funds.reports.speed import POLICE_MEASURES, speed
 from funds.reports.stock import Stock, stock

@@ -20,9 +20,9 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organization, Role
 from accounts.scope import access_unit, units_in_scope
-from casetracker.db import read_from_replica
 from funds.access import access_periodic_report, periodic_reports_visible_to
 from funds.models import PeriodicReport, ReportKind, SpeedMeasure
+from funds.replica import read_from_replica
 from funds.reports.export import XLSX_TYPE, report_csv, report_filename, report_xlsx
 from funds.reports.periodic import REPORTING_LEVELS
 from funds.views.common import roles
