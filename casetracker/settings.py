@@ -62,6 +62,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Cache-Control: no-store on every response rendered here (static files are served above).
+    "accounts.middleware.NoStoreMiddleware",
     # Django's, except that polled (passive) views do not extend the idle session.
     "accounts.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -32,6 +31,7 @@ from funds.models import (
     Victim,
 )
 from funds.models.money import MAX_DIGITS, ZERO
+from funds.personal_data import PersonalDataError, normalise_id_number, normalise_phone
 from funds.selectors import victim_owed
 from funds.services.freeze_queue import queue_position
 
@@ -122,10 +122,6 @@ class FilingSerializer(serializers.Serializer[Any]):
     filing_number = serializers.CharField(max_length=64)
 
 
-ID_NUMBER = re.compile(r"^(\d{15}|\d{17}[\dXx])$")
-PHONE = re.compile(r"^\+?[\d-]{5,20}$")
-
-
 class VictimAccountSerializer(serializers.Serializer[Any]):
     """The victim's own account (R9); answered with the number masked to its last four."""
 
@@ -195,16 +191,16 @@ class VictimSerializer(serializers.ModelSerializer[Victim]):
         }
 
     def validate_id_number(self, value: str) -> str:
-        value = value.strip().upper()
-        if not ID_NUMBER.match(value):
-            raise serializers.ValidationError(_("Enter a 15- or 18-character identity number."))
-        return value
+        try:
+            return normalise_id_number(value)
+        except PersonalDataError as error:
+            raise serializers.ValidationError(error.message) from None
 
     def validate_phone(self, value: str) -> str:
-        value = value.strip()
-        if not PHONE.match(value):
-            raise serializers.ValidationError(_("Enter a phone number of digits."))
-        return value
+        try:
+            return normalise_phone(value)
+        except PersonalDataError as error:
+            raise serializers.ValidationError(error.message) from None
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("account") and (

@@ -28,6 +28,7 @@ from funds.models import (
     Transfer,
     Victim,
 )
+from funds.personal_data import PersonalDataError, normalise_id_number, normalise_phone
 from funds.selectors import institution_by_code
 from funds.services.audit import record_event
 from funds.services.deadlines import deadlines_meet, open_first_stop_clock
@@ -208,6 +209,16 @@ def victim_add(
     case = lock_case(case)
     _require_case_actor(actor, case, Role.OFFICER)
     require_open(case)
+    # PIPL art. 28: only checked identity numbers and normalised phones are kept, whatever
+    # the way in (the serializer and the form answer the same messages beside the field).
+    try:
+        id_number = normalise_id_number(id_number)
+    except PersonalDataError as error:
+        raise RuleViolation(error.message, field="id_number") from None
+    try:
+        phone = normalise_phone(phone)
+    except PersonalDataError as error:
+        raise RuleViolation(error.message, field="phone") from None
     account_institution_code = account_institution_code.strip()
     account_number = normalise_account_number(account_number)
     if bool(account_institution_code) != bool(account_number):

@@ -36,7 +36,7 @@ from funds.models import (
 )
 from tests.funds.helpers import FundsTestCase
 
-ID_NUMBER = "370102199001011234"
+ID_NUMBER = "370102199001071234"
 ID_MASKED = "370102********1234"
 PHONE = "13800138000"
 PHONE_MASKED = "138****8000"
@@ -403,10 +403,18 @@ class CaseFormsTest(PageTestCase):
         assert ID_MASKED in html and ID_NUMBER not in html
 
     def test_a_bad_identity_number_is_shown_beside_it_and_the_input_kept(self):
-        response = self.post_form("victims", self.victim_data(id_number="37010219900101"))
+        response = self.as_user(self.officer_lx).post(
+            f"/cases/{self.case['id']}/victims/",
+            self.victim_data(id_number="37010219900101"),
+            HTTP_ACCEPT_LANGUAGE="en",
+        )
         assert response.status_code == 400
         html = form_html(text(response), f"/cases/{self.case['id']}/victims/")
-        block = assert_error_beside(html, "id_number", "请输入15位或18位身份证号码。")
+        block = assert_error_beside(
+            html,
+            "id_number",
+            "Enter the 18-character identity number: 17 digits and a check digit (0-9 or X).",
+        )
         assert 'value="37010219900101"' in block
         assert f'value="{VICTIM}"' in field_block(html, "name")
         assert 'value="12000.50"' in field_block(html, "loss_amount")

@@ -60,7 +60,7 @@ class QueryCountTest(FundsTestCase):
                 f"/api/v1/cases/{case_id}/victims/",
                 {
                     "name": f"被害人{self.serial}",
-                    "id_number": "370102199001011234",
+                    "id_number": "370102199001071234",
                     "phone": "13800138000",
                     "loss_amount": "10000.00",
                     "account_institution": "CCB",
