@@ -344,6 +344,7 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1/",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
+        "CaseStatusEnum": "funds.models.CaseStatus",
         "EventTypeEnum": "funds.models.EventType",
         "InstructionKindEnum": "funds.models.InstructionKind",
         "InstructionStatusEnum": "funds.models.InstructionStatus",

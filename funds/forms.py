@@ -126,6 +126,20 @@ class VictimForm(forms.Form):
         return data
 
 
+class RevealForm(forms.Form):
+    """Why an officer reads a victim's own account number in full (PIPL art. 28)."""
+
+    reason = forms.CharField(
+        label=_("Why the full number is needed (kept in the audit trail)"), max_length=500
+    )
+
+
+class CaseSearchForm(forms.Form):
+    """The case list's search term: posted, kept in the session, never in the address."""
+
+    q = forms.CharField(max_length=200, required=False)
+
+
 class AccountForm(forms.Form):
     """An account that received the money, with its stop-payment in the same step."""
 

@@ -19,6 +19,7 @@ from funds.models import (
     AllocationRound,
     AllocationShare,
     Case,
+    CaseStatus,
     Event,
     Flag,
     FlagEscalation,
@@ -675,3 +676,28 @@ class NotificationSerializer(serializers.ModelSerializer[Notification]):
 
 class ReasonSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField()
+
+
+class CaseSearchSerializer(serializers.Serializer[Any]):
+    """``POST /cases/search/``: the term in the body, never in the address (PIPL art. 28)."""
+
+    q = serializers.CharField(
+        max_length=200,
+        help_text="Case number, title, victim's name or account number (spaces and hyphens "
+        "in a number do not count).",
+    )
+    status = serializers.ChoiceField(choices=CaseStatus.choices, required=False)
+    fraud_type = serializers.ChoiceField(choices=FraudType.choices, required=False)
+    reported_from = serializers.DateTimeField(required=False)
+    reported_to = serializers.DateTimeField(required=False)
+
+
+class RevealSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(
+        max_length=500, help_text="Why the full number is needed; kept in the audit trail."
+    )
+
+
+class RevealedAccountSerializer(serializers.Serializer[Any]):
+    victim = serializers.IntegerField()
+    account = VictimAccountSerializer(help_text="The number in full.")

@@ -9,6 +9,7 @@ from funds.api.views import (
     FlagViewSet,
     InstructionViewSet,
     NotificationViewSet,
+    VictimAccountRevealView,
 )
 from funds.reports.api import PeriodicReportViewSet, SpeedView, TotalsView
 
@@ -22,6 +23,11 @@ router.register("reports/periodic", PeriodicReportViewSet, basename="periodic-re
 
 api_urlpatterns = [
     *router.urls,
+    path(
+        "cases/<int:pk>/victims/<int:victim_id>/reveal/",
+        VictimAccountRevealView.as_view(),
+        name="victim-account-reveal",
+    ),
     path("reports/totals/", TotalsView.as_view(), name="report-totals"),
     path("reports/speed/", SpeedView.as_view(), name="report-speed"),
 ]

@@ -259,6 +259,7 @@ def approvals_table(approvals: list[Instruction]) -> Table:
         Column(_("Case")),
         Column(_("Unit")),
         Column(_("Account")),
+        Column(_("Holder")),
         Column(_("Amount"), "money"),
         Column(_("Asked by")),
     ]
@@ -273,6 +274,7 @@ def approvals_table(approvals: list[Instruction]) -> Table:
                 Cell(i.case.number, href=reverse("case-detail", args=[i.case_id])),
                 i.case.unit.name,
                 i.involved_account.account.number,
+                i.involved_account.holder_name,
                 i.requested_amount,
                 i.requested_by.get_full_name() or i.requested_by.username,
             ]

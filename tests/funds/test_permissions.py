@@ -548,7 +548,8 @@ class PermissionMatrixTest(FundsTestCase):
         number = InvolvedAccount.objects.filter(case=lx).first().account.number
         for query in (lx.number, number, "冒充客服"):
             for persona, seen in VISIBLE_CASES.items():
-                got = self.ids(self.api(self.persona(persona)).get("/api/v1/cases/", {"q": query}))
+                client = self.api(self.persona(persona))
+                got = self.ids(client.post("/api/v1/cases/search/", {"q": query}, format="json"))
                 assert got <= {self.case_id[name] for name in seen}, (persona, query)
                 assert (lx.pk in got) == ("lx" in seen), (persona, query)
 
