@@ -308,6 +308,8 @@ class AccountRefSerializer(serializers.Serializer[Any]):
 
 
 class TransferSerializer(serializers.ModelSerializer[Transfer]):
+    """A money movement; a side that is a victim's own account answers its number masked."""
+
     from_account = AccountRefSerializer()
     to_account = AccountRefSerializer()
     amount = positive_money()
@@ -317,10 +319,15 @@ class TransferSerializer(serializers.ModelSerializer[Transfer]):
         fields = ["id", "from_account", "to_account", "amount", "occurred_at", "reference"]
 
     def to_representation(self, instance: Transfer) -> dict[str, Any]:
+        # A victim's own account (the money left it) is masked here too; the views give the
+        # case's victims' accounts in the context (selectors.victim_account_keys).
+        victims: set[tuple[int, str]] = self.context.get("victim_accounts") or set()
+
         def ref(account: Any, holder_name: str) -> dict[str, str]:
+            own = (account.institution_id, account.number) in victims
             return {
                 "institution": account.institution.code,
-                "number": account.number,
+                "number": mask_account_number(account.number) if own else account.number,
                 "holder_name": holder_name,
             }
 

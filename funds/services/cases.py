@@ -30,7 +30,7 @@ from funds.models import (
     Victim,
 )
 from funds.personal_data import PersonalDataError, normalise_id_number, normalise_phone
-from funds.selectors import institution_by_code
+from funds.selectors import institution_by_code, victim_account_keys
 from funds.services.audit import record_event
 from funds.services.deadlines import deadlines_meet, open_first_stop_clock
 from funds.transitions import CASE_TRANSITIONS, next_status
@@ -424,14 +424,22 @@ def transfer_add(
         reference=reference,
         created_by=actor,
     )
+    # A victim's own account on file is kept masked in the trail, as everywhere (PIPL art.
+    # 28); one entered after this transfer cannot be masked here afterwards (append-only).
+    victims = victim_account_keys(case.pk)
+
+    def as_recorded(account: BankAccount) -> str:
+        own = (account.institution_id, account.number) in victims
+        return mask_account_number(account.number) if own else account.number
+
     record_event(
         case=case,
         type=EventType.TRANSFER_ADDED,
         actor=actor,
         transfer=transfer.pk,
-        from_account=source.number,
+        from_account=as_recorded(source),
         from_holder_name=transfer.from_holder_name,
-        to_account=target.number,
+        to_account=as_recorded(target),
         to_holder_name=transfer.to_holder_name,
         amount=amount,
         occurred_at=occurred_at.isoformat(),

@@ -171,6 +171,23 @@ def _freeze_choices(instructions: Iterable[Instruction]) -> list[tuple[int, str]
     ]
 
 
+def _transfers(case: Case) -> list[Transfer]:
+    """The case's transfers, with each side that is a victim's own account marked, so that
+    the page shows it masked as everywhere (PIPL art. 28)."""
+    victims = selectors.victim_account_keys(case.pk)
+    transfers = list(
+        Transfer.objects.filter(case=case).select_related(
+            "from_account__institution", "to_account__institution"
+        )
+    )
+    for transfer in transfers:
+        for side in ("from", "to"):
+            account = getattr(transfer, f"{side}_account")
+            own = (account.institution_id, account.number) in victims
+            setattr(transfer, f"{side}_is_victims", own)
+    return transfers
+
+
 def _victims(case: Case) -> list[Victim]:
     """The case's victims with what each is still owed (R9), for the table and the forms."""
     return list(
@@ -243,9 +260,7 @@ def _case_page(request: HttpRequest, case: Case, status: int = 200, **forms: Any
         "case": case,
         "accounts": accounts,
         "victims": victims,
-        "transfers": Transfer.objects.filter(case=case).select_related(
-            "from_account__institution", "to_account__institution"
-        ),
+        "transfers": _transfers(case),
         "instructions": instructions,
         "flags": Flag.objects.filter(case=case, resolved_at__isnull=True)
         .select_related("instruction")

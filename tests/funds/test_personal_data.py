@@ -186,6 +186,39 @@ class RevealTest(PageTestCase):
             events = self.api(user).get(f"/api/v1/cases/{self.case['id']}/events/")
             assert VICTIM_ACCOUNT not in events.content.decode()
 
+    def test_a_transfer_from_the_victims_own_account_shows_it_masked(self):
+        mule = self.add_account(self.case["id"], number="6222020000000009")
+        self.post(
+            self.officer_lx,
+            f"/api/v1/cases/{self.case['id']}/transfers/",
+            {
+                "from_account": {
+                    "institution": "CCB",
+                    "number": VICTIM_ACCOUNT,
+                    "holder_name": VICTIM,
+                },
+                "to_account": {
+                    "institution": "ICBC",
+                    "number": "6222020000000009",
+                    "holder_name": "王某",
+                },
+                "amount": "5000.00",
+                "occurred_at": timezone.now().isoformat(),
+                "reference": "T-1",
+            },
+            201,
+        )
+        [transfer] = self.ok(
+            self.api(self.officer_lx).get(f"/api/v1/cases/{self.case['id']}/transfers/")
+        )["results"]
+        assert transfer["from_account"]["number"] == VICTIM_ACCOUNT_MASKED
+        assert transfer["to_account"]["number"] == mule["number"]  # a mule's stays in full
+        html = self.get(self.officer_lx, self.case_url(self.case["id"]))
+        assert VICTIM_ACCOUNT not in html and "6222020000000009" in html
+        [event] = Event.objects.filter(type=EventType.TRANSFER_ADDED)
+        assert event.data["from_account"] == VICTIM_ACCOUNT_MASKED
+        assert event.data["to_account"] == "6222020000000009"
+
     def test_an_officer_of_the_case_reads_it_with_a_reason_which_the_trail_keeps(self):
         answer = self.post(self.officer_lx, self.reveal_url, {"reason": "核对返还账户"})
         assert answer == {

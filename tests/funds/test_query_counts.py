@@ -26,7 +26,8 @@ QUERIES = {
     "accounts": 6,
     # ... the case, the count, the page
     "victims": 5,
-    "transfers": 5,
+    # ... and the victims' own accounts, masked where a transfer names one (PIPL art. 28)
+    "transfers": 6,
     "case_instructions": 5,
     "events": 5,
     # token and user, the user's unit or institution, the count, the page
