@@ -5,7 +5,9 @@ from typing import Any, cast
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.exceptions import ValidationError
@@ -50,6 +52,8 @@ TOKEN_REQUIRED_CODE = "token_required"  # noqa: S105 - an error code, not a secr
 PROBLEM = THROTTLED
 
 
+# Error mail shows none of what was posted: passwords and one-time codes.
+@method_decorator(sensitive_post_parameters(), name="dispatch")
 class TokenView(generics.GenericAPIView[Any]):
     """Exchange a username and password for an API token lasting API_TOKEN_TTL.
 
@@ -218,6 +222,7 @@ class TotpEnrolView(APIView):
         )
 
 
+@method_decorator(sensitive_post_parameters(), name="dispatch")
 class TotpConfirmView(APIView):
     mfa_enrolment_exempt = True
     # Not funds' Idempotent: the recovery codes are shown once and never kept. A retry after

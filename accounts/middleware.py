@@ -19,7 +19,7 @@ from django.contrib.sessions import middleware as session_middleware
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, resolve_url
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
+from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 
 SESSION_STARTED_KEY = "casetracker_signed_in_at"
@@ -177,3 +177,25 @@ class SecondFactorMiddleware:
                 return response
             return redirect("mfa")
         return self.get_response(request)
+
+
+class NoStoreMiddleware:
+    """``Cache-Control: no-store`` on every response the application renders (PIPL art. 28).
+
+    Pages and API answers carry personal data (victims, account numbers) and a shared
+    computer's browser or a proxy must keep none of them; telling the ones that do from the
+    ones that do not is not worth the risk, so every dynamic response gets it. Static files
+    never reach this middleware (WhiteNoise answers them before it; in DEBUG the staticfiles
+    view is let through too). A response that already forbids storing keeps its header.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.path.startswith(settings.STATIC_URL):
+            return response
+        if "no-store" not in response.get("Cache-Control", ""):
+            patch_cache_control(response, no_store=True)
+        return response

@@ -64,6 +64,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Cache-Control: no-store on every response rendered here (static files are served above).
+    "accounts.middleware.NoStoreMiddleware",
     # Django's, except that polled (passive) views do not extend the idle session.
     "accounts.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -369,6 +371,7 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1/",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
+        "CaseStatusEnum": "funds.models.CaseStatus",
         "EventTypeEnum": "funds.models.EventType",
         "InstructionKindEnum": "funds.models.InstructionKind",
         "InstructionStatusEnum": "funds.models.InstructionStatus",

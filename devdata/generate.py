@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from types import SimpleNamespace
@@ -59,6 +59,7 @@ from funds.models import (
     InvolvedAccount,
     Victim,
 )
+from funds.personal_data import with_check_digit
 from funds.services.stages import derive_stage
 from funds.working_days import working_deadline
 
@@ -164,6 +165,13 @@ class World:
     city_managers: dict[int, int]  # unit id -> a manager of its city
     institutions: dict[str, int]
     liaisons: dict[int, int]  # institution id -> its liaison
+
+
+def _identity_number(draw: int) -> str:
+    """A valid identity number (check digit, a birth day of 1950-2004) from one random draw,
+    so that the generated history draws what it always drew."""
+    born = date(1950, 1, 1) + timedelta(days=draw % 20_000)
+    return with_check_digit(f"370102{born:%Y%m%d}{draw // 20_000 % 1000:03d}")
 
 
 def _money(value: float) -> Decimal:
@@ -431,7 +439,7 @@ class Province:
                 {
                     "case_id": case_id,
                     "name": name,
-                    "id_number": f"370{rng.randrange(10**14):014d}X",
+                    "id_number": _identity_number(rng.randrange(10**14)),
                     "phone": f"13{rng.randrange(10**9):09d}",
                     "loss_amount": loss,
                     "account_institution_id": bank,

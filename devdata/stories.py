@@ -224,18 +224,18 @@ def build_demo_cases() -> int:
     s = story(
         0, "officer_lx", "impersonating_customer_service", now - timedelta(minutes=50)
     ).report("受害人接到自称某电商平台客服电话，称其商品有质量问题可退款，诱导其通过屏幕共享转账。")
-    s.victim("赵丽", "370102198805120029", "13905310001", "28600.00")
+    s.victim("赵丽", "370102198805010029", "13905310001", "28600.00")
     s.later(minutes=5).account("ICBC", "6222021602000011111", "孙某某", 1)
 
     # 2. Stop-payment asked 45 minutes ago; ICBC has not answered (R1: 30 minutes).
     s = story(1, "officer_lx", "rebate_task", now - timedelta(minutes=55)).report()
-    s.victim("钱伟", "370102199203150515", "13705310002", "15800.00")
+    s.victim("钱伟", "370102199203100515", "13705310002", "15800.00")
     a = s.later(minutes=8).account("ICBC", "6222021602000022222", "李某", 1)
     s.later(minutes=2).ask(InstructionKind.STOP_PAYMENT, a, amount=D("15800.00"))
 
     # 3. Stopped 44 hours ago: lapses in 4 hours unless a freeze takes over (R2).
     s = story(2, "officer_lx", "investment", now - timedelta(hours=45)).report()
-    s.victim("孙强", "370102197911080033", "13605310003", "120000.00")
+    s.victim("孙强", "370102197911060033", "13605310003", "120000.00")
     a = s.later(minutes=6).account("CCB", "6217001800000033333", "周某", 1)
     stop = s.later(minutes=2).ask(InstructionKind.STOP_PAYMENT, a, amount=D("120000.00"))
     s.later(minutes=14).execute(stop, "liaison_ccb", "86500.00", "CCB-ZF-20261121-0033")
@@ -243,14 +243,14 @@ def build_demo_cases() -> int:
 
     # 4. Stopped 3 days ago and never frozen: the stop-payment has lapsed (R2).
     s = story(3, "officer_sn", "fake_loan", now - timedelta(days=3, hours=2)).report()
-    s.victim("李娜", "370202199507070048", "13805320004", "9800.00")
+    s.victim("李娜", "370202199507110048", "13805320004", "9800.00")
     a = s.later(minutes=9).account("ALIPAY", "2088000000044444", "吴某", 1)
     stop = s.later(minutes=1).ask(InstructionKind.STOP_PAYMENT, a, amount=D("9800.00"))
     s.later(minutes=20).execute(stop, "liaison_alipay", "9800.00", "ALI-ZF-2026-4444")
 
     # 5. Filed and stopped; a freeze waits for the county manager's approval.
     s = story(4, "officer_lx", "impersonating_officials", now - timedelta(hours=30)).report()
-    s.victim("周敏", "370102196510250061", "13505310005", "350000.00")
+    s.victim("周敏", "370102196510200061", "13505310005", "350000.00")
     a = s.later(minutes=5).account("CCB", "6217001800000055555", "郑某", 1)
     stop = s.later(minutes=1).ask(InstructionKind.STOP_PAYMENT, a, amount=D("350000.00"))
     s.later(minutes=12).execute(stop, "liaison_ccb", "350000.00", "CCB-ZF-20261122-0055")
@@ -265,7 +265,7 @@ def build_demo_cases() -> int:
     # 6. Frozen 178 days ago: the renewal is due (R6: at least 10 days before expiry).
     #    The second-layer account was stopped too, but ICBC found nothing there.
     s = story(5, "officer_lx", "investment", now - timedelta(days=178, hours=6)).report()
-    s.victim("吴刚", "370102198001010075", "13405310006", "480000.00")
+    s.victim("吴刚", "370102198001030075", "13405310006", "480000.00")
     a = s.later(minutes=4).account("ICBC", "6222021602000066666", "王某", 1)
     second = s.account("ICBC", "6222021602000066667", "冯某", 2)
     s.transfer(
@@ -290,8 +290,8 @@ def build_demo_cases() -> int:
 
     # 7. Two victims; frozen; the first victim's proportional share returned, the rest held.
     s = story(6, "officer_lx", "romance", now - timedelta(days=40)).report()
-    v1 = s.victim("郑洁", "370102199103030088", "13305310007", "60000.00")
-    s.victim("王芳", "370102199408080091", "13305310008", "20000.00")
+    v1 = s.victim("郑洁", "370102199103010088", "13305310007", "60000.00")
+    s.victim("王芳", "370102199408190091", "13305310008", "20000.00")
     a = s.later(minutes=6).account("CCB", "6217001800000077777", "陈某", 1)
     stop = s.later(minutes=1).ask(InstructionKind.STOP_PAYMENT, a, amount=D("80000.00"))
     s.later(minutes=25).execute(stop, "liaison_ccb", "64000.00", "CCB-ZF-0077")
@@ -312,7 +312,7 @@ def build_demo_cases() -> int:
 
     # 8. Frozen and everything returned to the one victim.
     s = story(7, "officer_lx", "impersonating_acquaintance", now - timedelta(days=75)).report()
-    v = s.victim("冯军", "370102197702020106", "13205310009", "36000.00")
+    v = s.victim("冯军", "370102197701200106", "13205310009", "36000.00")
     a = s.later(minutes=7).account("ICBC", "6222021602000088888", "褚某", 1)
     stop = s.later(minutes=1).ask(InstructionKind.STOP_PAYMENT, a, amount=D("36000.00"))
     s.later(minutes=9).execute(stop, "liaison_icbc", "36000.00", "ICBC-ZF-0088")
@@ -333,7 +333,7 @@ def build_demo_cases() -> int:
 
     # 9. Frozen, then found unrelated to the case and released (R7).
     s = story(8, "officer_sn", "game_trade", now - timedelta(days=20)).report()
-    s.victim("褚亮", "370202200101010112", "13105320010", "5200.00")
+    s.victim("褚亮", "370202200012280112", "13105320010", "5200.00")
     a = s.later(minutes=6).account("ALIPAY", "2088000000099999", "卫某", 1)
     stop = s.later(minutes=1).ask(InstructionKind.STOP_PAYMENT, a, amount=D("5200.00"))
     s.later(minutes=8).execute(stop, "liaison_alipay", "5200.00", "ALI-ZF-0099")
@@ -364,7 +364,7 @@ def build_demo_cases() -> int:
 
     # 11. Stop-payments that failed: ALIPAY found nothing; the CCB one was rejected.
     s = story(10, "officer_sn", "rebate_task", now - timedelta(hours=20)).report()
-    s.victim("蒋涛", "370202199812120127", "13005320011", "7600.00")
+    s.victim("蒋涛", "370202199812090127", "13005320011", "7600.00")
     a = s.later(minutes=5).account("ALIPAY", "2088000000110000", "沈某", 1)
     b = s.account("CCB", "6217001800000111111", "韩某", 1)
     stop = s.later(minutes=1).ask(InstructionKind.STOP_PAYMENT, a, amount=D("5000.00"))
@@ -374,7 +374,7 @@ def build_demo_cases() -> int:
 
     # 12. A return approved by the city and waiting for ICBC to pay (R11: 3 working days).
     s = story(11, "officer_lx", "impersonating_customer_service", now - timedelta(days=50)).report()
-    v = s.victim("杨帆", "370102198606060130", "13905310012", "42000.00")
+    v = s.victim("杨帆", "370102198606010130", "13905310012", "42000.00")
     a = s.later(minutes=5).account("ICBC", "6222021602000121212", "朱某", 1)
     stop = s.later(minutes=1).ask(InstructionKind.STOP_PAYMENT, a, amount=D("42000.00"))
     s.later(minutes=11).execute(stop, "liaison_icbc", "42000.00", "ICBC-ZF-0121")
@@ -410,9 +410,9 @@ def build_demo_cases() -> int:
     # 13. Money that cannot be traced to its three victims one by one: a round (R10) over
     # the freeze, published 32 days ago with an objection, waits for the city to confirm.
     s = story(12, "officer_lx", "investment", now - timedelta(days=40)).report()
-    s.victim("卫东", "370102197303030143", "13905310013", "150000.00")
-    v = s.victim("蒋红", "370102198207070156", "13905310014", "60000.00", bank="ICBC")
-    s.victim("沈阳", "370102199009090169", "13905310015", "30000.00", bank="ABC")
+    s.victim("卫东", "370102197303040143", "13905310013", "150000.00")
+    v = s.victim("蒋红", "370102198207040156", "13905310014", "60000.00", bank="ICBC")
+    s.victim("沈阳", "370102199009060169", "13905310015", "30000.00", bank="ABC")
     a = s.later(minutes=6).account("ICBC", "6222021602000131313", "秦某", 1)
     stop = s.later(minutes=1).ask(InstructionKind.STOP_PAYMENT, a, amount=D("240000.00"))
     s.later(minutes=9).execute(stop, "liaison_icbc", "96000.00", "ICBC-ZF-0131")
@@ -432,7 +432,7 @@ def build_demo_cases() -> int:
     # its own: one bank account, so its freeze is registered in line behind 历下's (R12).
     s = story(13, "officer_sn", "impersonating_customer_service", now - timedelta(hours=6))
     s.report("受害人被冒充客服诱导转账，资金流入一张济南案件中已冻结的银行卡。")
-    s.victim("孙悦", "370202199303030148", "13105320013", "30000.00")
+    s.victim("孙悦", "370202199303040148", "13105320013", "30000.00")
     s.later(hours=1).accept_and_file("青市南公（刑）立字〔2026〕0313号")
     shared = s.later(minutes=10).account("ICBC", "6222-0216-0200-0121-212", "朱某某", 1)
     s.at = now

@@ -16,6 +16,7 @@ from funds.account_numbers import normalise_account_number
 from funds.masking import mask_account_number
 from funds.models import FraudType, InstructionKind, InvolvedAccount, Victim
 from funds.models.money import MAX_DIGITS
+from funds.personal_data import PersonalDataError, normalise_id_number, normalise_phone
 from funds.services.intake import MAX_ACCOUNTS, MAX_VICTIMS
 
 
@@ -89,16 +90,8 @@ class FilingForm(forms.Form):
 
 class VictimForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=100)
-    id_number = forms.RegexField(
-        label=_("Identity number"),
-        regex=r"^(\d{15}|\d{17}[\dXx])$",
-        error_messages={"invalid": _("Enter a 15- or 18-character identity number.")},
-    )
-    phone = forms.RegexField(
-        label=_("Phone"),
-        regex=r"^\+?[\d-]{5,20}$",
-        error_messages={"invalid": _("Enter a phone number of digits.")},
-    )
+    id_number = forms.CharField(label=_("Identity number"), max_length=32)
+    phone = forms.CharField(label=_("Phone"), max_length=32)
     loss_amount = money_field(_("Reported loss (yuan)"))
     account_institution = forms.ChoiceField(label=_("Victim's bank"), required=False)
     account_number = forms.CharField(
@@ -112,6 +105,18 @@ class VictimForm(forms.Form):
         super().__init__(*args, **kwargs)
         set_choices(self.fields["account_institution"], [("", "—"), *institution_choices()])
 
+    def clean_id_number(self) -> str:
+        try:
+            return normalise_id_number(self.cleaned_data["id_number"])
+        except PersonalDataError as error:
+            raise forms.ValidationError(error.message) from None
+
+    def clean_phone(self) -> str:
+        try:
+            return normalise_phone(self.cleaned_data["phone"])
+        except PersonalDataError as error:
+            raise forms.ValidationError(error.message) from None
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         # R9: returns are paid to this account, so half of one is no account at all.
@@ -120,6 +125,20 @@ class VictimForm(forms.Form):
         if data.get("account_number", "").strip() and not data.get("account_institution"):
             self.add_error("account_institution", _("Name the bank of the victim's account."))
         return data
+
+
+class RevealForm(forms.Form):
+    """Why an officer reads a victim's own account number in full (PIPL art. 28)."""
+
+    reason = forms.CharField(
+        label=_("Why the full number is needed (kept in the audit trail)"), max_length=500
+    )
+
+
+class CaseSearchForm(forms.Form):
+    """The case list's search term: posted, kept in the session, never in the address."""
+
+    q = forms.CharField(max_length=200, required=False)
 
 
 class AccountForm(forms.Form):

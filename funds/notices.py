@@ -15,6 +15,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import Role
+from funds.masking import mask_account_number
 from funds.models import Notification, NotificationReason
 
 
@@ -32,7 +33,10 @@ def notice_url(note: Notification) -> str:
     return f"/cases/{note.case_id}/"
 
 
-def notice_headline(note: Notification) -> str:
+def notice_headline(note: Notification, *, for_mail: bool = False) -> str:
+    """The notice's line. Mail subjects travel and are kept outside the product (mail
+    servers, clients' lists, logs), so ``for_mail`` shows the account's last four only
+    (PIPL art. 28); the page, behind the sign-in, shows it in full."""
     flag, instruction = note.flag, note.instruction
     if flag is not None:
         return _("%(reason)s: %(kind)s, case %(case)s") % {
@@ -41,14 +45,16 @@ def notice_headline(note: Notification) -> str:
             "case": flag.case.number,
         }
     if instruction is not None:
+        number = instruction.involved_account.account.number
+        account = mask_account_number(number) if for_mail else number
         if note.reason == NotificationReason.FREEZE_IN_FORCE:
             return _("Queued freeze in force: %(account)s, case %(case)s") % {
-                "account": instruction.involved_account.account.number,
+                "account": account,
                 "case": instruction.case.number,
             }
         return _("New %(kind)s: %(account)s, %(amount)s yuan") % {
             "kind": instruction.get_kind_display(),
-            "account": instruction.involved_account.account.number,
+            "account": account,
             "amount": f"{instruction.requested_amount:.2f}",
         }
     report = note.report
@@ -111,4 +117,4 @@ def notice_mail(note: Notification) -> MailText:
                 "due": _local(instruction.response_due_at),
                 "link": link,
             }
-        return MailText(notice_headline(note), body)
+        return MailText(notice_headline(note, for_mail=True), body)

@@ -131,6 +131,17 @@ def involved_accounts(case: Case) -> QuerySet[InvolvedAccount]:
     )
 
 
+def victim_account_keys(case_id: int) -> set[tuple[int, str]]:
+    """The victims' own accounts of the case as (institution id, normalised number): a
+    transfer from or to one of them shows it masked, as the victim's account is everywhere
+    (PIPL art. 28)."""
+    return set(
+        Victim.objects.filter(case_id=case_id, account_institution__isnull=False)
+        .exclude(account_number="")
+        .values_list("account_institution_id", "account_number")
+    )
+
+
 def instruction_list(user: AnyUser) -> QuerySet[Instruction]:
     queryset = instructions_visible_to(user).select_related(
         "case",

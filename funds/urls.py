@@ -10,6 +10,11 @@ urlpatterns = [
     path("cases/new/", officer.case_new, name="case-new"),
     path("cases/<int:pk>/", officer.case_detail, name="case-detail"),
     path("cases/<int:pk>/victims/", officer.victim_add, name="case-victim-add"),
+    path(
+        "cases/<int:pk>/victims/<int:victim_pk>/reveal/",
+        officer.victim_reveal,
+        name="case-victim-reveal",
+    ),
     path("cases/<int:pk>/accounts/", officer.account_add, name="case-account-add"),
     path("cases/<int:pk>/transfers/", officer.transfer_add, name="case-transfer-add"),
     path("cases/<int:pk>/instructions/", officer.instruction_add, name="case-instruction-add"),

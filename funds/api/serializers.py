@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -20,6 +19,7 @@ from funds.models import (
     AllocationRound,
     AllocationShare,
     Case,
+    CaseStatus,
     Event,
     Flag,
     FlagEscalation,
@@ -32,6 +32,7 @@ from funds.models import (
     Victim,
 )
 from funds.models.money import MAX_DIGITS, ZERO
+from funds.personal_data import PersonalDataError, normalise_id_number, normalise_phone
 from funds.selectors import victim_owed
 from funds.services import intake
 from funds.services.freeze_queue import queue_position
@@ -123,10 +124,6 @@ class FilingSerializer(serializers.Serializer[Any]):
     filing_number = serializers.CharField(max_length=64)
 
 
-ID_NUMBER = re.compile(r"^(\d{15}|\d{17}[\dXx])$")
-PHONE = re.compile(r"^\+?[\d-]{5,20}$")
-
-
 class VictimAccountSerializer(serializers.Serializer[Any]):
     """The victim's own account (R9); answered with the number masked to its last four."""
 
@@ -196,16 +193,16 @@ class VictimSerializer(serializers.ModelSerializer[Victim]):
         }
 
     def validate_id_number(self, value: str) -> str:
-        value = value.strip().upper()
-        if not ID_NUMBER.match(value):
-            raise serializers.ValidationError(_("Enter a 15- or 18-character identity number."))
-        return value
+        try:
+            return normalise_id_number(value)
+        except PersonalDataError as error:
+            raise serializers.ValidationError(error.message) from None
 
     def validate_phone(self, value: str) -> str:
-        value = value.strip()
-        if not PHONE.match(value):
-            raise serializers.ValidationError(_("Enter a phone number of digits."))
-        return value
+        try:
+            return normalise_phone(value)
+        except PersonalDataError as error:
+            raise serializers.ValidationError(error.message) from None
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("account") and (
@@ -312,6 +309,8 @@ class AccountRefSerializer(serializers.Serializer[Any]):
 
 
 class TransferSerializer(serializers.ModelSerializer[Transfer]):
+    """A money movement; a side that is a victim's own account answers its number masked."""
+
     from_account = AccountRefSerializer()
     to_account = AccountRefSerializer()
     amount = positive_money()
@@ -321,10 +320,15 @@ class TransferSerializer(serializers.ModelSerializer[Transfer]):
         fields = ["id", "from_account", "to_account", "amount", "occurred_at", "reference"]
 
     def to_representation(self, instance: Transfer) -> dict[str, Any]:
+        # A victim's own account (the money left it) is masked here too; the views give the
+        # case's victims' accounts in the context (selectors.victim_account_keys).
+        victims: set[tuple[int, str]] = self.context.get("victim_accounts") or set()
+
         def ref(account: Any, holder_name: str) -> dict[str, str]:
+            own = (account.institution_id, account.number) in victims
             return {
                 "institution": account.institution.code,
-                "number": account.number,
+                "number": mask_account_number(account.number) if own else account.number,
                 "holder_name": holder_name,
             }
 
@@ -721,3 +725,28 @@ class IntakeResultSerializer(serializers.Serializer[Any]):
     instructions = InstructionSerializer(many=True, help_text="The stop-payments, one an account.")
     # Extension of the contract:
     victims = VictimSerializer(many=True)
+
+
+class CaseSearchSerializer(serializers.Serializer[Any]):
+    """``POST /cases/search/``: the term in the body, never in the address (PIPL art. 28)."""
+
+    q = serializers.CharField(
+        max_length=200,
+        help_text="Case number, title, victim's name or account number (spaces and hyphens "
+        "in a number do not count).",
+    )
+    status = serializers.ChoiceField(choices=CaseStatus.choices, required=False)
+    fraud_type = serializers.ChoiceField(choices=FraudType.choices, required=False)
+    reported_from = serializers.DateTimeField(required=False)
+    reported_to = serializers.DateTimeField(required=False)
+
+
+class RevealSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(
+        max_length=500, help_text="Why the full number is needed; kept in the audit trail."
+    )
+
+
+class RevealedAccountSerializer(serializers.Serializer[Any]):
+    victim = serializers.IntegerField()
+    account = VictimAccountSerializer(help_text="The number in full.")

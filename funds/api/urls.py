@@ -10,6 +10,7 @@ from funds.api.views import (
     FlagViewSet,
     InstructionViewSet,
     NotificationViewSet,
+    VictimAccountRevealView,
 )
 from funds.reports.api import PeriodicReportViewSet, SpeedView, TotalsView
 
@@ -27,6 +28,11 @@ api_urlpatterns = [
     path("accounts/shared/", SharedAccountsView.as_view(), name="shared-accounts"),
     path("instructions/answers/", InstructionAnswersView.as_view(), name="instruction-answers"),
     *router.urls,
+    path(
+        "cases/<int:pk>/victims/<int:victim_id>/reveal/",
+        VictimAccountRevealView.as_view(),
+        name="victim-account-reveal",
+    ),
     path("reports/totals/", TotalsView.as_view(), name="report-totals"),
     path("reports/speed/", SpeedView.as_view(), name="report-speed"),
 ]

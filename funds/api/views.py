@@ -10,14 +10,20 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
+from rest_framework.views import APIView
 
 from accounts.models import Role, User
 from funds import selectors
@@ -31,7 +37,7 @@ from funds.access import (
 from funds.api import serializers
 from funds.api.idempotency import Idempotent
 from funds.errors import RuleViolation
-from funds.filters import CaseFilter, FlagFilter, InstructionFilter
+from funds.filters import CaseFilter, CaseSearchFilter, FlagFilter, InstructionFilter
 from funds.models import (
     AllocationRound,
     Case,
@@ -51,6 +57,10 @@ from funds.services import notifications as notification_services
 from funds.services import rounds as round_services
 
 POLICE = (Role.OFFICER, Role.MANAGER, Role.AUDITOR)
+SEARCH_BY_POST = gettext_lazy(
+    "Search with POST /api/v1/cases/search/ and the term in the body: a name or a number "
+    "must not travel in an address."
+)
 
 
 def _victim_intake(data: dict[str, Any]) -> intake_services.VictimIntake:
@@ -83,6 +93,13 @@ class CaseViewSet(
     def get_queryset(self) -> QuerySet[Case]:
         return selectors.case_list(self.request.user)
 
+    def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
+        # Victims, accounts, transfers and searches carry personal data: error mail lists
+        # none of what was posted (PIPL art. 28), as sensitive_post_parameters() would mark
+        # it (not a decorator of dispatch, which stays Idempotent's).
+        request.sensitive_post_parameters = "__ALL__"  # type: ignore[attr-defined]
+        return super().initialize_request(request, *args, **kwargs)
+
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         require_role(request.user, *POLICE)
@@ -96,6 +113,29 @@ class CaseViewSet(
     def _answer_case(self, case: Case, code: int = status.HTTP_200_OK) -> Response:
         fresh = selectors.with_totals(Case.objects.filter(pk=case.pk)).get()
         return Response(serializers.CaseSerializer(fresh).data, status=code)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """The cases of the user's subtree, filtered; a search by term is ``POST /cases/search/``."""
+        if "q" in request.query_params:
+            raise ValidationError({"q": [SEARCH_BY_POST]})
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        request=serializers.CaseSearchSerializer,
+        responses={200: serializers.CaseSerializer(many=True)},
+    )
+    @action(detail=False, methods=["post"], filterset_class=None)
+    def search(self, request: Request) -> Response:
+        """Search the cases of the subtree by case number, title, victim's name or account
+        number, with the list's filters. The term is personal data, so it comes in the body,
+        never in the address (PIPL art. 28); pages: ``?page=`` with the same body."""
+        serializer = serializers.CaseSearchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = {k: v for k, v in serializer.validated_data.items() if v not in (None, "")}
+        found = CaseSearchFilter(data, queryset=self.get_queryset(), request=request)
+        if not found.is_valid():
+            raise ValidationError(found.errors)
+        return self._list(found.qs, serializers.CaseSerializer)
 
     @extend_schema(request=serializers.CaseSerializer, responses={201: serializers.CaseSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -170,10 +210,13 @@ class CaseViewSet(
         return self._answer_case(case_services.case_close(actor=_user(request), case=self._case()))
 
     def _list(
-        self, queryset: QuerySet[Any], serializer_class: type[BaseSerializer[Any]]
+        self,
+        queryset: QuerySet[Any],
+        serializer_class: type[BaseSerializer[Any]],
+        context: dict[str, Any] | None = None,
     ) -> Response:
         page = self.paginate_queryset(queryset)
-        data = serializer_class(page, many=True).data
+        data = serializer_class(page, many=True, context=context or {}).data
         return self.get_paginated_response(data)
 
     @extend_schema(methods=["get"], request=None, responses=serializers.VictimSerializer(many=True))
@@ -183,6 +226,7 @@ class CaseViewSet(
         responses={201: serializers.VictimSerializer},
     )
     @action(detail=True, methods=["get", "post"], filterset_class=None)
+    @sensitive_variables()
     def victims(self, request: Request, pk: str) -> Response:
         """The case's victims; add one (officer). Identity numbers, phones and account numbers
         come back masked."""
@@ -230,6 +274,7 @@ class CaseViewSet(
         responses={201: serializers.InvolvedAccountSerializer},
     )
     @action(detail=True, methods=["get", "post"], filterset_class=None)
+    @sensitive_variables()
     def accounts(self, request: Request, pk: str) -> Response:
         """The involved accounts; add one (officer), with the other cases it appears in."""
         if request.method == "GET":
@@ -263,6 +308,7 @@ class CaseViewSet(
         responses={201: serializers.TransferSerializer},
     )
     @action(detail=True, methods=["get", "post"], filterset_class=None)
+    @sensitive_variables()
     def transfers(self, request: Request, pk: str) -> Response:
         """The money movements of the case; record one (officer)."""
         if request.method == "GET":
@@ -270,7 +316,8 @@ class CaseViewSet(
             queryset = Transfer.objects.filter(case=case).select_related(
                 "from_account__institution", "to_account__institution"
             )
-            return self._list(queryset, serializers.TransferSerializer)
+            context = {"victim_accounts": selectors.victim_account_keys(case.pk)}
+            return self._list(queryset, serializers.TransferSerializer, context)
         require_role(request.user, Role.OFFICER)
         case = self._case()
         serializer = serializers.TransferSerializer(data=request.data)
@@ -278,8 +325,10 @@ class CaseViewSet(
         transfer = case_services.transfer_add(
             actor=_user(request), case=case, **serializer.validated_data
         )
+        context = {"victim_accounts": selectors.victim_account_keys(case.pk)}
         return Response(
-            serializers.TransferSerializer(transfer).data, status=status.HTTP_201_CREATED
+            serializers.TransferSerializer(transfer, context=context).data,
+            status=status.HTTP_201_CREATED,
         )
 
     @extend_schema(
@@ -681,3 +730,43 @@ class NotificationViewSet(Idempotent, mixins.ListModelMixin, viewsets.GenericVie
         note = get_object_or_404(self.get_queryset(), pk=pk)
         note = notification_services.notification_read(actor=_user(request), notification=note)
         return Response(serializers.NotificationSerializer(note).data)
+
+
+class VictimAccountRevealView(APIView):
+    """``POST /cases/{id}/victims/{victim_id}/reveal/`` (PIPL art. 28)."""
+
+    # Not funds' Idempotent: the answer carries the full number, which is never kept, and
+    # each reading is an act of its own in the trail; a retry reads (and records) again.
+    ignores_idempotency_key = True
+
+    @extend_schema(
+        request=serializers.RevealSerializer,
+        responses={200: serializers.RevealedAccountSerializer},
+    )
+    @method_decorator(sensitive_variables())
+    def post(self, request: Request, pk: int, victim_id: int) -> Response:
+        """The victim's own account with its number in full, for an officer of the case who
+        says why. Each reveal is an audit event ``victim_account_revealed`` with the reason,
+        never the number. Other roles 403; an officer outside the case's subtree, or a victim
+        of another case, 404; a victim without an account 409."""
+        require_role(request.user, Role.OFFICER)
+        case = access_case(request.user, pk)
+        serializer = serializers.RevealSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        victim = case_services.victim_account_reveal(
+            actor=_user(request),
+            case=case,
+            victim_id=victim_id,
+            reason=serializer.validated_data["reason"],
+        )
+        assert victim.account_institution is not None  # has_account, checked by the service
+        return Response(
+            {
+                "victim": victim.pk,
+                "account": {
+                    "institution": victim.account_institution.code,
+                    "number": victim.account_number,
+                    "holder_name": victim.account_holder_name,
+                },
+            }
+        )

@@ -16,6 +16,7 @@ class EventType(models.TextChoices):
     CASE_FILED = "case_filed", _("Case filed")
     CASE_CLOSED = "case_closed", _("Case closed")
     VICTIM_ADDED = "victim_added", _("Victim added")
+    VICTIM_ACCOUNT_REVEALED = "victim_account_revealed", _("Victim's account number shown")
     ACCOUNT_ADDED = "account_added", _("Account added")
     TRANSFER_ADDED = "transfer_added", _("Transfer recorded")
     INSTRUCTION_REQUESTED = "instruction_requested", _("Request sent")

@@ -30,6 +30,7 @@ from funds.reports.figures import Figures
 from funds.reports.periods import period_start
 from funds.reports.speed import Speed, SpeedRow
 from funds.reports.totals import Row
+from funds.spreadsheets import neutralise
 
 AMOUNT_UNITS = {"yuan": gettext_lazy("yuan"), "wan": gettext_lazy("10,000 yuan")}
 TEN_THOUSAND = Decimal(10000)
@@ -258,6 +259,7 @@ def approvals_table(approvals: list[Instruction]) -> Table:
         Column(_("Case")),
         Column(_("Unit")),
         Column(_("Account")),
+        Column(_("Holder")),
         Column(_("Amount"), "money"),
         Column(_("Asked by")),
     ]
@@ -272,6 +274,7 @@ def approvals_table(approvals: list[Instruction]) -> Table:
                 Cell(i.case.number, href=reverse("case-detail", args=[i.case_id])),
                 i.case.unit.name,
                 i.involved_account.account.number,
+                i.involved_account.holder_name,
                 i.requested_amount,
                 i.requested_by.get_full_name() or i.requested_by.username,
             ]
@@ -373,7 +376,7 @@ def _xlsx_value(cell: Any, column: Column, unit: str) -> Any:
         return round(value / 3600, 2)
     if column.kind == "time" and isinstance(value, datetime):
         return timezone.localtime(value).replace(tzinfo=None)
-    return str(value) if not isinstance(value, int | float | Decimal | date) else value
+    return neutralise(str(value)) if not isinstance(value, int | float | Decimal | date) else value
 
 
 def _xlsx_header(column: Column, unit: str) -> str:
@@ -390,8 +393,8 @@ def table_xlsx(table: Table, *, caption: str, unit: str) -> bytes:
     book = Workbook()
     sheet = book.active
     sheet.title = table.name[:31]
-    sheet.append([caption])
-    sheet.append([_xlsx_header(c, unit) for c in table.columns])
+    sheet.append([neutralise(caption)])
+    sheet.append([neutralise(_xlsx_header(c, unit)) for c in table.columns])
     for cell in sheet[2]:
         cell.font = Font(bold=True)
     for row in table.rows:

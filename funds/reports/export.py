@@ -17,6 +17,7 @@ from openpyxl import Workbook  # type: ignore[import-untyped]
 from openpyxl.styles import Font  # type: ignore[import-untyped]
 
 from funds.models import PeriodicReport, ReportKind
+from funds.spreadsheets import neutralise
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # The Chinese names of the report's kinds and row categories: part of the exchange format.
@@ -107,7 +108,7 @@ def report_csv(report: PeriodicReport) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     for row in report_table(report):
-        writer.writerow(["" if value is None else value for value in row])
+        writer.writerow(["" if value is None else neutralise(value) for value in row])
     return buffer.getvalue().encode("utf-8-sig")
 
 
@@ -117,7 +118,7 @@ def report_xlsx(report: PeriodicReport) -> bytes:
     sheet.title = KIND_NAMES[ReportKind(report.kind)]
     table = report_table(report)
     for row in table:
-        sheet.append(row)
+        sheet.append([neutralise(value) for value in row])
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for index, header in enumerate(HEADERS, start=1):
@@ -135,7 +136,7 @@ def report_xlsx(report: PeriodicReport) -> bytes:
         ("统计截止日", report.period_end.isoformat()),
         ("生成时间", timezone.localtime(report.generated_at).strftime("%Y-%m-%d %H:%M")),
     ):
-        about.append(pair)
+        about.append([neutralise(value) for value in pair])
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import Organization, Role, User
 from funds import acting_time
@@ -28,7 +29,8 @@ from funds.models import (
     Transfer,
     Victim,
 )
-from funds.selectors import institution_by_code
+from funds.personal_data import PersonalDataError, normalise_id_number, normalise_phone
+from funds.selectors import institution_by_code, victim_account_keys
 from funds.services.audit import record_event
 from funds.services.deadlines import deadlines_meet, open_first_stop_clock
 from funds.transitions import CASE_TRANSITIONS, next_status
@@ -188,6 +190,8 @@ def case_close(*, actor: User, case: Case) -> Case:
     return case
 
 
+# Error mail shows none of this frame's values: they are personal data (PIPL art. 28).
+@sensitive_variables()
 @transaction.atomic
 def victim_add(
     *,
@@ -208,6 +212,16 @@ def victim_add(
     case = lock_case(case)
     _require_case_actor(actor, case, Role.OFFICER)
     require_open(case)
+    # PIPL art. 28: only checked identity numbers and normalised phones are kept, whatever
+    # the way in (the serializer and the form answer the same messages beside the field).
+    try:
+        id_number = normalise_id_number(id_number)
+    except PersonalDataError as error:
+        raise RuleViolation(error.message, field="id_number") from None
+    try:
+        phone = normalise_phone(phone)
+    except PersonalDataError as error:
+        raise RuleViolation(error.message, field="phone") from None
     account_institution_code = account_institution_code.strip()
     account_number = normalise_account_number(account_number)
     if bool(account_institution_code) != bool(account_number):
@@ -247,6 +261,47 @@ def victim_add(
     return victim
 
 
+REVEAL_REASON_MAX_LENGTH = 500
+
+
+@sensitive_variables()
+@transaction.atomic
+def victim_account_reveal(*, actor: User, case: Case, victim_id: int, reason: str) -> Victim:
+    """The victim with the own account's number, for an officer of the case who states why.
+
+    PIPL art. 28: the number is shown masked everywhere else (the API, the pages, exports,
+    mail, the audit trail); reading it in full is an act of its own, recorded with its
+    reason and never with the number. Managers, auditors and liaisons may not (403; the
+    paying bank reads a return's destination on the return itself); an officer outside the
+    case's subtree, or a victim of another case, gets 404.
+    """
+    _require_case_actor(actor, case, Role.OFFICER)
+    victim = (
+        Victim.objects.filter(case=case, pk=victim_id).select_related("account_institution").first()
+    )
+    if victim is None:
+        raise Http404
+    reason = reason.strip()
+    if not reason:
+        raise RuleViolation(_("Say why the full number is needed."), field="reason")
+    if len(reason) > REVEAL_REASON_MAX_LENGTH:
+        raise RuleViolation(
+            _("Say it in at most %(max)d characters.") % {"max": REVEAL_REASON_MAX_LENGTH},
+            field="reason",
+        )
+    if not victim.has_account:
+        raise InvalidState(_("The victim has no account on file."))
+    record_event(
+        case=case,
+        type=EventType.VICTIM_ACCOUNT_REVEALED,
+        actor=actor,
+        victim=victim.pk,
+        reason=reason,
+    )
+    return victim
+
+
+@sensitive_variables()
 def bank_account_get_or_create(
     *, institution_code: str, number: str, field: str, number_field: str = "number"
 ) -> BankAccount:
@@ -278,6 +333,8 @@ def bank_account_get_or_create(
     return account
 
 
+# Error mail shows none of this frame's values: they are personal data (PIPL art. 28).
+@sensitive_variables()
 @transaction.atomic
 def account_add(
     *, actor: User, case: Case, institution_code: str, number: str, holder_name: str, layer: int
@@ -321,6 +378,8 @@ def account_add(
     return involved_account
 
 
+# Error mail shows none of this frame's values: they are personal data (PIPL art. 28).
+@sensitive_variables()
 @transaction.atomic
 def transfer_add(
     *,
@@ -365,14 +424,22 @@ def transfer_add(
         reference=reference,
         created_by=actor,
     )
+    # A victim's own account on file is kept masked in the trail, as everywhere (PIPL art.
+    # 28); one entered after this transfer cannot be masked here afterwards (append-only).
+    victims = victim_account_keys(case.pk)
+
+    def as_recorded(account: BankAccount) -> str:
+        own = (account.institution_id, account.number) in victims
+        return mask_account_number(account.number) if own else account.number
+
     record_event(
         case=case,
         type=EventType.TRANSFER_ADDED,
         actor=actor,
         transfer=transfer.pk,
-        from_account=source.number,
+        from_account=as_recorded(source),
         from_holder_name=transfer.from_holder_name,
-        to_account=target.number,
+        to_account=as_recorded(target),
         to_holder_name=transfer.to_holder_name,
         amount=amount,
         occurred_at=occurred_at.isoformat(),

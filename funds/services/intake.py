@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import Role, User
 from funds.access import require_role
@@ -65,6 +66,7 @@ def _refuse(error: DomainError, part: str, index: int) -> PartRefused:
     return PartRefused(error, part=part, index=index)
 
 
+@sensitive_variables("victims", "accounts", "account", "victims_own", "seen", "key")
 def _check_parts(victims: Sequence[VictimIntake], accounts: Sequence[AccountIntake]) -> None:
     """What no single service can see: the list as a whole."""
     if not victims:
@@ -104,6 +106,7 @@ def _check_parts(victims: Sequence[VictimIntake], accounts: Sequence[AccountInta
         seen.add(key)
 
 
+@sensitive_variables("victims", "accounts", "victim", "account", "added")
 @transaction.atomic
 def case_intake(
     *,

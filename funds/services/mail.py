@@ -179,7 +179,8 @@ def _send_claimed(mails: list[OutgoingMail], claimed_at: datetime, result: Deliv
             )
             raise
         except Exception as error:
-            logger.warning("Mail %s to %s failed: %s", row.pk, row.to, error)
+            # The mail's id, never its address: no personal data in the logs (PIPL art. 28).
+            logger.warning("Mail %s failed: %s", row.pk, type(error).__name__)
             _record_failure(row, claimed_at, error, result)
             continue
         _record_sent(row, claimed_at)
@@ -219,7 +220,7 @@ def _record_failure(
     if attempts >= settings.MAIL_MAX_ATTEMPTS:
         changes["gave_up_at"] = now
         result.gave_up += 1
-        logger.error("Mail %s to %s given up after %s attempts.", row.pk, row.to, attempts)
+        logger.error("Mail %s given up after %s attempts.", row.pk, attempts)
     else:
         changes["next_attempt_at"] = now + retry_delay(attempts)
         result.failed += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -10,26 +11,29 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_POST
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import Role, User
 from accounts.scope import can_see_unit
 from funds import acting_time, selectors
 from funds.access import access_case, access_instruction, access_round
 from funds.errors import DomainError, PartRefused
-from funds.filters import CaseFilter
+from funds.filters import CaseSearchFilter
 from funds.forms import (
     AccountForm,
     CaseReportForm,
+    CaseSearchForm,
     FilingForm,
     InstructionForm,
     ObjectionForm,
+    RevealForm,
     RoundForm,
     TransferForm,
     VictimForm,
@@ -67,8 +71,56 @@ def _user(request: HttpRequest) -> User:
     return cast(User, request.user)
 
 
+# The case list's recent search terms, by opaque key, in the session (PIPL art. 28): a term
+# may be a victim's name, phone or account number, so it never goes into an address (nor
+# into the browser's history, the proxy's log or a Referer). The result's address holds
+# only ``search=<key>`` and the filters, so it can be reloaded, paged, sent back to and
+# bookmarked; outside the session that made it, the key means nothing and the page says so.
+SEARCHES_KEY = "case_searches"
+SEARCHES_KEPT = 20
+
+
+def _remember_search(request: HttpRequest, term: str) -> str:
+    searches: dict[str, str] = dict(request.session.get(SEARCHES_KEY) or {})
+    key = secrets.token_urlsafe(9)
+    searches[key] = term
+    request.session[SEARCHES_KEY] = dict(list(searches.items())[-SEARCHES_KEPT:])
+    return key
+
+
+def _search_redirect(request: HttpRequest, data: Any) -> HttpResponse:
+    """Post/redirect/get: the filters in the address, the term behind a key."""
+    params = QueryDict(mutable=True)
+    for name in ("status", "flagged"):
+        if data.get(name):
+            params[name] = data[name]
+    form = CaseSearchForm(data)
+    term = form.cleaned_data["q"].strip() if form.is_valid() else ""
+    if term:
+        params["search"] = _remember_search(request, term)
+    url = reverse("case-list")
+    return redirect(f"{url}?{params.urlencode()}" if params else url)
+
+
+@require_http_methods(["GET", "POST"])
 @roles(*POLICE)
+@sensitive_post_parameters("q")
 def case_list(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        return _search_redirect(request, request.POST)
+    if "q" in request.GET:  # an address from before: the term leaves it at once
+        return _search_redirect(request, request.GET)
+    term = ""
+    if key := request.GET.get("search"):
+        term = (request.session.get(SEARCHES_KEY) or {}).get(key, "")
+        if not term:
+            messages.info(
+                request,
+                _(
+                    "That search is no longer kept (searches last as long as your session): "
+                    "search again."
+                ),
+            )
     open_flags = (
         Flag.objects.filter(case=OuterRef("pk"), resolved_at__isnull=True)
         .order_by()
@@ -77,7 +129,9 @@ def case_list(request: HttpRequest) -> HttpResponse:
         .values("n")
     )
     cases = selectors.case_list(request.user).annotate(open_flags=Coalesce(Subquery(open_flags), 0))
-    filtered = CaseFilter(request.GET, queryset=cases)
+    data = request.GET.copy()
+    data["q"] = term
+    filtered = CaseSearchFilter(data, queryset=cases)
     queryset = filtered.qs
     if request.GET.get("flagged"):
         queryset = queryset.filter(open_flags__gt=0)
@@ -85,10 +139,20 @@ def case_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "funds/case_list.html",
-        {"page": page, "filter": filtered, "statuses": CaseStatus.choices, "query": request.GET},
+        {
+            "page": page,
+            "filter": filtered,
+            "statuses": CaseStatus.choices,
+            "query": request.GET,
+            "search_term": term,
+        },
     )
 
 
+# Every field of the new report may be personal (victims' names, identity numbers, phones,
+# account numbers and holders, in rows named victims-0-..., accounts-0-...): none of them
+# goes into error mail.
+@sensitive_post_parameters()
 @roles(Role.OFFICER)
 def case_new(request: HttpRequest) -> HttpResponse:
     """The new report (R13): the case, its victims and the accounts that received the money,
@@ -163,6 +227,23 @@ def _freeze_choices(instructions: Iterable[Instruction]) -> list[tuple[int, str]
     ]
 
 
+def _transfers(case: Case) -> list[Transfer]:
+    """The case's transfers, with each side that is a victim's own account marked, so that
+    the page shows it masked as everywhere (PIPL art. 28)."""
+    victims = selectors.victim_account_keys(case.pk)
+    transfers = list(
+        Transfer.objects.filter(case=case).select_related(
+            "from_account__institution", "to_account__institution"
+        )
+    )
+    for transfer in transfers:
+        for side in ("from", "to"):
+            account = getattr(transfer, f"{side}_account")
+            own = (account.institution_id, account.number) in victims
+            setattr(transfer, f"{side}_is_victims", own)
+    return transfers
+
+
 def _victims(case: Case) -> list[Victim]:
     """The case's victims with what each is still owed (R9), for the table and the forms."""
     return list(
@@ -209,6 +290,16 @@ def _case_page(request: HttpRequest, case: Case, status: int = 200, **forms: Any
             if bound is not None and forms.get("round_pk") == allocation_round.pk
             else WithdrawForm(auto_id=f"withdraw_{allocation_round.pk}_%s")
         )
+    revealed = forms.get("revealed")
+    for victim in victims:
+        bound = forms.get("reveal_form")
+        victim.reveal_form = (  # type: ignore[attr-defined]
+            bound
+            if bound is not None and forms.get("reveal_pk") == victim.pk
+            else RevealForm(auto_id=f"reveal_{victim.pk}_%s")
+        )
+        # PIPL art. 28: in full only in the answer to this officer's reveal, never kept.
+        victim.revealed = revealed is not None and revealed.pk == victim.pk  # type: ignore[attr-defined]
     for account in accounts:
         # Every other case's number is shown (API.md: ``other_cases``), so that the units
         # find each other; the holder name another case recorded only to those who may see
@@ -225,9 +316,7 @@ def _case_page(request: HttpRequest, case: Case, status: int = 200, **forms: Any
         "case": case,
         "accounts": accounts,
         "victims": victims,
-        "transfers": Transfer.objects.filter(case=case).select_related(
-            "from_account__institution", "to_account__institution"
-        ),
+        "transfers": _transfers(case),
         "instructions": instructions,
         "flags": Flag.objects.filter(case=case, resolved_at__isnull=True)
         .select_related("instruction")
@@ -291,6 +380,8 @@ def case_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 
 @require_POST
 @roles(Role.OFFICER)
+@sensitive_post_parameters("name", "id_number", "phone", "account_number", "account_holder_name")
+@sensitive_variables()
 def victim_add(request: HttpRequest, pk: int) -> HttpResponse:
     case = access_case(request.user, pk)
     form = VictimForm(request.POST, auto_id=VICTIM_IDS)
@@ -314,6 +405,35 @@ def victim_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @roles(Role.OFFICER)
+@sensitive_post_parameters("reason")
+@sensitive_variables()
+def victim_reveal(request: HttpRequest, pk: int, victim_pk: int) -> HttpResponse:
+    """Show one victim's own account number in full, to an officer of the case who says
+    why; the answer is the case page with that number, never stored (no-store, no
+    redirect), and the reveal is an audit event."""
+    case = access_case(request.user, pk)
+    form = RevealForm(request.POST, auto_id=f"reveal_{victim_pk}_%s")
+    revealed: list[Victim] = []
+
+    def reveal() -> None:
+        revealed.append(
+            case_services.victim_account_reveal(
+                actor=_user(request),
+                case=case,
+                victim_id=victim_pk,
+                reason=form.cleaned_data["reason"],
+            )
+        )
+
+    if form.is_valid() and attempt(form, reveal):
+        return _case_page(request, case, revealed=revealed[0])
+    return _case_page(request, case, status=400, reveal_form=form, reveal_pk=victim_pk)
+
+
+@require_POST
+@roles(Role.OFFICER)
+@sensitive_post_parameters("number", "holder_name")
+@sensitive_variables()
 def account_add(request: HttpRequest, pk: int) -> HttpResponse:
     """Add an account and, in the same step, ask its institution to stop payment."""
     case = access_case(request.user, pk)
@@ -346,6 +466,8 @@ def account_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @roles(Role.OFFICER)
+@sensitive_post_parameters("from_number", "from_holder", "to_number", "to_holder")
+@sensitive_variables()
 def transfer_add(request: HttpRequest, pk: int) -> HttpResponse:
     case = access_case(request.user, pk)
     form = TransferForm(request.POST, auto_id=TRANSFER_IDS)

@@ -66,7 +66,7 @@ class FundsTestCase(CaseTrackerTestCase):
         ``with_account`` is False."""
         body: dict[str, Any] = {
             "name": name,
-            "id_number": "370102199001011234",
+            "id_number": "370102199001071234",
             "phone": "13800138000",
             "loss_amount": loss,
         }

@@ -227,7 +227,11 @@ class AccountIdentityTest(FundsTestCase):
         a = self.report()
         self.report(title="另一个案件")
         self.add(a, CARD, "王某")
-        found = self.ok(self.api(self.officer_lx).get("/api/v1/cases/", {"q": "6222 0212 3456"}))
+        found = self.ok(
+            self.api(self.officer_lx).post(
+                "/api/v1/cases/search/", {"q": "6222 0212 3456"}, format="json"
+            )
+        )
         assert [c["number"] for c in found["results"]] == [a["number"]]
 
     # transfers

@@ -360,7 +360,8 @@ def test_a_real_worker_delivers_the_mail_queued_with_a_notice(tmp_path):
         "",
         None,
     )
-    assert "6222020000000001" in row.subject
+    # PIPL art. 28: the subject names the account by its last four digits only.
+    assert "************0001" in row.subject and "6222020000000001" not in row.subject
     assert row.notification is not None and row.notification.mailed_at == row.sent_at
     assert "funds.tasks.deliver_mail" in "".join(worker.lines)
 
@@ -480,7 +481,7 @@ def test_with_the_broker_unreachable_api_writes_still_succeed_and_the_sweep_catc
     assert len(mailoutbox) == 1
     notice = mailoutbox[0]
     assert notice.to == ["liaison@icbc.example"]
-    assert "6222020000000001" in notice.subject
+    assert "************0001" in notice.subject and "6222020000000001" not in notice.subject
     stop.refresh_from_db()
     assert stop.institution_notified_at == later
 

@@ -170,7 +170,7 @@ class PermissionMatrixTest(FundsTestCase):
                 actor=officer,
                 case=case,
                 name="张三",
-                id_number="370102199001011234",
+                id_number="370102199001071234",
                 phone="13800138000",
                 loss_amount=Decimal("10000.00"),
                 account_institution_code="CCB",
@@ -310,7 +310,7 @@ class PermissionMatrixTest(FundsTestCase):
             actor=officer,
             case=case,
             name="李四",
-            id_number="370102199202022345",
+            id_number="370102199202012345",
             phone="13900139000",
             loss_amount=Decimal("9000.00"),
             account_institution_code="CCB",
@@ -548,7 +548,8 @@ class PermissionMatrixTest(FundsTestCase):
         number = InvolvedAccount.objects.filter(case=lx).first().account.number
         for query in (lx.number, number, "冒充客服"):
             for persona, seen in VISIBLE_CASES.items():
-                got = self.ids(self.api(self.persona(persona)).get("/api/v1/cases/", {"q": query}))
+                client = self.api(self.persona(persona))
+                got = self.ids(client.post("/api/v1/cases/search/", {"q": query}, format="json"))
                 assert got <= {self.case_id[name] for name in seen}, (persona, query)
                 assert (lx.pk in got) == ("lx" in seen), (persona, query)
 
@@ -648,7 +649,7 @@ class PermissionMatrixTest(FundsTestCase):
             201,
             {
                 "name": "赵六",
-                "id_number": "370102199303033456",
+                "id_number": "370102199302203456",
                 "phone": "13700137000",
                 "loss_amount": "500.00",
             },
@@ -977,7 +978,7 @@ class PermissionMatrixTest(FundsTestCase):
             actor=officer,
             case=freeze.case,
             name="周八",
-            id_number="370102199404044567",
+            id_number="370102199404184567",
             phone="13600136000",
             loss_amount=Decimal("3000.00"),
             account_institution_code="CCB",
@@ -1025,7 +1026,7 @@ class PermissionMatrixTest(FundsTestCase):
                     actor=owner,
                     case=freeze.case,
                     name="周八",
-                    id_number="370102199404044567",
+                    id_number="370102199404184567",
                     phone="13600136000",
                     loss_amount=Decimal("3000.00"),
                     account_institution_code="CCB",

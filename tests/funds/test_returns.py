@@ -25,7 +25,7 @@ class VictimAccountTest(RulesTestCase):
     def body(self, **fields: Any) -> dict[str, Any]:
         return {
             "name": "张三",
-            "id_number": "370102199001011234",
+            "id_number": "370102199001071234",
             "phone": "13800138000",
             "loss_amount": "8000.00",
             **fields,

@@ -93,7 +93,7 @@ class VictimsOnTheCaseFileTest(RoundPageTestCase):
     def test_a_victim_added_on_the_page_keeps_the_account_and_its_holder(self):
         data = {
             "name": "赵六",
-            "id_number": "370102199303033456",
+            "id_number": "370102199302203456",
             "phone": "13700137000",
             "loss_amount": "900.00",
             "account_institution": "CCB",
@@ -109,7 +109,7 @@ class VictimsOnTheCaseFileTest(RoundPageTestCase):
     def test_half_an_account_on_the_page_is_shown_beside_its_field(self):
         data = {
             "name": "赵六",
-            "id_number": "370102199303033456",
+            "id_number": "370102199302203456",
             "phone": "13700137000",
             "loss_amount": "900.00",
             "account_institution": "CCB",

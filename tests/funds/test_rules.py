@@ -1045,7 +1045,7 @@ class CaseTransitionRulesTest(RulesTestCase):
                 f"/api/v1/cases/{cid}/victims/",
                 {
                     "name": "赵六",
-                    "id_number": "370102199001011234",
+                    "id_number": "370102199001071234",
                     "phone": "13800138000",
                     "loss_amount": "100.00",
                 },
