@@ -89,3 +89,11 @@ def purge_idempotency_keys_task() -> int:
     if purged:
         logger.info("Idempotency keys purged: %s", purged)
     return purged
+
+
+@shared_task(name="funds.tasks.run_statement_import", ignore_result=True)
+def run_statement_import_task(import_id: int) -> None:
+    """Process a large statement import; a second delivery finds it claimed and does nothing."""
+    from funds.services.imports import statement_import_run
+
+    statement_import_run(import_id=import_id)

@@ -3,6 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from funds.api.imports import CaseImportsView, ImportDetailView, ProposedStopsView
 from funds.api.views import (
     AllocationRoundViewSet,
     CaseViewSet,
@@ -21,6 +22,9 @@ router.register("notifications", NotificationViewSet, basename="notification")
 router.register("reports/periodic", PeriodicReportViewSet, basename="periodic-report")
 
 api_urlpatterns = [
+    path("cases/<str:pk>/imports/", CaseImportsView.as_view(), name="case-imports"),
+    path("imports/<str:pk>/", ImportDetailView.as_view(), name="statement-import-detail"),
+    path("cases/<str:pk>/proposed-stops/", ProposedStopsView.as_view(), name="case-proposed-stops"),
     *router.urls,
     path("reports/totals/", TotalsView.as_view(), name="report-totals"),
     path("reports/speed/", SpeedView.as_view(), name="report-speed"),
