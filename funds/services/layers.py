@@ -9,7 +9,8 @@ account is settled once, at its smallest distance).
 Decisions:
 
 - A layer an officer typed (``layer_derived`` False) is kept as typed, and counts as a
-  source at that layer: money it passed on reaches layer typed+1.
+  source at that layer, whatever path reaches it: money it passed on reaches layer
+  typed+1 (unless a shorter path reaches the receiver).
 - Derived layers are recomputed whenever transfers are added (by import or by hand,
   ``transfer_add``): they only ever move to the smallest distance the transfers show.
 - An account that no victim's money reaches does not join the case as an involved
@@ -82,10 +83,12 @@ def layers_derive(
     ):
         edges[source].append(target)
 
-    # Sources: the victims' accounts at 0, the typed layers as typed.
+    # Sources: the victims' accounts at 0, the typed layers as typed (and never reached at
+    # another: what the officer typed stands for the account, downstream too).
+    typed = {a: layer for a, (_pk, layer, derived) in involved.items() if not derived}
     distance: dict[int, int] = {}
-    queue: list[tuple[int, int]] = [(0, a) for a in victim_accounts]
-    queue += [(layer, a) for a, (_pk, layer, derived) in involved.items() if not derived]
+    queue: list[tuple[int, int]] = [(0, a) for a in victim_accounts if a not in typed]
+    queue += [(layer, a) for a, layer in typed.items()]
     heapq.heapify(queue)
     while queue:
         layer, account = heapq.heappop(queue)
@@ -93,7 +96,7 @@ def layers_derive(
             continue
         distance[account] = layer
         for target in edges.get(account, ()):
-            if target not in distance:
+            if target not in distance and target not in typed:
                 heapq.heappush(queue, (layer + 1, target))
 
     new = {
