@@ -41,6 +41,7 @@ from funds.models import (
     StatementFileChunk,
     StatementImport,
 )
+from funds.services.arrays import pg_array
 from funds.services.audit import new_event, record_events
 from funds.services.cases import lock_case, require_open
 from funds.services.layers import layers_derive
@@ -457,11 +458,11 @@ class _Writer:
         with connection.cursor() as cursor:
             cursor.execute(
                 """
-                SELECT a.institution_id, t.reference FROM funds_transfer t
+                SELECT a.institution_id, t.reference FROM unnest(%s::text::text[]) AS w(ref)
+                JOIN funds_transfer t ON t.reference = w.ref AND t.case_id = %s
                 JOIN funds_bankaccount a ON a.id = t.from_account_id
-                WHERE t.case_id = %s AND t.reference = ANY(%s)
                 """,
-                [case_id, list({m.reference for m in batch})],
+                [pg_array({m.reference for m in batch}), case_id],
             )
             seen = set(cursor.fetchall())
             fresh: list[Movement] = []
@@ -482,21 +483,22 @@ class _Writer:
                     amount, occurred_at, reference, statement_import_id, created_by_id, created_at
                 )
                 SELECT %s, f, t, fh, th, amt, at, ref, %s, %s, now()
-                FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::numeric[],
-                            %s::timestamptz[], %s::text[]) AS u(f, t, fh, th, amt, at, ref)
+                FROM unnest(%s::text::bigint[], %s::text::bigint[], %s::text::text[],
+                            %s::text::text[], %s::text::numeric[], %s::text::timestamptz[],
+                            %s::text::text[]) AS u(f, t, fh, th, amt, at, ref)
                 ON CONFLICT (case_id, from_account_id, reference) DO NOTHING
                 """,
                 [
                     case_id,
                     self.statement_import.pk,
                     self.statement_import.created_by_id,
-                    [ids[(m.from_institution_id, m.from_number)] for m in fresh],
-                    [ids[(m.to_institution_id, m.to_number)] for m in fresh],
-                    [m.from_holder for m in fresh],
-                    [m.to_holder for m in fresh],
-                    [m.amount for m in fresh],
-                    [m.occurred_at for m in fresh],
-                    [m.reference for m in fresh],
+                    pg_array(ids[(m.from_institution_id, m.from_number)] for m in fresh),
+                    pg_array(ids[(m.to_institution_id, m.to_number)] for m in fresh),
+                    pg_array(m.from_holder for m in fresh),
+                    pg_array(m.to_holder for m in fresh),
+                    pg_array(m.amount for m in fresh),
+                    pg_array(m.occurred_at.isoformat() for m in fresh),
+                    pg_array(m.reference for m in fresh),
                 ],
             )
             inserted = cursor.rowcount
@@ -518,7 +520,7 @@ def _upsert_accounts(cursor: Any, movements: list[Movement]) -> dict[tuple[int, 
     cursor.execute(
         """
         WITH wanted AS (
-            SELECT * FROM unnest(%s::bigint[], %s::text[]) AS w(institution_id, number)
+            SELECT * FROM unnest(%s::text::bigint[], %s::text::text[]) AS w(institution_id, number)
         ), inserted AS (
             INSERT INTO funds_bankaccount (institution_id, number)
             SELECT institution_id, number FROM wanted
@@ -530,7 +532,7 @@ def _upsert_accounts(cursor: Any, movements: list[Movement]) -> dict[tuple[int, 
         SELECT b.id, b.institution_id, b.number FROM funds_bankaccount b
         JOIN wanted w ON w.institution_id = b.institution_id AND w.number = b.number
         """,
-        [institutions, numbers],
+        [pg_array(institutions), pg_array(numbers)],
     )
     return {(institution, number): pk for pk, institution, number in cursor.fetchall()}
 

@@ -32,11 +32,13 @@ from typing import Any
 from django.db import connection
 
 from accounts.models import User
-from funds.models import EventType, InvolvedAccount
+from funds.models import EventType, Stage
+from funds.services.arrays import pg_array
 from funds.services.audit import new_event, record_events
 
 # Changed layers listed in one ``layers_derived`` event (all are counted).
 EVENT_LIST_MAX = 1000
+EVENT_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -117,9 +119,10 @@ def layers_derive(
             cursor.execute(
                 """
                 UPDATE funds_involvedaccount i SET layer = u.layer
-                FROM unnest(%s::bigint[], %s::int[]) AS u(id, layer) WHERE i.id = u.id
+                FROM unnest(%s::text::bigint[], %s::text::int[]) AS u(id, layer)
+                WHERE i.id = u.id
                 """,
-                [[c[0] for c in changed], [c[2] for c in changed]],
+                [pg_array(c[0] for c in changed), pg_array(c[2] for c in changed)],
             )
         record_events(
             [
@@ -140,68 +143,79 @@ def layers_derive(
 
 
 def _add_involved(*, actor: User, case_id: int, new: dict[int, int], import_id: int | None) -> None:
-    ids = list(new)
-    # The holder each account's transfers recorded in this case, a named one first.
+    id_array = pg_array(new)
+    # The holder each account's transfers into it recorded in this case, a named one first
+    # (every account a victim's money reaches received a transfer).
     holders = dict(
         _fetch(
             """
-            SELECT DISTINCT ON (account) account, holder FROM (
-              SELECT to_account_id AS account, to_holder_name AS holder, occurred_at
-              FROM funds_transfer WHERE case_id = %s AND to_account_id = ANY(%s)
-              UNION ALL
-              SELECT from_account_id, from_holder_name, occurred_at
-              FROM funds_transfer WHERE case_id = %s AND from_account_id = ANY(%s)
-            ) h
-            ORDER BY account, holder = '', occurred_at
+            SELECT DISTINCT ON (t.to_account_id) t.to_account_id, t.to_holder_name
+            FROM unnest(%s::text::bigint[]) AS w(id)
+            JOIN funds_transfer t ON t.to_account_id = w.id AND t.case_id = %s
+            ORDER BY t.to_account_id, t.to_holder_name = '', t.occurred_at
             """,
-            [case_id, ids, case_id, ids],
+            [id_array, case_id],
         )
     )
     accounts = {
         pk: (code, number)
         for pk, code, number in _fetch(
-            "SELECT b.id, o.code, b.number FROM funds_bankaccount b"
-            " JOIN accounts_organization o ON o.id = b.institution_id WHERE b.id = ANY(%s)",
-            [ids],
+            "SELECT b.id, o.code, b.number FROM unnest(%s::text::bigint[]) AS w(id)"
+            " JOIN funds_bankaccount b ON b.id = w.id"
+            " JOIN accounts_organization o ON o.id = b.institution_id",
+            [id_array],
         )
     }
     others: dict[int, list[str]] = dict(
         _fetch(
             """
             SELECT i.account_id, array_agg(c.number ORDER BY c.number)
-            FROM funds_involvedaccount i JOIN funds_case c ON c.id = i.case_id
-            WHERE i.account_id = ANY(%s) AND i.case_id <> %s GROUP BY i.account_id
+            FROM unnest(%s::text::bigint[]) AS w(id)
+            JOIN funds_involvedaccount i ON i.account_id = w.id
+            JOIN funds_case c ON c.id = i.case_id
+            WHERE i.case_id <> %s
+            GROUP BY i.account_id
             """,
-            [ids, case_id],
+            [id_array, case_id],
         )
     )
-    created = InvolvedAccount.objects.bulk_create(
-        [
-            InvolvedAccount(
-                case_id=case_id,
-                account_id=account,
-                holder_name=(holders.get(account) or "")[:100],
-                layer=layer,
-                layer_derived=True,
-                created_by=actor,
+    ordered = sorted(new.items(), key=lambda item: (item[1], item[0]))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO funds_involvedaccount (
+                case_id, account_id, holder_name, layer, layer_derived, stage, stopped_amount,
+                frozen_amount, released_amount, returned_amount, created_by_id, created_at
             )
-            for account, layer in sorted(new.items(), key=lambda item: (item[1], item[0]))
-        ],
-        batch_size=1000,
-    )
-    record_events(
-        new_event(
-            case_id=case_id,
-            type=EventType.ACCOUNT_ADDED,
-            actor=actor,
-            involved_account=involved.pk,
-            institution=accounts[involved.account_id][0],
-            number=accounts[involved.account_id][1],
-            holder_name=involved.holder_name,
-            layer=involved.layer,
-            derived=True,
-            statement_import=import_id,
-            other_cases=others.get(involved.account_id, []),
+            SELECT %s, a, h, l, true, %s, 0, 0, 0, 0, %s, now()
+            FROM unnest(%s::text::bigint[], %s::text::text[], %s::text::int[]) AS u(a, h, l)
+            RETURNING id, account_id, holder_name, layer
+            """,
+            [
+                case_id,
+                Stage.IDENTIFIED,
+                actor.pk,
+                pg_array(account for account, _layer in ordered),
+                pg_array((holders.get(account) or "")[:100] for account, _layer in ordered),
+                pg_array(layer for _account, layer in ordered),
+            ],
         )
-        for involved in created
-    )
+        created = cursor.fetchall()
+    # One account_added event each, as the hand path writes, in batches of a thousand.
+    for start in range(0, len(created), EVENT_BATCH):
+        record_events(
+            new_event(
+                case_id=case_id,
+                type=EventType.ACCOUNT_ADDED,
+                actor=actor,
+                involved_account=pk,
+                institution=accounts[account][0],
+                number=accounts[account][1],
+                holder_name=holder,
+                layer=layer,
+                derived=True,
+                statement_import=import_id,
+                other_cases=others.get(account, []),
+            )
+            for pk, account, holder, layer in created[start : start + EVENT_BATCH]
+        )

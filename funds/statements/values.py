@@ -34,7 +34,9 @@ def clean_text(raw: object) -> str:
         return ""
     if isinstance(raw, float) and raw.is_integer():
         raw = int(raw)  # a card number read by Excel as a number
-    text = unicodedata.normalize("NFKC", str(raw))
+    text = str(raw)
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
     # ICBC pads with spaces and a trailing tab; some exports quote numbers with a leading
     # apostrophe or an equals sign (="6222...") so that Excel keeps the digits.
     text = text.strip().strip("\t").strip()
