@@ -29,13 +29,19 @@ def key_is_valid(key: str) -> bool:
     return 0 < len(key) <= KEY_MAX_LENGTH and all(" " <= c <= "~" for c in key)
 
 
-def request_fingerprint(*, method: str, path: str, body: bytes, content_type: str) -> str:
+def request_fingerprint(
+    *, method: str, path: str, body: bytes, content_type: str, boundary: str = ""
+) -> str:
     """SHA-256 of the method, the path and the body.
 
     A JSON body is hashed as canonical JSON (sorted keys, no spaces), so that a client that
-    serialises its retry afresh, with other whitespace or key order, still matches; any other
-    body is hashed as its bytes.
+    serialises its retry afresh, with other whitespace or key order, still matches. A
+    multipart body (a statement upload) is hashed with its ``boundary`` replaced by a fixed
+    token: clients draw a new random boundary for each attempt, while the parts are the same.
+    Any other body is hashed as its bytes.
     """
+    if content_type == "multipart/form-data" and boundary:
+        body = body.replace(b"--" + boundary.encode("latin-1"), b"--multipart-boundary")
     if content_type == "application/json":
         try:
             parsed = json.loads(body)

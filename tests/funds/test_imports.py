@@ -250,3 +250,28 @@ class Cost(ImportTestCase):
     @override_settings(IMPORT_BATCH_ROWS=1000)
     def test_the_queries_of_an_import_do_not_grow_with_its_rows(self):
         assert self.queries_to_import(50, 0) == self.queries_to_import(500, 10_000)
+
+
+class Retries(ImportTestCase):
+    def post_raw(self, content: bytes, boundary: str, key: str):
+        from django.test.client import encode_multipart
+
+        body = encode_multipart(boundary, {"file": SimpleUploadedFile("s.csv", content)})
+        return self.api(self.officer_lx).generic(
+            "POST",
+            f"/api/v1/cases/{self.case_id}/imports/",
+            body,
+            content_type=f"multipart/form-data; boundary={boundary}",
+            HTTP_IDEMPOTENCY_KEY=key,
+        )
+
+    def test_a_retried_upload_with_a_new_boundary_replays_the_first_answer(self):
+        content = default_file(chain_rows())
+        first = self.post_raw(content, "boundary-one-1234", "import-1")
+        assert first.status_code == 201
+        again = self.post_raw(content, "another-boundary-98765", "import-1")
+        assert again.status_code == 201 and again["Idempotent-Replayed"] == "true"
+        assert again.json() == first.json()
+        assert StatementImport.objects.count() == 1
+        other = self.post_raw(default_file(chain_rows(10)), "boundary-one-1234", "import-1")
+        assert other.status_code == 422
