@@ -85,7 +85,7 @@ class Idempotent:
                 path=request.path,
                 body=request.body,
                 content_type=request.content_type or "",
-                boundary=request.content_params.get("boundary", ""),
+                boundary=(request.content_params or {}).get("boundary", ""),
             ),
         )
         with transaction.atomic():
