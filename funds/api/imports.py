@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.db.models import QuerySet
-from django.http import Http404
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -21,8 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Role, User
-from accounts.scope import filter_by_unit
-from funds.access import AnyUser, access_case, require_role
+from funds.access import access_case, access_import, require_role
 from funds.api.idempotency import Idempotent
 from funds.api.serializers import InstructionSerializer
 from funds.models import ImportStatus, Instruction, StatementImport
@@ -31,23 +29,6 @@ from funds.services.proposed_stops import proposed_stops, proposed_stops_send
 from funds.statements.templates import TEMPLATES
 
 POLICE = (Role.OFFICER, Role.MANAGER, Role.AUDITOR)
-
-
-def imports_visible_to(user: AnyUser) -> QuerySet[StatementImport]:
-    """Imports of the cases of the police user's subtree; none for anyone else."""
-    return filter_by_unit(StatementImport.objects.all(), user, field="case__unit")
-
-
-def access_import(user: AnyUser, import_id: object) -> StatementImport:
-    """The import if the user may see its case; 404 alike for missing and out of scope."""
-    try:
-        return (
-            imports_visible_to(user)
-            .select_related("case", "created_by", "institution")
-            .get(pk=int(str(import_id)))
-        )
-    except (StatementImport.DoesNotExist, ValueError):
-        raise Http404 from None
 
 
 class ImportErrorSerializer(serializers.Serializer[Any]):

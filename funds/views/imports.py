@@ -16,8 +16,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.middleware import passive
 from accounts.models import Role, User
-from funds.access import access_case
-from funds.api.imports import access_import
+from funds.access import access_case, access_import
 from funds.errors import DomainError
 from funds.forms import institution_choices, set_choices
 from funds.models import StatementImport
