@@ -9,7 +9,7 @@ PORT ?= 8000
 # The newest working Python 3.12+; bin/find-python explains what to install if there is none.
 PYTHON ?= $(shell bin/find-python)
 
-.PHONY: help venv install install-demo install-dev demo test lint browser format messages schema bench-sweep bench-graph lock wheelhouse audit clean
+.PHONY: help venv install install-demo install-dev demo test lint browser format messages schema bench-sweep bench-graph bench-imports lock wheelhouse audit clean
 
 help:
 	@echo "make demo   - install, start an embedded PostgreSQL, load the demo world, run web + Celery worker + beat"
@@ -87,6 +87,9 @@ bench-sweep: $(VENV)/.installed
 
 # The reports and the liaison inbox at 10k, 100k and 1M instructions, against plain SQL
 # (SIZES=10000,100000 for fewer); a few minutes for the 1M build.
+bench-imports: $(VENV)/.installed
+	PY=$(PY) bin/with-services $(PY) bench/imports.py
+
 bench-reports: $(VENV)/.installed
 	PY=$(PY) bin/with-services $(PY) bench/reports.py
 

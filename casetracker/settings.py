@@ -571,3 +571,14 @@ READY_REPORT_FOLD_MAX_AGE = env_duration("READY_REPORT_FOLD_MAX_AGE", timedelta(
 READY_MAIL_MAX_AGE = env_duration("READY_MAIL_MAX_AGE", timedelta(minutes=15))
 # Links in notification mail point here.
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+
+# Statement imports (docs/imports.md). A file with more rows or bytes than these is stored
+# and processed by a Celery task (the API answers 202); smaller ones within the request.
+IMPORT_SYNC_MAX_ROWS = env_int("IMPORT_SYNC_MAX_ROWS", 5000, minimum=1)
+IMPORT_SYNC_MAX_BYTES = env_int("IMPORT_SYNC_MAX_BYTES", 2 * 1024 * 1024, minimum=1)
+# The largest file accepted at all, and the rows written per batch (one upsert of the
+# accounts and one insert of the transfers each).
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 200 * 1024 * 1024, minimum=1)
+IMPORT_BATCH_ROWS = env_int("IMPORT_BATCH_ROWS", 2000, minimum=1)
+# Errors listed in an answer (all are counted).
+IMPORT_MAX_ERRORS_LISTED = env_int("IMPORT_MAX_ERRORS_LISTED", 1000, minimum=1)

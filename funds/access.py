@@ -20,6 +20,7 @@ from funds.models import (
     InstructionKind,
     Notification,
     PeriodicReport,
+    StatementImport,
 )
 
 AnyUser = User | AnonymousUser
@@ -183,3 +184,20 @@ def access_notification(user: AnyUser, pk: int) -> Notification:
     if note is None:
         raise Http404
     return note
+
+
+def imports_visible_to(user: AnyUser) -> QuerySet[StatementImport]:
+    """Imports of the cases of the police user's subtree; none for anyone else."""
+    return filter_by_unit(StatementImport.objects.all(), user, field="case__unit")
+
+
+def access_import(user: AnyUser, import_id: object) -> StatementImport:
+    """The import if the user may see its case; 404 alike for missing and out of scope."""
+    try:
+        return (
+            imports_visible_to(user)
+            .select_related("case", "created_by", "institution")
+            .get(pk=int(str(import_id)))
+        )
+    except (StatementImport.DoesNotExist, ValueError):
+        raise Http404 from None

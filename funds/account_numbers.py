@@ -57,5 +57,7 @@ def normalise_account_number(raw: str) -> str:
     combining mark, which then compose, so that the answer is the same however often the
     function is applied to it.
     """
+    if raw.isascii() and raw.isalnum():
+        return raw  # nothing to normalise or remove: the common case of a bulk import
     kept = "".join(ch for ch in unicodedata.normalize("NFKC", raw) if _keep(ch))
     return unicodedata.normalize("NFKC", kept)

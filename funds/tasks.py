@@ -99,3 +99,11 @@ def verify_audit_chain_task() -> bool:
     check = audit_chain_check()
     logger.info("Audit chain checked: %s events, intact=%s", check.checked, check.ok)
     return check.ok
+
+
+@shared_task(name="funds.tasks.run_statement_import", ignore_result=True)
+def run_statement_import_task(import_id: int) -> None:
+    """Process a large statement import; a second delivery finds it claimed and does nothing."""
+    from funds.services.imports import statement_import_run
+
+    statement_import_run(import_id=import_id)

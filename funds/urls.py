@@ -3,7 +3,7 @@ everyone's notices."""
 
 from django.urls import path
 
-from funds.views import flow, liaison, manager, notices, officer, reports, shared
+from funds.views import flow, imports, liaison, manager, notices, officer, reports, shared
 
 urlpatterns = [
     path("cases/", officer.case_list, name="case-list"),
@@ -20,7 +20,16 @@ urlpatterns = [
     path("cases/<int:pk>/instructions/", officer.instruction_add, name="case-instruction-add"),
     path("cases/<int:pk>/allocations/", officer.round_open, name="case-round-open"),
     path("cases/<int:pk>/flow/<str:node>/", flow.flow_node, name="case-flow-node"),
+    path("cases/<int:pk>/imports/", imports.import_upload, name="case-import-upload"),
+    path(
+        "cases/<int:pk>/proposed-stops/",
+        imports.proposed_stops_page_send,
+        name="case-proposed-stops-send",
+    ),
     path("cases/<int:pk>/<slug:action>/", officer.case_action, name="case-action"),
+    path("imports/<int:pk>/", imports.import_detail, name="statement-import"),
+    path("imports/<int:pk>/progress/", imports.import_progress, name="statement-import-progress"),
+    path("imports/<int:pk>/commit/", imports.import_commit, name="statement-import-commit"),
     path(
         "instructions/<int:pk>/<slug:action>/",
         officer.instruction_officer_action,

@@ -3,6 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from funds.api.imports import CaseImportsView, ImportDetailView, ProposedStopsView
 from funds.api.tracing import CaseGraphView, InstructionAnswersView, SharedAccountsView
 from funds.api.views import (
     AllocationRoundViewSet,
@@ -27,6 +28,9 @@ api_urlpatterns = [
     path("cases/<int:pk>/graph/", CaseGraphView.as_view(), name="case-graph"),
     path("accounts/shared/", SharedAccountsView.as_view(), name="shared-accounts"),
     path("instructions/answers/", InstructionAnswersView.as_view(), name="instruction-answers"),
+    path("cases/<str:pk>/imports/", CaseImportsView.as_view(), name="case-imports"),
+    path("imports/<str:pk>/", ImportDetailView.as_view(), name="statement-import-detail"),
+    path("cases/<str:pk>/proposed-stops/", ProposedStopsView.as_view(), name="case-proposed-stops"),
     *router.urls,
     path(
         "cases/<int:pk>/victims/<int:victim_id>/reveal/",

@@ -16,6 +16,7 @@ from funds.models.deadlines import (
 )
 from funds.models.heartbeats import Heartbeat, HeartbeatName
 from funds.models.idempotency import IdempotencyKey
+from funds.models.imports import ImportStatus, StatementFileChunk, StatementImport
 from funds.models.instructions import EndReason, Instruction, InstructionKind, InstructionStatus
 from funds.models.mail import OutgoingMail
 from funds.models.reports import (
@@ -61,6 +62,7 @@ __all__ = [
     "Heartbeat",
     "HeartbeatName",
     "IdempotencyKey",
+    "ImportStatus",
     "Instruction",
     "InstructionKind",
     "InstructionStatus",
@@ -76,6 +78,8 @@ __all__ = [
     "SpeedMeasure",
     "SpeedSample",
     "Stage",
+    "StatementFileChunk",
+    "StatementImport",
     "TotalsChange",
     "TotalsGrain",
     "Transfer",

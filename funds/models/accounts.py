@@ -72,6 +72,9 @@ class InvolvedAccount(models.Model):
     # What this case's unit recorded as the holder: the account's holder in the case.
     holder_name = models.CharField(_("holder name"), max_length=100)
     layer = models.PositiveSmallIntegerField(_("layer"))
+    # True when funds.services.layers derived the layer from the case's transfers (and
+    # keeps it current); False when an officer typed it, which is then kept as typed.
+    layer_derived = models.BooleanField(_("layer derived"), default=False)
     stage = models.CharField(
         _("stage"), max_length=20, choices=Stage.choices, default=Stage.IDENTIFIED
     )
@@ -126,6 +129,14 @@ class Transfer(models.Model):
     amount = money_field(_("amount"), default=None)
     occurred_at = models.DateTimeField(_("occurred at"))
     reference = models.CharField(_("transaction reference"), max_length=64)
+    # The statement import that recorded it (None: typed by hand).
+    statement_import = models.ForeignKey(
+        "funds.StatementImport",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="transfers",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -135,6 +146,9 @@ class Transfer(models.Model):
         verbose_name = _("transfer")
         verbose_name_plural = _("transfers")
         ordering = ["occurred_at", "id"]
+        # An import skips a row whose paying institution and reference are in the case
+        # already (funds.services.imports): it looks references up by case.
+        indexes = [models.Index(fields=["case", "reference"], name="transfer_case_reference")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="transfer_amount_positive"),
             models.CheckConstraint(

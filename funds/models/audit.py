@@ -37,6 +37,8 @@ class EventType(models.TextChoices):
     ROUND_WITHDRAWN = "round_withdrawn", _("Allocation round withdrawn")
     ROUND_CONFIRMED = "round_confirmed", _("Allocation round confirmed and returns sent")
     FLAG_ESCALATED = "flag_escalated", _("Overdue flag escalated")
+    STATEMENT_IMPORTED = "statement_imported", _("Statement imported")
+    LAYERS_DERIVED = "layers_derived", _("Layers derived again from the transfers")
 
 
 class Event(AppendOnly, ChainedEvent):

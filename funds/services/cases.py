@@ -33,6 +33,7 @@ from funds.personal_data import PersonalDataError, normalise_id_number, normalis
 from funds.selectors import institution_by_code, victim_account_keys
 from funds.services.audit import record_event
 from funds.services.deadlines import deadlines_meet, open_first_stop_clock
+from funds.services.layers import layers_derive
 from funds.transitions import CASE_TRANSITIONS, next_status
 
 
@@ -445,4 +446,6 @@ def transfer_add(
         occurred_at=occurred_at.isoformat(),
         reference=reference,
     )
+    # The hand path and the import agree: accounts the money reaches join at their layer.
+    layers_derive(actor=actor, case_id=case.pk)
     return transfer

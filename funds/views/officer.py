@@ -48,6 +48,7 @@ from funds.models import (
     Instruction,
     InstructionKind,
     RoundStatus,
+    StatementImport,
     Transfer,
     Victim,
 )
@@ -56,9 +57,11 @@ from funds.services import instructions as instruction_services
 from funds.services import intake as intake_services
 from funds.services import rounds as round_services
 from funds.services.freeze_queue import queue_position
+from funds.services.proposed_stops import proposed_stops
 from funds.services.stages import in_force
 from funds.views.common import attempt, roles
 from funds.views.flow import flow_labels
+from funds.views.imports import IMPORT_IDS, ImportForm
 
 POLICE = (Role.OFFICER, Role.MANAGER, Role.AUDITOR)
 # The case file holds several forms with fields of the same name: each has its own ids, so
@@ -336,6 +339,11 @@ def _case_page(request: HttpRequest, case: Case, status: int = 200, **forms: Any
             accounts=accounts, freezes=freezes, victims=victims, auto_id=INSTRUCTION_IDS
         ),
         "rounds": rounds,
+        "import_form": forms.get("import_form") or ImportForm(auto_id=IMPORT_IDS),
+        "imports": StatementImport.objects.filter(case=case, dry_run=False)
+        .select_related("created_by")
+        .order_by("-created_at", "-id")[:50],
+        "proposed_stops": proposed_stops(case, user),
         "round_form": forms.get("round_form") or RoundForm(freezes=freezes, auto_id=ROUND_IDS),
         # R10: every victim still owed takes part in a round, so needs an account first.
         "owed_without_account": [v for v in victims if v.owed > 0 and not v.has_account],  # type: ignore[attr-defined]

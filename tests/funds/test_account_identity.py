@@ -294,8 +294,13 @@ class AccountIdentityTest(FundsTestCase):
             (t["from_account"]["holder_name"], t["to_account"]["holder_name"])
             for t in listed["results"]
         ] == [("王某某", "李四"), ("王某", "李小四")]
-        # Each side's holder is the transfer's own: the involved account keeps its name.
-        assert [x["holder_name"] for x in self.accounts_of(a)] == ["王某"]
+        # Each side's holder is the transfer's own: the involved account keeps its name; the
+        # receiver joins the case at its derived layer (funds.services.layers) under the name
+        # its first transfer recorded.
+        assert [(x["holder_name"], x["layer"]) for x in self.accounts_of(a)] == [
+            ("王某", 1),
+            ("李四", 2),
+        ]
 
     def test_a_transfer_between_one_account_typed_two_ways_is_refused(self):
         a = self.report()
