@@ -32,7 +32,7 @@ def test_imports_officer_previews_fixes_and_commits_a_statement(
         reported_at=timezone.now(),
     )  # fmt: skip
     victim_add(
-        actor=officer_user, case=case, name="张三", id_number="370102199001011234",
+        actor=officer_user, case=case, name="张三", id_number="370102199001071234",
         phone="13800000000", loss_amount=50000, account_institution_code="ICBC",
         account_number=VICTIM_CARD,
     )  # fmt: skip

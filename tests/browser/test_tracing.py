@@ -53,7 +53,7 @@ def traced_case(officer: User) -> tuple[Case, InvolvedAccount]:
         actor=officer,
         case=case,
         name="张三",
-        id_number="370102199001011234",
+        id_number="370102199001071234",
         phone="13800138000",
         loss_amount=Decimal("50000.00"),
         account_institution_code="CCB",

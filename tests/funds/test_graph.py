@@ -100,23 +100,30 @@ class GraphTest(GraphTestCase):
         self.add_account(self.case["id"], "6222020000000001", layer=1)
         self.add_account(self.case["id"], "6222020000000002", layer=2)
         self.transfer(("ICBC", "6222020000000001"), ("ICBC", "6222020000000002"), "900.00")
-        # The money goes on to an account not (yet) involved, and part of it comes back.
+        # The money goes on to an account not typed in, and part of it comes back: that
+        # account joins the case with a derived layer (funds.services.layers).
         self.transfer(("ICBC", "6222020000000002"), ("ABC", "6228480000000003"), "800.00")
         self.transfer(("ABC", "6228480000000003"), ("ICBC", "6222020000000001"), "100.00")
         self.transfer(("ABC", "6228480000000003"), ("ICBC", "6222020000000001"), "50.00")
+        # An account that only paid in, which no victim's money reaches: not involved.
+        self.transfer(("CCB", "6217000000000009"), ("ICBC", "6222020000000001"), "30.00")
 
         graph = self.graph()
 
-        unlisted = next(n for n in graph["nodes"] if n["number"] == "6228480000000003")
+        derived = next(n for n in graph["nodes"] if n["number"] == "6228480000000003")
+        assert (derived["kind"], derived["involved"], derived["layer"]) == ("account", True, 3)
+        assert derived["holder_name"] == "乙"  # as the transfer it received recorded it
+        unlisted = next(n for n in graph["nodes"] if n["number"] == "6217000000000009")
         assert unlisted["kind"] == "account"
         assert unlisted["involved"] is False
         assert unlisted["layer"] is None
         assert unlisted["stage"] == "identified"
-        assert unlisted["holder_name"] == "乙"  # as the transfer it received recorded it
+        assert unlisted["holder_name"] == "甲"  # as the transfer it paid recorded it
         assert self.edges_by_number(graph) == {
             ("6222020000000001", "6222020000000002"): ("900.00", 1),
             ("6222020000000002", "6228480000000003"): ("800.00", 1),
             ("6228480000000003", "6222020000000001"): ("150.00", 2),
+            ("6217000000000009", "6222020000000001"): ("30.00", 1),
         }
 
     def test_an_account_of_another_case_counts_in_other_cases(self) -> None:

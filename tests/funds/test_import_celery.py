@@ -38,7 +38,7 @@ def test_a_large_statement_is_imported_by_the_worker_and_polled(tmp_path):
         actor=w.officer_lx,
         case=case,
         name="张三",
-        id_number="370102199001011234",
+        id_number="370102199001071234",
         phone="13800000000",
         loss_amount=1000,
         account_institution_code="ICBC",

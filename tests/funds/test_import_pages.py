@@ -48,7 +48,8 @@ class ImportPages(ImportTestCase):
         page = self.client.get(
             f"/imports/{statement_import.pk}/", HTTP_ACCEPT_LANGUAGE="en"
         ).content.decode()
-        assert "交易金额" in page and "abc is not an amount." in page
+        # The errors are kept as they were said at the upload, in its language.
+        assert "交易金额" in page and "abc 不是金额。" in page
         assert "Commit the import" not in page
         response = self.client.post(
             f"/imports/{statement_import.pk}/commit/", {"sha256": statement_import.sha256}

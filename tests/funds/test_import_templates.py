@@ -129,13 +129,13 @@ class AVictimsOwnExport(ImportTestCase):
         assert len(body["errors"]) == 1
         error = body["errors"][0]
         assert (error["row"], error["column"]) == (None, "file")
-        assert label in error["message"] and "funds inquiry" in error["message"]
+        assert label in error["message"] and "资金查询反馈流水" in error["message"]
 
     def test_a_wechat_bill_after_its_preamble_is_recognised_and_refused_with_one_error(self):
         rows = [WECHAT_HEADER, ["2026-03-01 10:02:03", "转账", "李四", "/", "支出", "¥50,000.00", "零钱", "对方已收钱", "1000050001", "/", "/"]]  # fmt: skip
         body = self.ok(self.upload(csv_bytes(rows, preamble=WECHAT_PREAMBLE)), 400)
         assert body["template"] == "wechat_bill"
-        self.assert_refused_whole(body, "WeChat Pay bill")
+        self.assert_refused_whole(body, "微信支付账单")
 
     def test_a_gbk_alipay_bill_with_padded_values_is_recognised_and_refused(self):
         rows = [
@@ -145,7 +145,7 @@ class AVictimsOwnExport(ImportTestCase):
         preamble = ["支付宝交易记录明细查询", "账号:[zhangsan@example.com]", "起始日期:[2026-03-01 00:00:00]    终止日期:[2026-03-31 23:59:59]", "---------------------------------交易记录明细列表------------------------------------"]  # fmt: skip
         body = self.ok(self.upload(csv_bytes(rows, encoding="gbk", preamble=preamble)), 400)
         assert body["template"] == "alipay_bill"
-        self.assert_refused_whole(body, "Alipay bill")
+        self.assert_refused_whole(body, "支付宝账单")
 
     def test_an_icbc_export_with_its_card_line_is_recognised_and_refused(self):
         header = ["交易日期", "摘要", "交易场所", "交易国家或地区简称", "钞/汇", "交易金额(收入)", "交易金额(支出)", "交易币种", "记账金额(收入)", "记账金额(支出)", "记账币种", "余额", "对方户名"]  # fmt: skip
@@ -154,7 +154,7 @@ class AVictimsOwnExport(ImportTestCase):
             self.upload(csv_bytes(rows, preamble=["卡号: 6222****1111", "子账户: 00001"])), 400
         )
         assert body["template"] == "icbc_export"
-        self.assert_refused_whole(body, "ICBC")
+        self.assert_refused_whole(body, "工商银行明细")
 
     def test_a_file_without_any_known_header_names_the_contracts_missing_columns(self):
         body = self.ok(self.upload(csv_bytes([["a", "b"], ["1", "2"]])), 400)

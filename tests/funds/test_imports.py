@@ -37,7 +37,7 @@ class ImportTestCase(FundsTestCase):
             f"/api/v1/cases/{self.case_id}/victims/",
             {
                 "name": "张三",
-                "id_number": "370102199001011234",
+                "id_number": "370102199001071234",
                 "phone": "13800000000",
                 "loss_amount": "50000.00",
                 "account": {"institution": "ICBC", "number": VICTIM_CARD, "holder_name": "张三"},
@@ -180,7 +180,7 @@ class AllOrNothing(ImportTestCase):
             {
                 "row": None,
                 "column": "交易流水号",
-                "message": "The required column 交易流水号 is missing.",
+                "message": "缺少必需的列 交易流水号。",
             }
         ]
 
