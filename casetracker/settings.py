@@ -37,6 +37,9 @@ SECRET_KEY = (
 )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Request bodies (but files uploaded as multipart) over this many bytes are refused with a 413
+# (casetracker.errors.BodySizeLimitMiddleware). Django's own default, 2.5 MiB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440, minimum=1024)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -60,6 +63,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # 413 for a body over DATA_UPLOAD_MAX_MEMORY_SIZE, before anything reads it.
+    "casetracker.errors.BodySizeLimitMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Django's, except that polled (passive) views do not extend the idle session.
@@ -186,10 +191,10 @@ AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 # left of it is never read. ipware counts only the proxies listed in the header (the last one
 # is REMOTE_ADDR), hence one less; not strict, so that forged extra hops are skipped rather
 # than making ipware fall back to the proxy's own address.
-AXES_PROXY_COUNT = env_int("AXES_PROXY_COUNT", 0, minimum=0)
-AXES_IPWARE_PROXY_COUNT = AXES_PROXY_COUNT - 1 if AXES_PROXY_COUNT else None
+PROXY_COUNT = env_int("AXES_PROXY_COUNT", 0, minimum=0)
+AXES_IPWARE_PROXY_COUNT = PROXY_COUNT - 1 if PROXY_COUNT else None
 AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_PROXY_COUNT else ["REMOTE_ADDR"]
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if PROXY_COUNT else ["REMOTE_ADDR"]
 )
 IPWARE_STRICT = False
 
@@ -329,11 +334,17 @@ REST_FRAMEWORK = {
     },
     # The client address of throttles: REMOTE_ADDR, or behind that many proxies the
     # address they add to X-Forwarded-For (the same count django-axes trusts).
-    "NUM_PROXIES": AXES_PROXY_COUNT,
+    "NUM_PROXIES": PROXY_COUNT,
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
         # MFA_REQUIRED_ROLES: 403 mfa_enrolment_required until enrolled (not for API keys).
         "accounts.permissions.EnrolmentRequired",
+    ],
+    # DRF's parsers, with JSON nested too deeply refused as a 400 (casetracker.errors).
+    "DEFAULT_PARSER_CLASSES": [
+        "casetracker.errors.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_PAGINATION_CLASS": "funds.api.pagination.Pagination",
     "EXCEPTION_HANDLER": "funds.api.exceptions.exception_handler",

@@ -223,7 +223,7 @@ class LockOutByUsernameAndAddressTest(CaseTrackerTestCase):
 
 
 @override_settings(
-    AXES_PROXY_COUNT=1,
+    PROXY_COUNT=1,
     AXES_IPWARE_PROXY_COUNT=0,
     AXES_IPWARE_META_PRECEDENCE_ORDER=["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"],
 )
