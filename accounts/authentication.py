@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from axes.helpers import get_client_ip_address
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -29,7 +31,8 @@ def _refuse(code: str) -> exceptions.AuthenticationFailed:
 
 
 def client_address(request: Request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's address as django-axes finds it (AXES_PROXY_COUNT, settings)."""
+    return get_client_ip_address(cast(HttpRequest, request)) or None
 
 
 class _KeywordAuthentication(BaseAuthentication):

@@ -9,6 +9,7 @@ change them with override_settings.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, cast
 
 from rest_framework.request import Request
@@ -81,4 +82,7 @@ class SignInUsernameThrottle(_Throttle):
         username = request.data.get("username") if hasattr(request.data, "get") else None
         if not isinstance(username, str) or not username:
             return None
-        return f"user:{username.strip().lower()[:150]}"
+        # Hashed: a username is whatever the client sent, control characters included, and
+        # a cache key must be plain (and should not carry personal names in clear).
+        digest = hashlib.sha256(username.strip().lower()[:150].encode()).hexdigest()
+        return f"user:{digest}"

@@ -4,7 +4,8 @@ drf-spectacular documents the success of each operation; the errors come from th
 conventions every view follows (API.md, "Conventions"), so they are added here once rather
 than on each view: 401 without credentials, 403 when the role may not do this, 404 for an
 id in the path that does not exist or lies outside the user's scope, 400 for invalid input
-(DRF's field-error shape) and, on a POST, 409 when the object's state does not allow it.
+(DRF's field-error shape), on a POST, 409 when the object's state does not allow it and 413
+for a body over DATA_UPLOAD_MAX_MEMORY_SIZE, and 429 beyond the throttles' rates.
 
 Every POST that needs a user also takes the ``Idempotency-Key`` header (API.md, "Retries";
 funds.api.idempotency): it may answer 409 while the key is in flight and 422 when the key was
@@ -26,11 +27,21 @@ PROBLEM = inline_serializer(
         "code": serializers.CharField(required=False),
     },
 )
-# DRF's field errors: {"field": ["message", ...]}.
+# DRF's field errors: {"field": ["message", ...]}, nested for nested input ({"shares": [{...}]});
+# a body that is not even JSON: {"detail": "JSON parse error - ..."}.
 FIELD_ERRORS = {
     "type": "object",
-    "additionalProperties": {"type": "array", "items": {"type": "string"}},
-    "description": "Each invalid field with its messages (DRF's field-error shape).",
+    "additionalProperties": {
+        "anyOf": [
+            {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "object"}]}},
+            {"type": "object"},
+            {"type": "string"},
+        ]
+    },
+    "description": (
+        "Each invalid field with its messages (DRF's field-error shape), or a "
+        '"detail" for a body that cannot be parsed.'
+    ),
 }
 
 IDEMPOTENCY_KEY = OpenApiParameter(
@@ -45,6 +56,10 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     ),
 )
 
+# Query parameters that name an object in the user's scope, looked up as an id in a path is:
+# missing or out of scope, 404 (accounts.scope.access_unit).
+SCOPED_QUERY_PARAMETERS = frozenset({"unit"})
+
 DESCRIPTIONS = {
     "400": 'Invalid input: {"<field>": ["message"]}.',
     "401": "Not signed in.",
@@ -55,6 +70,8 @@ DESCRIPTIONS = {
         'same Idempotency-Key is in progress: "code": "idempotency_key_in_use".'
     ),
     "422": 'The Idempotency-Key was used for another request: "code": "idempotency_key_reused".',
+    "413": 'The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE: "code": "request_too_large".',
+    "429": "Too many requests: wait for the seconds of its Retry-After header.",
 }
 
 
@@ -73,8 +90,12 @@ class ContractSchema(AutoSchema):
                 errors["409"] = PROBLEM
             if self._takes_idempotency_key():
                 errors["422"] = PROBLEM
-        if "{" in self.path:
+        if "{" in self.path or self._has_query_parameters(named=SCOPED_QUERY_PARAMETERS):
             errors["404"] = PROBLEM
+        if self.method in ("POST", "PUT", "PATCH"):
+            errors["413"] = PROBLEM
+        # Every view is throttled (REST_FRAMEWORK's DEFAULT_THROTTLE_CLASSES).
+        errors["429"] = PROBLEM
         for code, body in sorted(errors.items()):
             if code not in responses:
                 responses[code] = self._get_response_for_code(body, code)
@@ -105,5 +126,8 @@ class ContractSchema(AutoSchema):
         checks = self.view.get_permissions()
         return not checks or any(isinstance(p, permissions.AllowAny) for p in checks)
 
-    def _has_query_parameters(self) -> bool:
-        return any(p.get("in") == "query" for p in self._get_parameters())
+    def _has_query_parameters(self, named: frozenset[str] | None = None) -> bool:
+        return any(
+            p.get("in") == "query" and (named is None or p.get("name") in named)
+            for p in self._get_parameters()
+        )

@@ -37,6 +37,9 @@ SECRET_KEY = (
 )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Request bodies (but files uploaded as multipart) over this many bytes are refused with a 413
+# (casetracker.errors.BodySizeLimitMiddleware). Django's own default, 2.5 MiB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440, minimum=1024)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -62,6 +65,8 @@ MIDDLEWARE = [
     # First, so that every log line of the request carries its id (casetracker/logs.py).
     "casetracker.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # 413 for a body over DATA_UPLOAD_MAX_MEMORY_SIZE, before anything reads it.
+    "casetracker.errors.BodySizeLimitMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Cache-Control: no-store on every response rendered here (static files are served above).
@@ -177,8 +182,6 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT failures for one username from
-# one address, that pair is refused for AXES_COOLOFF_TIME, then may try again. Never forever.
 # API sign-in tokens and banks' API keys (accounts.credentials).
 API_TOKEN_TTL = env_duration("API_TOKEN_TTL", timedelta(hours=8))
 API_KEY_TTL = env_duration("API_KEY_TTL", timedelta(days=365))
@@ -198,13 +201,31 @@ OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "casetracker")
 OTP_TOTP_THROTTLE_FACTOR = env_int("OTP_TOTP_THROTTLE_FACTOR", 1, minimum=1)
 OTP_STATIC_THROTTLE_FACTOR = OTP_TOTP_THROTTLE_FACTOR
 
+# Sign-in lock-out (django-axes, accounts.lockout.LockoutHandler; README, "Sign-in lock-out").
+# A username is refused after AXES_FAILURE_LIMIT failures from any addresses, and an address
+# after AXES_ADDRESS_FAILURE_LIMIT failures for any usernames (spraying), each for
+# AXES_COOLOFF_TIME after the last failure; never forever. An administrator unlocks at once
+# with `manage.py axes_reset_username` / `axes_reset_ip` or in the admin's "Access attempts".
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_ADDRESS_FAILURE_LIMIT = env_int("AXES_ADDRESS_FAILURE_LIMIT", 20, minimum=1)
 AXES_COOLOFF_TIME = env_duration("AXES_COOLOFF_TIME", timedelta(minutes=15))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_HANDLER = "accounts.lockout.LockoutHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
-AXES_IPWARE_PROXY_COUNT = env_int("AXES_PROXY_COUNT", 0, minimum=0) or None
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+# The client address (django-ipware, python-ipware's engine). Without a proxy it is
+# REMOTE_ADDR and X-Forwarded-For is ignored: anyone can write that header. Behind
+# AXES_PROXY_COUNT proxies, each appending the address it was reached from, the client is the
+# AXES_PROXY_COUNT-th address from the right of X-Forwarded-For; what a client writes to the
+# left of it is never read. ipware counts only the proxies listed in the header (the last one
+# is REMOTE_ADDR), hence one less; not strict, so that forged extra hops are skipped rather
+# than making ipware fall back to the proxy's own address.
+PROXY_COUNT = env_int("AXES_PROXY_COUNT", 0, minimum=0)
+AXES_IPWARE_PROXY_COUNT = PROXY_COUNT - 1 if PROXY_COUNT else None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if PROXY_COUNT else ["REMOTE_ADDR"]
+)
+IPWARE_STRICT = False
 
 # Sessions end after SESSION_IDLE_TIMEOUT without a request (the cookie age, renewed on
 # every request but the passive polls, accounts.middleware.passive) and in any case SESSION_MAX_AGE after sign-in
@@ -342,11 +363,17 @@ REST_FRAMEWORK = {
     },
     # The client address of throttles: REMOTE_ADDR, or behind that many proxies the
     # address they add to X-Forwarded-For (the same count django-axes trusts).
-    "NUM_PROXIES": env_int("AXES_PROXY_COUNT", 0, minimum=0),
+    "NUM_PROXIES": PROXY_COUNT,
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
         # MFA_REQUIRED_ROLES: 403 mfa_enrolment_required until enrolled (not for API keys).
         "accounts.permissions.EnrolmentRequired",
+    ],
+    # DRF's parsers, with JSON nested too deeply refused as a 400 (casetracker.errors).
+    "DEFAULT_PARSER_CLASSES": [
+        "casetracker.errors.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_PAGINATION_CLASS": "funds.api.pagination.Pagination",
     "EXCEPTION_HANDLER": "funds.api.exceptions.exception_handler",

@@ -13,6 +13,11 @@ from accounts.urls import api_urlpatterns as account_api
 from casetracker import health, metrics
 from funds.api.urls import api_urlpatterns as funds_api
 
+# Under /api/ these answer JSON (API.md, "Errors"); elsewhere Django's pages.
+handler400 = "casetracker.errors.bad_request"
+handler404 = "casetracker.errors.not_found"
+handler500 = "casetracker.errors.server_error"
+
 api_v1 = [
     *account_api,
     *funds_api,

@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from accounts.models import Role, User
 from funds import acting_time
+from funds.api.fields import ModelSerializer
 from funds.masking import mask_account_number, mask_id_number, mask_phone
 from funds.models import (
     AllocationObjection,
@@ -31,6 +32,7 @@ from funds.models import (
     Transfer,
     Victim,
 )
+from funds.models.instructions import EndReason
 from funds.models.money import MAX_DIGITS, ZERO
 from funds.personal_data import PersonalDataError, normalise_id_number, normalise_phone
 from funds.selectors import victim_owed
@@ -61,7 +63,7 @@ class TotalsSerializer(serializers.Serializer[Any]):
     queued = money(help_text="R12: freezes waiting behind another case's; never in frozen or held.")
 
 
-class CaseSerializer(serializers.ModelSerializer[Case]):
+class CaseSerializer(ModelSerializer[Case]):
     unit = UnitSerializer(read_only=True)
     loss_amount = serializers.SerializerMethodField()
     totals = serializers.SerializerMethodField()
@@ -165,7 +167,7 @@ class VictimAccountField(serializers.Field):
         return victim_account(value)
 
 
-class VictimSerializer(serializers.ModelSerializer[Victim]):
+class VictimSerializer(ModelSerializer[Victim]):
     loss_amount = positive_money()
     returned_amount = money(read_only=True)
     owed_amount = serializers.SerializerMethodField()
@@ -240,7 +242,7 @@ class AmountsSerializer(serializers.Serializer[Any]):
     returned = money()
 
 
-class InvolvedAccountSerializer(serializers.ModelSerializer[InvolvedAccount]):
+class InvolvedAccountSerializer(ModelSerializer[InvolvedAccount]):
     institution = serializers.CharField(max_length=32)
     number = serializers.CharField(
         max_length=64,
@@ -308,7 +310,7 @@ class AccountRefSerializer(serializers.Serializer[Any]):
     )
 
 
-class TransferSerializer(serializers.ModelSerializer[Transfer]):
+class TransferSerializer(ModelSerializer[Transfer]):
     """A money movement; a side that is a victim's own account answers its number masked."""
 
     from_account = AccountRefSerializer()
@@ -354,13 +356,15 @@ class PayeeSerializer(serializers.Serializer[Any]):
     )
 
 
-class InstructionSerializer(serializers.ModelSerializer[Instruction]):
+class InstructionSerializer(ModelSerializer[Instruction]):
     """An instruction as API.md lists it, with a few read-only extensions."""
 
     case = serializers.SerializerMethodField()
     account = serializers.IntegerField(source="involved_account_id", read_only=True)
     institution = serializers.CharField(source="institution.code", read_only=True)
-    approved_by = serializers.CharField(source="approved_by.username", read_only=True, default=None)
+    approved_by = serializers.CharField(
+        source="approved_by.username", read_only=True, default=None, allow_null=True
+    )
     account_number = serializers.CharField(source="involved_account.account.number", read_only=True)
     # The holder as the instruction's own case recorded it.
     holder_name = serializers.CharField(source="involved_account.holder_name", read_only=True)
@@ -369,6 +373,10 @@ class InstructionSerializer(serializers.ModelSerializer[Instruction]):
     payee_account = serializers.SerializerMethodField()
     queue_position = serializers.SerializerMethodField(
         help_text="R12: how many freezes of other cases are ahead of a freeze still in line."
+    )
+    # Empty ("") until the instruction has ended (ended_at).
+    end_reason = serializers.ChoiceField(
+        choices=EndReason.choices, allow_blank=True, read_only=True
     )
 
     class Meta:
@@ -504,7 +512,7 @@ class RejectSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField()
 
 
-class EventSerializer(serializers.ModelSerializer[Event]):
+class EventSerializer(ModelSerializer[Event]):
     actor = serializers.SerializerMethodField()
 
     class Meta:
@@ -532,7 +540,7 @@ class AllocationSerializer(serializers.Serializer[Any]):
     shares = ShareSerializer(many=True)
 
 
-class ObjectionSerializer(serializers.ModelSerializer[AllocationObjection]):
+class ObjectionSerializer(ModelSerializer[AllocationObjection]):
     recorded_by = serializers.CharField(source="recorded_by.username", read_only=True)
 
     class Meta:
@@ -550,7 +558,7 @@ class RoundCreateSerializer(serializers.Serializer[Any]):
     freeze = serializers.IntegerField(help_text="The freeze's id.")
 
 
-class RoundShareSerializer(serializers.ModelSerializer[AllocationShare]):
+class RoundShareSerializer(ModelSerializer[AllocationShare]):
     name = serializers.CharField(source="victim.name", read_only=True)
     loss_amount = money(read_only=True)
     already_returned = money(read_only=True)
@@ -574,7 +582,7 @@ class RoundShareSerializer(serializers.ModelSerializer[AllocationShare]):
         read_only_fields = fields
 
 
-class RoundSerializer(serializers.ModelSerializer[AllocationRound]):
+class RoundSerializer(ModelSerializer[AllocationRound]):
     """An allocation round (R10) as API.md lists it, with read-only extensions."""
 
     case = serializers.SerializerMethodField()
@@ -585,10 +593,10 @@ class RoundSerializer(serializers.ModelSerializer[AllocationRound]):
     returns = serializers.SerializerMethodField()
     opened_by = serializers.CharField(source="opened_by.username", read_only=True)
     confirmed_by = serializers.CharField(
-        source="confirmed_by.username", read_only=True, default=None
+        source="confirmed_by.username", read_only=True, default=None, allow_null=True
     )
     withdrawn_by = serializers.CharField(
-        source="withdrawn_by.username", read_only=True, default=None
+        source="withdrawn_by.username", read_only=True, default=None, allow_null=True
     )
 
     class Meta:
@@ -625,7 +633,7 @@ class RoundSerializer(serializers.ModelSerializer[AllocationRound]):
         return [s.return_instruction_id for s in instance.shares.all() if s.return_instruction_id]
 
 
-class FlagEscalationSerializer(serializers.ModelSerializer[FlagEscalation]):
+class FlagEscalationSerializer(ModelSerializer[FlagEscalation]):
     """One step of an overdue flag's escalation: the unit whose managers were told, and when."""
 
     unit = serializers.CharField(source="unit.code", read_only=True)
@@ -637,7 +645,7 @@ class FlagEscalationSerializer(serializers.ModelSerializer[FlagEscalation]):
         read_only_fields = fields
 
 
-class FlagSerializer(serializers.ModelSerializer[Flag]):
+class FlagSerializer(ModelSerializer[Flag]):
     escalations = FlagEscalationSerializer(many=True, read_only=True)
 
     class Meta:
@@ -656,7 +664,7 @@ class FlagSerializer(serializers.ModelSerializer[Flag]):
         read_only_fields = fields
 
 
-class NotificationSerializer(serializers.ModelSerializer[Notification]):
+class NotificationSerializer(ModelSerializer[Notification]):
     """A notice of exactly one of a flag, an instruction or a periodic report (the others
     null), with its line and its link in the product."""
 

@@ -1,9 +1,9 @@
 """The API routes of funds, under /api/v1/ (casetracker.urls)."""
 
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
 from funds.api.imports import CaseImportsView, ImportDetailView, ProposedStopsView
+from funds.api.routers import IdRouter
 from funds.api.tracing import CaseGraphView, InstructionAnswersView, SharedAccountsView
 from funds.api.views import (
     AllocationRoundViewSet,
@@ -15,7 +15,7 @@ from funds.api.views import (
 )
 from funds.reports.api import PeriodicReportViewSet, SpeedView, TotalsView
 
-router = SimpleRouter()
+router = IdRouter()
 router.register("cases", CaseViewSet, basename="case")
 router.register("instructions", InstructionViewSet, basename="instruction")
 router.register("allocations", AllocationRoundViewSet, basename="allocation-round")

@@ -38,6 +38,7 @@ from rest_framework.views import APIView
 from accounts.models import Organization, Role, User
 from accounts.scope import access_unit, filter_by_unit
 from funds.access import require_role
+from funds.api.fields import BoundedDateField, ModelSerializer
 from funds.api.idempotency import Idempotent
 from funds.api.serializers import UnitSerializer
 from funds.models import PeriodicReport, ReportKind
@@ -51,16 +52,18 @@ from funds.reports.totals import GROUPINGS, rows_as_json, totals
 
 # The speed report's default period, ending today: the last thirty days.
 SPEED_DEFAULT_DAYS = 30
+# The longest period the totals are grouped by day for (API.md, "Errors"): about three years.
+MAX_DAYS_BY_DAY = 1100
 
 
 class PeriodQuerySerializer(serializers.Serializer[Any]):
     unit = serializers.CharField(required=False, help_text="A unit code inside your subtree.")
-    to = serializers.DateField(required=False)
+    to = BoundedDateField(required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # "from" is a Python keyword, so this field cannot be declared as a class attribute.
-        self.fields["from"] = serializers.DateField(required=False, source="date_from")
+        self.fields["from"] = BoundedDateField(required=False, source="date_from")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("date_from") and attrs.get("to") and attrs["date_from"] > attrs["to"]:
@@ -118,6 +121,8 @@ class TotalsView(Idempotent, APIView):
             group_by=params["group_by"],
             date_from=params.get("date_from"),
             date_to=params.get("to"),
+            # One row per day: a span of centuries would build millions of rows.
+            max_days=MAX_DAYS_BY_DAY,
         )
         return Response(rows_as_json(rows, total))
 
@@ -183,7 +188,7 @@ class SpeedView(Idempotent, APIView):
 # -- periodic reports ---------------------------------------------------------------------
 
 
-class PeriodicReportSerializer(serializers.ModelSerializer[PeriodicReport]):
+class PeriodicReportSerializer(ModelSerializer[PeriodicReport]):
     unit = UnitSerializer(read_only=True)
 
     class Meta:

@@ -17,8 +17,10 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.db import connections
+from django.utils.translation import gettext as _
 
 from accounts.models import Organization
+from funds.errors import RuleViolation
 from funds.replica import report_database
 from funds.reports.figures import COLUMNS, Figures, Keyed
 from funds.reports.periods import (
@@ -46,9 +48,13 @@ def totals(
     group_by: str,
     date_from: date | None = None,
     date_to: date | None = None,
+    max_days: int | None = None,
 ) -> tuple[list[Row], Figures]:
     """The figures of ``scope``'s subtree between two local dates, grouped; and their total
-    (the whole subtree's figures, whatever the grouping)."""
+    (the whole subtree's figures, whatever the grouping).
+
+    By day, a span of more than ``max_days`` days (the bounds given, else the first and last
+    day with figures) is refused on ``group_by``, before its rows are built."""
     if group_by not in GROUPINGS:
         raise ValueError(group_by)
     children = (
@@ -58,7 +64,12 @@ def totals(
     )
     keyed = keyed_totals(scope, children, group_by, date_from, date_to)
     return _grouped(
-        keyed, scope=scope, children=children, group_by=group_by, span=(date_from, date_to)
+        keyed,
+        scope=scope,
+        children=children,
+        group_by=group_by,
+        span=(date_from, date_to),
+        max_days=max_days,
     )
 
 
@@ -69,6 +80,7 @@ def _grouped(
     children: list[Organization],
     group_by: str,
     span: tuple[date | None, date | None],
+    max_days: int | None = None,
 ) -> tuple[list[Row], Figures]:
     if group_by == "unit":
         # Keys are unit ids: the scope's whole subtree, and each child's.
@@ -95,6 +107,18 @@ def _grouped(
     starts = sorted(keyed)
     first = period_start(span[0], group_by) if span[0] else (starts[0] if starts else None)
     last = period_start(span[1], group_by) if span[1] else (starts[-1] if starts else None)
+    if (
+        group_by == "day"
+        and max_days is not None
+        and first is not None
+        and last is not None
+        and (last - first).days >= max_days
+    ):
+        raise RuleViolation(
+            _("By day, a period of at most %(days)d days: group by week or month instead.")
+            % {"days": max_days},
+            field="group_by",
+        )
     rows = []
     current = first
     while current is not None and last is not None and current <= last:

@@ -1,9 +1,13 @@
 """Session sign-in and sign-out, throttling of failed sign-ins, and session expiry."""
 
 from datetime import timedelta
+from io import StringIO
 
 import time_machine
+from axes.models import AccessAttempt
 from django.conf import settings
+from django.core.management import call_command
+from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -145,3 +149,130 @@ class SessionExpiryTest(CaseTrackerTestCase):
                 traveller.shift(step)
             traveller.shift(step * 2)
             assert self.client.get(reverse("case-list")).status_code == 302
+
+
+class LockOutByUsernameAndAddressTest(CaseTrackerTestCase):
+    """A username is locked from every address; an address spraying usernames is locked."""
+
+    def fail(self, username="officer_lx", address="10.0.0.1"):
+        return self.client.post(
+            reverse("login"),
+            {"username": username, "password": "wrong-password"},
+            REMOTE_ADDR=address,
+        )
+
+    def sign_in(self, username="officer_lx", address="10.0.0.1", password=DEMO_PASSWORD):
+        return self.client.post(
+            reverse("login"),
+            {"username": username, "password": password},
+            REMOTE_ADDR=address,
+        )
+
+    def test_spraying_many_usernames_from_one_address_locks_the_address(self):
+        for n in range(settings.AXES_ADDRESS_FAILURE_LIMIT):
+            self.fail(username=f"nobody{n}")
+        # A real user from that address is refused, even with the right password ...
+        assert self.sign_in(username="officer_sn").status_code == 429
+        # ... and the same user from another address is not.
+        assert self.sign_in(username="officer_sn", address="10.0.0.2").status_code == 302
+
+    def test_fewer_failures_than_the_address_limit_lock_no_one_else(self):
+        for n in range(settings.AXES_ADDRESS_FAILURE_LIMIT - 1):
+            self.fail(username=f"nobody{n}")
+        assert self.sign_in(username="officer_sn").status_code == 302
+
+    def test_failures_from_many_addresses_lock_the_username(self):
+        for n in range(settings.AXES_FAILURE_LIMIT):
+            self.fail(address=f"10.0.1.{n + 1}")
+        assert self.sign_in(address="10.0.2.1").status_code == 429
+        # Another user from one of those addresses is not locked.
+        assert self.sign_in(username="officer_sn", address="10.0.1.1").status_code == 302
+
+    def test_the_token_endpoint_counts_towards_the_address(self):
+        url = reverse("api:token")
+        for n in range(settings.AXES_ADDRESS_FAILURE_LIMIT - 1):
+            self.fail(username=f"nobody{n}")
+        self.client.post(url, {"username": "nobody", "password": "wrong"}, REMOTE_ADDR="10.0.0.1")
+        response = self.client.post(
+            url, {"username": "officer_sn", "password": DEMO_PASSWORD}, REMOTE_ADDR="10.0.0.1"
+        )
+        assert response.status_code == 429
+        assert response.json()["code"] == "locked_out"
+
+    def test_a_success_in_between_does_not_clear_the_address(self):
+        for n in range(settings.AXES_ADDRESS_FAILURE_LIMIT - 1):
+            self.fail(username=f"nobody{n}")
+        # The sprayer signs in to an account of its own, then fails once more.
+        response = self.sign_in(username="officer_station", password="station-pass-2026")
+        assert response.status_code == 302
+        self.client.logout()
+        self.fail(username="nobody-last")
+        assert self.sign_in(username="officer_sn").status_code == 429
+
+    def test_an_administrator_unlocks_an_address(self):
+        for n in range(settings.AXES_ADDRESS_FAILURE_LIMIT):
+            self.fail(username=f"nobody{n}")
+        call_command("axes_reset_ip", "10.0.0.1", stdout=StringIO())
+        assert self.sign_in(username="officer_sn").status_code == 302
+
+    def test_an_administrator_unlocks_a_username(self):
+        for n in range(settings.AXES_FAILURE_LIMIT):
+            self.fail(address=f"10.0.1.{n + 1}")
+        call_command("axes_reset_username", "officer_lx", stdout=StringIO())
+        assert self.sign_in(address="10.0.2.1").status_code == 302
+
+
+@override_settings(
+    PROXY_COUNT=1,
+    AXES_IPWARE_PROXY_COUNT=0,
+    AXES_IPWARE_META_PRECEDENCE_ORDER=["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"],
+)
+class LockOutBehindAProxyTest(CaseTrackerTestCase):
+    """Behind one proxy (REMOTE_ADDR 127.0.0.1), which appends the client to X-Forwarded-For."""
+
+    def fail(self, forwarded_for, username="officer_lx"):
+        return self.client.post(
+            reverse("login"),
+            {"username": username, "password": "wrong-password"},
+            REMOTE_ADDR="127.0.0.1",
+            HTTP_X_FORWARDED_FOR=forwarded_for,
+        )
+
+    def test_the_client_is_the_address_the_proxy_appended(self):
+        self.fail("198.51.100.7")
+        assert AccessAttempt.objects.get().ip_address == "198.51.100.7"
+
+    def test_a_forged_extra_hop_does_not_change_the_address(self):
+        # The client sends X-Forwarded-For itself; the proxy appends the real address.
+        for n in range(settings.AXES_ADDRESS_FAILURE_LIMIT):
+            self.fail(f"203.0.113.{n + 1}, 198.51.100.7", username=f"nobody{n}")
+        assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"198.51.100.7"}
+        response = self.client.post(
+            reverse("login"),
+            {"username": "officer_sn", "password": DEMO_PASSWORD},
+            REMOTE_ADDR="127.0.0.1",
+            HTTP_X_FORWARDED_FOR="198.51.100.7",
+        )
+        assert response.status_code == 429
+
+    def test_a_client_cannot_lock_out_another_address_by_forging_it(self):
+        for n in range(settings.AXES_ADDRESS_FAILURE_LIMIT):
+            self.fail("198.51.100.9, 198.51.100.7", username=f"nobody{n}")
+        response = self.client.post(
+            reverse("login"),
+            {"username": "officer_sn", "password": DEMO_PASSWORD},
+            REMOTE_ADDR="127.0.0.1",
+            HTTP_X_FORWARDED_FOR="198.51.100.9",
+        )
+        assert response.status_code == 302
+
+
+class LockOutWithoutAProxyTest(CaseTrackerTestCase):
+    def test_x_forwarded_for_is_ignored_without_a_proxy(self):
+        self.client.post(
+            reverse("login"),
+            {"username": "officer_lx", "password": "wrong-password"},
+            REMOTE_ADDR="192.0.2.5",
+            HTTP_X_FORWARDED_FOR="198.51.100.7",
+        )
+        assert AccessAttempt.objects.get().ip_address == "192.0.2.5"

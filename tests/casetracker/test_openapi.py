@@ -47,12 +47,19 @@ def test_every_operation_lists_the_errors_it_can_answer():
     assert {"200", "400", "401", "403", "404", "409"} <= set(confirm)
     listing = paths["/api/v1/cases/"]["get"]["responses"]
     assert {"200", "400", "401", "403"} <= set(listing) and "409" not in listing
-    # Signing in needs no credentials: it answers 200, 400 or 429, never 409; 401 only for
-    # the second factor's code (otp_required, otp_invalid).
+    # Signing in needs no credentials: it answers 200, 400, 413 or 429, never 409; 401 only
+    # for the second factor's code (otp_required, otp_invalid).
     token = paths["/api/v1/auth/token/"]["post"]["responses"]
-    assert set(token) == {"200", "400", "401", "429"}
+    assert set(token) == {"200", "400", "401", "413", "429"}
     assert "otp_required" in token["401"]["description"]
     for path, operations in paths.items():
         for method, operation in operations.items():
             if path != "/api/v1/auth/token/":
                 assert {"401", "403"} <= set(operation["responses"]), (method, path)
+            # Every view is throttled; every body may be too large.
+            assert "429" in operation["responses"], (method, path)
+            if method in ("post", "put", "patch"):
+                assert "413" in operation["responses"], (method, path)
+    # A unit code in the query is looked up in scope like an id in a path.
+    assert "404" in paths["/api/v1/reports/totals/"]["get"]["responses"]
+    assert "404" in paths["/api/v1/reports/periodic/"]["get"]["responses"]
