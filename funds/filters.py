@@ -1,10 +1,15 @@
 """List filters, shared by the API's lists and the pages' (the officer's case list); DRF's flavour
 of django-filter, so that booleans read `true`/`false` as API.md writes them."""
 
+from datetime import date, datetime
+from typing import Any
+
+from django import forms
 from django.db.models import Q, QuerySet
 from django_filters import rest_framework as filters
 
 from funds.account_numbers import normalise_account_number
+from funds.api.fields import EARLIEST_DATE, LATEST_DATE, OUT_OF_RANGE, check_moment
 from funds.models import (
     Case,
     CaseStatus,
@@ -18,13 +23,41 @@ from funds.models import (
 )
 
 
+class BoundedDateTimeField(forms.DateTimeField):
+    """A time the database can hold (funds.api.fields.check_moment), else the filter's 400."""
+
+    def to_python(self, value: Any) -> datetime | None:
+        moment = super().to_python(value)
+        if moment is not None:
+            check_moment(moment, forms.ValidationError)
+        return moment
+
+
+class BoundedDateField(forms.DateField):
+    def to_python(self, value: Any) -> date | None:
+        day = super().to_python(value)
+        if day is not None and not EARLIEST_DATE <= day <= LATEST_DATE:
+            raise forms.ValidationError(
+                OUT_OF_RANGE % {"first": EARLIEST_DATE.isoformat(), "last": LATEST_DATE.isoformat()}
+            )
+        return day
+
+
+class DateTimeFilter(filters.DateTimeFilter):
+    field_class = BoundedDateTimeField
+
+
+class DateFilter(filters.DateFilter):
+    field_class = BoundedDateField
+
+
 class CaseFilter(filters.FilterSet):
     """The case list's filters in the address: nothing personal (see CaseSearchFilter)."""
 
     status = filters.ChoiceFilter(choices=CaseStatus.choices)
     fraud_type = filters.ChoiceFilter(choices=FraudType.choices)
-    reported_from = filters.DateTimeFilter(field_name="reported_at", lookup_expr="gte")
-    reported_to = filters.DateTimeFilter(field_name="reported_at", lookup_expr="lt")
+    reported_from = DateTimeFilter(field_name="reported_at", lookup_expr="gte")
+    reported_to = DateTimeFilter(field_name="reported_at", lookup_expr="lt")
 
     class Meta:
         model = Case

@@ -7,7 +7,7 @@ inputs are a 400 on their field (API.md, "Errors").
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from django.db import models
@@ -33,10 +33,26 @@ class BoundedDateField(serializers.DateField):
         return day
 
 
+# The widest offsets in use (UTC-12 to UTC+14); PostgreSQL refuses anything past ±15:59.
+MAX_OFFSET = timedelta(hours=14)
+BAD_OFFSET = _("Give a time zone offset from -12:00 to +14:00.")
+
+
+def check_moment(moment: datetime, error: type[Exception] = serializers.ValidationError) -> None:
+    """A time the database can hold: a year in range and a real time zone offset."""
+    offset = moment.utcoffset()
+    if offset is not None and abs(offset) > MAX_OFFSET:
+        raise error(BAD_OFFSET)
+    if not EARLIEST_DATE <= moment.date() <= LATEST_DATE:
+        raise error(
+            OUT_OF_RANGE % {"first": EARLIEST_DATE.isoformat(), "last": LATEST_DATE.isoformat()}
+        )
+
+
 class BoundedDateTimeField(serializers.DateTimeField):
     def to_internal_value(self, value: Any) -> datetime:
         moment = super().to_internal_value(value)
-        check_date_range(moment.date())
+        check_moment(moment)
         return moment
 
 

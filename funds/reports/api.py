@@ -41,6 +41,7 @@ from funds.access import require_role
 from funds.api.fields import BoundedDateField, ModelSerializer
 from funds.api.idempotency import Idempotent
 from funds.api.serializers import UnitSerializer
+from funds.filters import DateFilter as BoundedDateFilter
 from funds.models import PeriodicReport, ReportKind
 from funds.replica import read_from_replica, reports_from_replica
 from funds.reports.export import XLSX_TYPE, report_csv, report_filename, report_xlsx
@@ -206,8 +207,8 @@ class PeriodicReportDetailSerializer(PeriodicReportSerializer):
 class PeriodicReportFilter(filters.FilterSet):
     kind = filters.ChoiceFilter(choices=ReportKind.choices)
     unit = filters.CharFilter(method="by_unit", label="a unit code inside your subtree")
-    period_from = filters.DateFilter(field_name="period_start", lookup_expr="gte")
-    period_to = filters.DateFilter(field_name="period_start", lookup_expr="lte")
+    period_from = BoundedDateFilter(field_name="period_start", lookup_expr="gte")
+    period_to = BoundedDateFilter(field_name="period_start", lookup_expr="lte")
 
     class Meta:
         model = PeriodicReport

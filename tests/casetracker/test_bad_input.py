@@ -94,6 +94,22 @@ class MalformedDateTest(FundsTestCase):
         assert list(response.json()) == ["reported_at"]
         assert Case.objects.count() == before
 
+    def test_list_filters_refuse_dates_and_offsets_the_database_cannot_hold(self):
+        client = self.api(self.manager_sd)
+        for query in (
+            "/api/v1/cases/?reported_from=0216-09-29T01:32:02%2B19:20",
+            "/api/v1/cases/?reported_to=0217-06-07T15:22:55Z",
+            "/api/v1/cases/?reported_from=2026-03-01T10:00:00%2B19:20",
+            "/api/v1/reports/periodic/?period_from=0001-01-01",
+        ):
+            with self.subTest(query=query):
+                response = client.get(query)
+                assert response.status_code == 400, response.content
+        assert (
+            client.get("/api/v1/cases/?reported_from=2026-03-01T10:00:00%2B08:00").status_code
+            == 200
+        )
+
 
 class MalformedNumberTest(FundsTestCase):
     def test_an_amount_beyond_numeric_16_2_is_a_400(self):
@@ -121,7 +137,7 @@ class MalformedBodyTest(FundsTestCase):
             with self.subTest(depth=depth):
                 response = self.post_raw(("[" * depth + "]" * depth).encode())
                 assert response.status_code == 400
-                assert "nested" in response.json()["detail"]
+                assert "嵌套超过 32 层" in response.json()["detail"]
         assert Case.objects.count() == before
 
     def test_a_body_that_is_not_json_is_a_400_with_a_message(self):
