@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='involvedaccount',
             name='layer_derived',
-            field=models.BooleanField(default=False, verbose_name='layer derived'),
+            field=models.BooleanField(db_default=False, default=False, verbose_name='layer derived'),
         ),
         migrations.AlterField(
             model_name='event',

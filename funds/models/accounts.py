@@ -74,7 +74,9 @@ class InvolvedAccount(models.Model):
     layer = models.PositiveSmallIntegerField(_("layer"))
     # True when funds.services.layers derived the layer from the case's transfers (and
     # keeps it current); False when an officer typed it, which is then kept as typed.
-    layer_derived = models.BooleanField(_("layer derived"), default=False)
+    # With a database default too, so that bulk writers naming their columns (COPY in
+    # devdata.generate, the imports' INSERTs) need not name this one.
+    layer_derived = models.BooleanField(_("layer derived"), default=False, db_default=False)
     stage = models.CharField(
         _("stage"), max_length=20, choices=Stage.choices, default=Stage.IDENTIFIED
     )
