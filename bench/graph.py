@@ -23,13 +23,10 @@ and prints the figures and the ratio of each to plain SQL. Both give the same ed
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import time
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -39,23 +36,12 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver")
 
 from throwaway import throwaway_database  # noqa: E402 - bench/ is the script's folder
+from timing import RUNS, timed  # noqa: E402
 
 TRANSFERS = int(os.environ.get("TRANSFERS", "10000"))
 ACCOUNTS = int(os.environ.get("ACCOUNTS", "5000"))
-RUNS = int(os.environ.get("RUNS", "5"))
 VICTIMS = 20
 LAYERS = 5
-
-
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    """Median milliseconds of RUNS runs after one warm-up, and the last result."""
-    value = fn()
-    times = []
-    for _ in range(RUNS):
-        begin = time.perf_counter()
-        value = fn()
-        times.append((time.perf_counter() - begin) * 1000)
-    return statistics.median(times), value
 
 
 def main() -> None:

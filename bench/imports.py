@@ -98,7 +98,7 @@ def run() -> None:
             actor=officer, title="bench", fraud_type="other", reported_at=timezone.now()
         )
         victim_add(
-            actor=officer, case=case, name="张三", id_number="370102199001011234",
+            actor=officer, case=case, name="张三", id_number="370102199001071234",
             phone="13800000000", loss_amount=1_000_000_000, account_institution_code="ICBC",
             account_number=VICTIM_CARD,
         )  # fmt: skip

@@ -26,7 +26,6 @@ same figures and prints a table of both times and their ratio.
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import time
 from collections import defaultdict
@@ -44,21 +43,10 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver")
 
 from throwaway import throwaway_database  # noqa: E402 - bench/ is the script's folder
+from timing import RUNS, timed  # noqa: E402
 
 SIZES = [int(s) for s in os.environ.get("SIZES", "10000,100000,1000000").split(",")]
-RUNS = int(os.environ.get("RUNS", "5"))
 ZONE = "Asia/Shanghai"
-
-
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    """Median milliseconds of RUNS runs after one warm-up, and the last result."""
-    value = fn()
-    times = []
-    for _ in range(RUNS):
-        begin = time.perf_counter()
-        value = fn()
-        times.append((time.perf_counter() - begin) * 1000)
-    return statistics.median(times), value
 
 
 def main() -> None:
