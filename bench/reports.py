@@ -50,6 +50,8 @@ ZONE = "Asia/Shanghai"
 
 
 def main() -> None:
+    # The benchmark measures reports, not sign-in: its managers need no second factor.
+    os.environ.setdefault("MFA_REQUIRED_ROLES", "")
     with throwaway_database():
         run()
 
