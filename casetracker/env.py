@@ -5,8 +5,11 @@ understood: a typo in production configuration must stop the process, not be rea
 default.
 """
 
+import json
 import os
+from collections.abc import Iterable
 from datetime import date, timedelta
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -135,3 +138,23 @@ def env_rate(name: str, default: str) -> str:
             "one of sec, min, hour, day (e.g. 600/min)."
         )
     return value
+
+
+def legal_basis_file(path: str, *, kinds: Iterable[str]) -> dict[str, str]:
+    """Read the operator's legal basis per instrument kind: a JSON object of non-empty texts
+    (DOCUMENT_LEGAL_BASIS_FILE, docs/documents.md)."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ImproperlyConfigured(
+            f"DOCUMENT_LEGAL_BASIS_FILE={path!r} cannot be read: {exc}"
+        ) from None
+    known = set(kinds)
+    if not isinstance(value, dict) or not all(
+        key in known and isinstance(text, str) and text.strip() for key, text in value.items()
+    ):
+        raise ImproperlyConfigured(
+            f"DOCUMENT_LEGAL_BASIS_FILE={path!r} must hold a JSON object whose keys are among "
+            f"{', '.join(sorted(known))} and whose values are non-empty texts."
+        )
+    return {key: text.strip() for key, text in value.items()}

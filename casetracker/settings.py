@@ -20,6 +20,7 @@ from casetracker.env import (
     env_rate,
     env_retired,
     env_str,
+    legal_basis_file,
 )
 
 # Lets Django's generic classes be subscripted at run time (ModelAdmin[Organization]).
@@ -609,3 +610,37 @@ IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 200 * 1024 * 1024, minimum=1)
 IMPORT_BATCH_ROWS = env_int("IMPORT_BATCH_ROWS", 2000, minimum=1)
 # Errors listed in an answer (all are counted).
 IMPORT_MAX_ERRORS_LISTED = env_int("IMPORT_MAX_ERRORS_LISTED", 1000, minimum=1)
+
+# Legal instruments (docs/documents.md). The legal basis printed on each kind's instrument:
+# these defaults, or the operator's own wording from DOCUMENT_LEGAL_BASIS_FILE, a JSON object
+# {"freeze": "...", ...} (kinds left out keep the default). An instrument once issued keeps
+# the wording it was issued with: its bytes are stored.
+DOCUMENT_LEGAL_BASIS = {
+    "stop_payment": "《中华人民共和国反电信网络诈骗法》第二十条、"
+    "《中国人民银行 公安部关于建立电信网络新型违法犯罪涉案账户紧急止付和快速冻结机制的通知》",
+    "freeze": "《中华人民共和国刑事诉讼法》第一百四十四条、《公安机关办理刑事案件程序规定》第二百三十九条",
+    "renewal": "《中华人民共和国刑事诉讼法》第一百四十四条、《公安机关办理刑事案件程序规定》第二百四十二条",
+    "release": "《中华人民共和国刑事诉讼法》第一百四十五条、《公安机关办理刑事案件程序规定》第二百四十四条",
+    "return": "《电信网络新型违法犯罪案件冻结资金返还若干规定》第三条、第十条",
+}
+if env_str("DOCUMENT_LEGAL_BASIS_FILE", ""):
+    DOCUMENT_LEGAL_BASIS = {
+        **DOCUMENT_LEGAL_BASIS,
+        **legal_basis_file(env_str("DOCUMENT_LEGAL_BASIS_FILE"), kinds=DOCUMENT_LEGAL_BASIS),
+    }
+# How a unit without its own numbering (admin: instrument numberings) numbers the instruments
+# it issues: {year}, {number} and {unit_code} as in funds.models.documents.
+INSTRUMENT_DEFAULT_PATTERNS = {
+    "stop_payment": "{unit_code}公(刑)止付字〔{year}〕{number:05d}号",
+    "freeze": "{unit_code}公(刑)冻财字〔{year}〕{number:05d}号",
+    "renewal": "{unit_code}公(刑)续冻字〔{year}〕{number:05d}号",
+    "release": "{unit_code}公(刑)解冻字〔{year}〕{number:05d}号",
+    "return": "{unit_code}公(刑)返还字〔{year}〕{number:05d}号",
+}
+# The fonts of the documents, found by fontconfig among the machine's fonts (the README's
+# set-up installs Debian's fonts-noto-cjk); they are embedded, subset, in every PDF.
+DOCUMENT_FONT = env_str("DOCUMENT_FONT", "Noto Serif CJK SC")
+DOCUMENT_HEADING_FONT = env_str("DOCUMENT_HEADING_FONT", "Noto Sans CJK SC")
+# A request that issues more documents than this (an intake's stop-payments, a round's
+# returns) leaves their rendering to the worker; fewer are rendered before it answers.
+DOCUMENTS_RENDER_INLINE_MAX = env_int("DOCUMENTS_RENDER_INLINE_MAX", 3, minimum=0)

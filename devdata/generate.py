@@ -648,6 +648,10 @@ class History:
             "cancelled_by_id": None,
             "cancelled_at": None,
             "instrument_number": "",
+            # Generated rows carry free-text numbers, unique by row id, as if typed before
+            # casetracker issued numbers (funds 0031).
+            "instrument_source": "legacy",
+            "issuing_unit_id": None,
             "term_months": None,
             "freeze_id": None,
             "victim_id": None,

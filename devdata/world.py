@@ -8,6 +8,7 @@ same users (tests/base.py).
 from django.db import transaction
 
 from accounts.models import Organization, OrganizationKind, Role, UnitLevel, User
+from funds.models import InstrumentSeries
 
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - the published demo password (API.md)
 
@@ -36,6 +37,19 @@ INSTITUTIONS = [
     ("ALIPAY", "支付宝", OrganizationKind.PAYMENT),
     ("TENPAY", "财付通（微信支付）", OrganizationKind.PAYMENT),
 ]
+
+# How the two county bureaus number their instruments (admin: instrument numberings); the
+# other units take INSTRUMENT_DEFAULT_PATTERNS.
+INSTRUMENT_SERIES = {
+    code: {
+        "stop_payment": f"{prefix}(刑)止付字〔{{year}}〕{{number:05d}}号",
+        "freeze": f"{prefix}(刑)冻财字〔{{year}}〕{{number:05d}}号",
+        "renewal": f"{prefix}(刑)续冻字〔{{year}}〕{{number:05d}}号",
+        "release": f"{prefix}(刑)解冻字〔{{year}}〕{{number:05d}}号",
+        "return": f"{prefix}(刑)返还字〔{{year}}〕{{number:05d}}号",
+    }
+    for code, prefix in (("370102", "济历公"), ("370202", "青市南公"))
+}
 
 # (username, role, organisation code, family name, given name)
 USERS = [
@@ -71,6 +85,11 @@ def build_demo_world(*, admin_password: str = DEMO_PASSWORD) -> tuple[dict[str, 
         orgs[code], _ = Organization.objects.get_or_create(
             code=code, defaults={"name": name, "kind": kind}
         )
+    for code, patterns in INSTRUMENT_SERIES.items():
+        for kind, pattern in patterns.items():
+            InstrumentSeries.objects.get_or_create(
+                unit=orgs[code], kind=kind, defaults={"pattern": pattern}
+            )
     existing = set(
         User.objects.filter(username__in=[u[0] for u in USERS]).values_list("username", flat=True)
     )

@@ -1,5 +1,5 @@
-"""The administrators' pages of funds: the working-day calendar of R11, the mail outbox, and
-the audit trail with its chain and checks (read-only).
+"""The administrators' pages of funds: the working-day calendar of R11, the mail outbox, the
+units' instrument numberings, and the audit trail with its chain and checks (read-only).
 
 Saving a year goes through funds.services.calendar.calendar_year_set, so the deadlines
 counted over it are recomputed and the change is recorded; a year is never deleted.
@@ -16,12 +16,22 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from accounts.models import User
+from accounts.audit import request_address, security_event_record
+from accounts.models import SecurityEventType, User
 from funds.errors import RuleViolation
-from funds.models import AuditCheck, CalendarChange, CalendarDay, CalendarYear, Event, OutgoingMail
+from funds.models import (
+    AuditCheck,
+    CalendarChange,
+    CalendarDay,
+    CalendarYear,
+    Event,
+    InstrumentSeries,
+    OutgoingMail,
+)
 from funds.services.calendar import CalendarEntry, calendar_days_validate, calendar_year_set
 from funds.services.mail import mail_retry
 
@@ -291,3 +301,42 @@ class AuditCheckAdmin(ReadOnlyAdmin[AuditCheck]):
 
     list_display = ["at", "ok", "checked", "head_seq", "head_hash", "problem"]
     list_filter = ["ok"]
+
+
+@admin.register(InstrumentSeries)
+class InstrumentSeriesAdmin(admin.ModelAdmin[InstrumentSeries]):
+    """How each unit numbers its instruments (docs/documents.md). A change applies to numbers
+    issued from then on; issued ones stay as they are, and the change is a security event of
+    the unit (organization_changed)."""
+
+    list_display = ["unit", "kind", "pattern", "example"]
+    list_filter = ["kind"]
+    list_select_related = ["unit"]
+    search_fields = ["unit__code", "unit__name", "pattern"]
+    autocomplete_fields: list[str] = []
+
+    @admin.display(description=gettext_lazy("example"))
+    def example(self, obj: InstrumentSeries) -> str:
+        return obj.pattern.format(year=timezone.localtime().year, number=1, unit_code=obj.unit.code)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Removing a numbering would quietly switch the unit to the default pattern.
+        return False
+
+    def save_model(
+        self, request: HttpRequest, obj: InstrumentSeries, form: Any, change: bool
+    ) -> None:
+        assert isinstance(request.user, User)
+        before = (
+            InstrumentSeries.objects.filter(pk=obj.pk).values_list("pattern", flat=True).first()
+            if change
+            else None
+        )
+        super().save_model(request, obj, form, change)
+        security_event_record(
+            SecurityEventType.ORGANIZATION_CHANGED,
+            actor=request.user,
+            ip_address=request_address(request),
+            organization=obj.unit_id,
+            changed={f"instrument_series.{obj.kind}": [before, obj.pattern]},
+        )

@@ -9,6 +9,8 @@ class FundsConfig(AppConfig):
     def ready(self) -> None:
         from django.core import checks
 
+        from funds.documents.checks import document_fonts_check
         from funds.reports.checks import report_zone_check
 
         checks.register(report_zone_check)
+        checks.register(document_fonts_check)

@@ -218,7 +218,13 @@ class InstructionForm(forms.Form):
     victim = forms.TypedChoiceField(label=_("Victim"), coerce=int, required=False)
     amount = money_field(_("Amount (yuan)"), required=False)
     instrument_number = forms.CharField(
-        label=_("Legal instrument number"), max_length=64, required=False
+        label=_("Legal instrument number"),
+        max_length=64,
+        required=False,
+        help_text=_(
+            "Only for a number issued outside casetracker; left empty, the unit's next number "
+            "is issued (a stop-payment at once, anything else at its approval)."
+        ),
     )
     term_months = forms.IntegerField(label=_("Term (months)"), min_value=1, required=False)
     reason = forms.CharField(

@@ -42,6 +42,7 @@ from funds.models import (
     AllocationRound,
     AllocationShare,
     Case,
+    Document,
     Event,
     Instruction,
     InstructionKind,
@@ -142,10 +143,21 @@ def victim_account_keys(case_id: int) -> set[tuple[int, str]]:
     )
 
 
+def with_document_hash(instructions: QuerySet[Instruction]) -> QuerySet[Instruction]:
+    """Instructions with ``document_sha256``, their issued instrument's hash (or None): one
+    probe of the document's unique index per row, never its bytes."""
+    return instructions.annotate(
+        document_sha256=Subquery(
+            Document.objects.filter(instruction=OuterRef("pk")).values("sha256")[:1]
+        )
+    )
+
+
 def instruction_list(user: AnyUser) -> QuerySet[Instruction]:
-    queryset = instructions_visible_to(user).select_related(
+    queryset = with_document_hash(instructions_visible_to(user)).select_related(
         "case",
         "institution",
+        "issuing_unit",
         "approved_by",
         "involved_account__account",
         "victim__account_institution",

@@ -107,3 +107,12 @@ def run_statement_import_task(import_id: int) -> None:
     from funds.services.imports import statement_import_run
 
     statement_import_run(import_id=import_id)
+
+
+@shared_task(name="funds.tasks.issue_documents", ignore_result=True)
+def issue_documents_task(instruction_ids: list[int], actor_id: int | None) -> None:
+    """Render and store the instruments of instructions issued in bulk (an intake's
+    stop-payments, a round's returns); what is stored already is left as it is."""
+    from funds.services.documents import documents_issue_now
+
+    documents_issue_now(instruction_ids, actor_id=actor_id)

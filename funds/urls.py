@@ -3,7 +3,17 @@ everyone's notices."""
 
 from django.urls import path
 
-from funds.views import flow, imports, liaison, manager, notices, officer, reports, shared
+from funds.views import (
+    documents,
+    flow,
+    imports,
+    liaison,
+    manager,
+    notices,
+    officer,
+    reports,
+    shared,
+)
 
 urlpatterns = [
     path("cases/", officer.case_list, name="case-list"),
@@ -30,6 +40,11 @@ urlpatterns = [
     path("imports/<int:pk>/", imports.import_detail, name="statement-import"),
     path("imports/<int:pk>/progress/", imports.import_progress, name="statement-import-progress"),
     path("imports/<int:pk>/commit/", imports.import_commit, name="statement-import-commit"),
+    path(
+        "instructions/<int:pk>/document/",
+        documents.instruction_document,
+        name="instruction-document",
+    ),
     path(
         "instructions/<int:pk>/<slug:action>/",
         officer.instruction_officer_action,

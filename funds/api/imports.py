@@ -24,6 +24,7 @@ from funds.access import access_case, access_import, require_role
 from funds.api.idempotency import Idempotent
 from funds.api.serializers import InstructionSerializer
 from funds.models import ImportStatus, Instruction, StatementImport
+from funds.selectors import with_document_hash
 from funds.services import imports as import_services
 from funds.services.proposed_stops import proposed_stops, proposed_stops_send
 from funds.statements.templates import TEMPLATES
@@ -247,10 +248,17 @@ class ProposedStopsView(Idempotent, APIView):
         )
         sent = {
             i.pk: i
-            for i in Instruction.objects.filter(
-                pk__in=[r.instruction.pk for r in results if r.instruction]
+            for i in with_document_hash(
+                Instruction.objects.filter(
+                    pk__in=[r.instruction.pk for r in results if r.instruction]
+                )
             ).select_related(
-                "case", "institution", "approved_by", "involved_account__account", "victim"
+                "case",
+                "institution",
+                "issuing_unit",
+                "approved_by",
+                "involved_account__account",
+                "victim",
             )
         }
         body = {

@@ -21,6 +21,7 @@ from funds.models import (
     AllocationShare,
     Case,
     CaseStatus,
+    Document,
     Event,
     Flag,
     FlagEscalation,
@@ -374,6 +375,17 @@ class InstructionSerializer(ModelSerializer[Instruction]):
     queue_position = serializers.SerializerMethodField(
         help_text="R12: how many freezes of other cases are ahead of a freeze still in line."
     )
+    document_sha256 = serializers.SerializerMethodField(
+        help_text="The SHA-256 of the instrument's PDF (GET /instructions/{id}/document/), "
+        "null until it is issued: a stop-payment once requested, any other kind once approved."
+    )
+    issuing_unit = serializers.CharField(
+        source="issuing_unit.code",
+        read_only=True,
+        default=None,
+        allow_null=True,
+        help_text="The code of the unit whose numbering instrument_number belongs to.",
+    )
     # Empty ("") until the instruction has ended (ended_at).
     end_reason = serializers.ChoiceField(
         choices=EndReason.choices, allow_blank=True, read_only=True
@@ -415,8 +427,19 @@ class InstructionSerializer(ModelSerializer[Instruction]):
             "end_reason",
             "payee_account",
             "deadline_provisional",
+            "document_sha256",
+            "issuing_unit",
+            "instrument_source",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_document_sha256(self, instance: Instruction) -> str | None:
+        """Annotated by funds.selectors.with_document_hash on lists; read here otherwise."""
+        if hasattr(instance, "document_sha256"):
+            return instance.document_sha256  # type: ignore[no-any-return]
+        document = Document.objects.filter(instruction=instance.pk).values("sha256").first()
+        return document["sha256"] if document else None
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_queue_position(self, instance: Instruction) -> int | None:
@@ -455,7 +478,13 @@ class InstructionCreateSerializer(serializers.Serializer[Any]):
     account = serializers.IntegerField(required=False, help_text="The involved account's id.")
     amount = positive_money(required=False)
     instrument_number = serializers.CharField(
-        max_length=64, required=False, allow_blank=True, default=""
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="A number issued outside casetracker, kept unique in the issuing unit and "
+        "kind; left out, casetracker issues the next of the unit's numbering (a stop-payment at "
+        "once, any other kind at its approval).",
     )
     term_months = serializers.IntegerField(required=False, min_value=1)
     freeze = serializers.IntegerField(

@@ -10,16 +10,18 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_variables
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -36,6 +38,8 @@ from funds.access import (
 )
 from funds.api import serializers
 from funds.api.idempotency import Idempotent
+from funds.api.renderers import PDFRenderer
+from funds.documents.responses import pdf_response
 from funds.errors import RuleViolation
 from funds.filters import CaseFilter, CaseSearchFilter, FlagFilter, InstructionFilter
 from funds.models import (
@@ -51,6 +55,7 @@ from funds.models import (
     Victim,
 )
 from funds.services import cases as case_services
+from funds.services import documents as document_services
 from funds.services import instructions as instruction_services
 from funds.services import intake as intake_services
 from funds.services import notifications as notification_services
@@ -167,8 +172,10 @@ class CaseViewSet(
         victim_rows = selectors.with_owed(Victim.objects.filter(case=case)).select_related(
             "account_institution"
         )
-        instructions = Instruction.objects.filter(case=case).select_related(
-            "case", "institution", "approved_by", "involved_account__account"
+        instructions = selectors.with_document_hash(
+            Instruction.objects.filter(case=case)
+        ).select_related(
+            "case", "institution", "issuing_unit", "approved_by", "involved_account__account"
         )
         body = {
             "case": serializers.CaseSerializer(case).data,
@@ -556,13 +563,18 @@ def _answer_instruction(
 ) -> Response:
     """The instruction as it now is; with ``request`` its payee as that user may read it
     (a return's account in full only to the paying institution)."""
-    fresh = Instruction.objects.select_related(
-        "case",
-        "institution",
-        "approved_by",
-        "involved_account__account",
-        "victim__account_institution",
-    ).get(pk=instruction.pk)
+    fresh = (
+        selectors.with_document_hash(Instruction.objects.filter(pk=instruction.pk))
+        .select_related(
+            "case",
+            "institution",
+            "issuing_unit",
+            "approved_by",
+            "involved_account__account",
+            "victim__account_institution",
+        )
+        .get()
+    )
     context = {"request": request} if request is not None else {}
     return Response(serializers.InstructionSerializer(fresh, context=context).data, status=code)
 
@@ -588,6 +600,29 @@ class InstructionViewSet(
 
     def _instruction(self) -> Instruction:
         return access_instruction(self.request.user, self.kwargs["pk"])
+
+    @extend_schema(
+        request=None,
+        responses={
+            (200, "application/pdf"): OpenApiTypes.BINARY,
+            409: OpenApiResponse(
+                description="Not issued yet: a freeze, renewal, release or "
+                "return before its approval."
+            ),
+        },
+    )
+    @action(detail=True, methods=["get"], renderer_classes=[JSONRenderer, PDFRenderer])
+    def document(self, request: Request, pk: str) -> HttpResponse:
+        """The instrument the institution acts on, as PDF (API.md, "Documents"): the same
+        bytes on every download, hashed by ``document_sha256``."""
+        instruction = self._instruction()
+        document = document_services.document_issue(instruction=instruction, actor=_user(request))
+        return pdf_response(
+            bytes(document.pdf),
+            filename=f"{document.instrument_number}.pdf",
+            fallback=f"instruction-{instruction.pk}-{instruction.kind}.pdf",
+            sha256=document.sha256,
+        )
 
     @extend_schema(request=None, responses=serializers.InstructionSerializer)
     @action(detail=True, methods=["post"])

@@ -14,10 +14,17 @@ from funds.models.deadlines import (
     Notification,
     NotificationReason,
 )
+from funds.models.documents import Document, InstrumentCounter, InstrumentSeries
 from funds.models.heartbeats import Heartbeat, HeartbeatName
 from funds.models.idempotency import IdempotencyKey
 from funds.models.imports import ImportStatus, StatementFileChunk, StatementImport
-from funds.models.instructions import EndReason, Instruction, InstructionKind, InstructionStatus
+from funds.models.instructions import (
+    EndReason,
+    Instruction,
+    InstructionKind,
+    InstructionStatus,
+    InstrumentSource,
+)
 from funds.models.mail import OutgoingMail
 from funds.models.reports import (
     PeriodicReport,
@@ -51,6 +58,7 @@ __all__ = [
     "CaseStatus",
     "Deadline",
     "DeadlineKind",
+    "Document",
     "EndReason",
     "Event",
     "EventType",
@@ -66,6 +74,9 @@ __all__ = [
     "Instruction",
     "InstructionKind",
     "InstructionStatus",
+    "InstrumentCounter",
+    "InstrumentSeries",
+    "InstrumentSource",
     "InvolvedAccount",
     "Notification",
     "NotificationReason",

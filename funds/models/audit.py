@@ -39,6 +39,7 @@ class EventType(models.TextChoices):
     FLAG_ESCALATED = "flag_escalated", _("Overdue flag escalated")
     STATEMENT_IMPORTED = "statement_imported", _("Statement imported")
     LAYERS_DERIVED = "layers_derived", _("Layers derived again from the transfers")
+    DOCUMENT_ISSUED = "document_issued", _("Legal instrument issued")
 
 
 class Event(AppendOnly, ChainedEvent):

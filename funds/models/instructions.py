@@ -34,6 +34,18 @@ WAITING_IN_QUEUE = Q(
 ) & (Q(status__in=OPEN_STATUSES) | Q(status="executed", executed_amount__gt=0))
 
 
+class InstrumentSource(models.TextChoices):
+    """Where an instruction's instrument number comes from (docs/documents.md)."""
+
+    ISSUED = "issued", _("Issued by casetracker")
+    ENTERED = "entered", _("Issued elsewhere, entered by the officer")
+    # Instructions from before numbering (funds 0031): their numbers stay as they were typed.
+    LEGACY = "legacy", _("Typed before numbering")
+
+
+NUMBERED = ("issued", "entered")
+
+
 class EndReason(models.TextChoices):
     """Why an executed stop-payment or freeze is no longer in force."""
 
@@ -99,6 +111,20 @@ class Instruction(models.Model):
     )
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
     instrument_number = models.CharField(_("legal instrument number"), max_length=64, blank=True)
+    # The unit whose numbering the instrument number belongs to (funds.services.documents):
+    # numbers are unique per issuing unit and kind. Empty on instructions from before
+    # numbering (funds 0030), whose free-text numbers are kept as they were typed.
+    issuing_unit = models.ForeignKey(
+        "accounts.Organization",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("issuing unit"),
+    )
+    instrument_source = models.CharField(
+        _("instrument number from"), max_length=8, choices=InstrumentSource.choices, blank=True
+    )
     term_months = models.PositiveSmallIntegerField(_("term in months"), null=True, blank=True)
     freeze = models.ForeignKey(
         "self",
@@ -223,8 +249,34 @@ class Instruction(models.Model):
             ),
             models.CheckConstraint(
                 condition=~Q(kind__in=[InstructionKind.FREEZE, InstructionKind.RENEWAL])
-                | Q(term_months__gte=1) & ~Q(instrument_number=""),
-                name="instruction_freeze_has_instrument_and_term",
+                | Q(term_months__gte=1, term_months__isnull=False),
+                name="instruction_freeze_has_term",
+            ),
+            # "" until numbered; issued or entered, a number of an issuing unit; legacy, as typed.
+            models.CheckConstraint(
+                condition=Q(instrument_source="", instrument_number="", issuing_unit__isnull=True)
+                | Q(instrument_source="legacy", issuing_unit__isnull=True)
+                | Q(instrument_source__in=NUMBERED, issuing_unit__isnull=False)
+                & ~Q(instrument_number=""),
+                name="instruction_numbered_by_a_unit",
+            ),
+            # The bank acts on a numbered instrument: a stop-payment from its request on,
+            # every other kind from its approval on (R4).
+            models.CheckConstraint(
+                condition=~Q(instrument_source="")
+                | Q(approved_at__isnull=True) & ~Q(kind=InstructionKind.STOP_PAYMENT),
+                name="instruction_numbered_once_issued",
+            ),
+            # Numbers are unique per issuing unit and kind; a request that never went out
+            # (cancelled or declined before approval) gives an entered number up again.
+            models.UniqueConstraint(
+                fields=["issuing_unit", "kind", "instrument_number"],
+                condition=Q(instrument_source__in=NUMBERED)
+                & ~(
+                    Q(status__in=["cancelled", "declined"], approved_at__isnull=True)
+                    & ~Q(kind="stop_payment")
+                ),
+                name="instruction_instrument_number_unique",
             ),
             models.CheckConstraint(
                 condition=Q(released_amount__gte=0)

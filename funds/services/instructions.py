@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from accounts.models import Role, User
+from accounts.models import Organization, Role, User
 from funds import acting_time
 from funds.access import case_in_scope, require_approver, require_role
 from funds.durations import add_months, rule
@@ -33,7 +33,7 @@ from funds.models import (
     InvolvedAccount,
     Victim,
 )
-from funds.models.instructions import OPEN_STATUSES
+from funds.models.instructions import NUMBERED, OPEN_STATUSES
 from funds.models.money import ZERO
 from funds.selectors import freeze_available, victim_owed
 from funds.services.audit import record_event
@@ -47,6 +47,7 @@ from funds.services.deadlines import (
     open_freeze_clocks,
     open_stop_clocks,
 )
+from funds.services.documents import documents_issue_after_commit
 from funds.services.freeze_queue import (
     ahead,
     lock_bank_account,
@@ -54,6 +55,11 @@ from funds.services.freeze_queue import (
     queue_advance,
 )
 from funds.services.notifications import notify_institution_after_commit
+from funds.services.numbering import (
+    instrument_number_enter,
+    instrument_number_issue,
+    raise_if_number_taken,
+)
 from funds.services.stages import in_force, refresh_stage
 from funds.transitions import INSTRUCTION_TRANSITIONS, next_status
 from funds.working_days import lock_calendar, working_deadline
@@ -194,6 +200,13 @@ def instruction_request(*, actor: User, case: Case, request: InstructionRequest)
         instruction.requested_amount = amount
     if instruction.requested_amount <= 0:
         raise RuleViolation(_("The amount must be more than zero."), field="amount")
+    # A number issued elsewhere is kept (unique in its unit and kind); otherwise a
+    # stop-payment, which goes out at once, takes the next of its unit's numbering now and
+    # every other kind at its approval.
+    if request.instrument_number.strip():
+        instrument_number_enter(instruction, unit=case.unit, number=request.instrument_number)
+    elif kind == InstructionKind.STOP_PAYMENT:
+        instrument_number_issue(instruction, unit=case.unit, now=now)
     if freeze is not None and kind in (InstructionKind.RELEASE, InstructionKind.RETURN):
         available = freeze_available(freeze)
         if instruction.requested_amount > available:
@@ -202,12 +215,16 @@ def instruction_request(*, actor: User, case: Case, request: InstructionRequest)
                 % {"available": f"{available:.2f}"},
                 field="amount",
             )
-    instruction.save()
+    try:
+        instruction.save()
+    except IntegrityError as error:  # the same number entered by two requests at once
+        raise_if_number_taken(error, instruction.instrument_number)
     if instruction.status == InstructionStatus.PENDING:
         # The first stop-payment stops the golden-time clock (R13).
         deadlines_meet(now=now, kinds=[DeadlineKind.FIRST_STOP], case=case)
         open_bank_response_clock(instruction, now)
         notify_institution_after_commit(instruction)
+        documents_issue_after_commit(instruction, actor=actor)
     else:
         open_approval_clock(instruction, now)
     refresh_stage(involved_account, now)
@@ -271,15 +288,6 @@ def _require_term(request: InstructionRequest) -> int:
     return term
 
 
-def _require_instrument(request: InstructionRequest) -> str:
-    number = request.instrument_number.strip()
-    if not number:
-        raise RuleViolation(
-            _("The legal instrument's number is required."), field="instrument_number"
-        )
-    return number
-
-
 def _prepare_freeze(
     *,
     instruction: Instruction,
@@ -289,7 +297,6 @@ def _prepare_freeze(
     now: datetime,
 ) -> None:
     require_filed(case)
-    instruction.instrument_number = _require_instrument(request)
     instruction.term_months = _require_term(request)
     if Instruction.objects.filter(
         involved_account=involved_account, kind=InstructionKind.FREEZE, status__in=OPEN_STATUSES
@@ -315,7 +322,6 @@ def _prepare_renewal(
     freeze = instruction.freeze
     assert freeze is not None
     _require_freeze_in_force(freeze, now)
-    instruction.instrument_number = _require_instrument(request)
     instruction.term_months = _require_term(request)
     if Instruction.objects.filter(
         freeze=freeze, kind=InstructionKind.RENEWAL, status__in=OPEN_STATUSES
@@ -454,7 +460,7 @@ def instruction_approve(*, actor: User, instruction: Instruction) -> Instruction
             _require_payable(
                 victim, instruction.requested_amount, excluding_instruction=instruction.pk
             )
-        _approve(instruction, actor=actor, now=now)
+        _approve(instruction, actor=actor, now=now, unit=case.unit)
         instruction.save(
             update_fields=[
                 "status",
@@ -462,6 +468,9 @@ def instruction_approve(*, actor: User, instruction: Instruction) -> Instruction
                 "approved_at",
                 "response_due_at",
                 "deadline_provisional",
+                "instrument_number",
+                "issuing_unit",
+                "instrument_source",
             ]
         )
         deadlines_meet(now=now, kinds=[DeadlineKind.APPROVAL], instructions=[instruction.pk])
@@ -470,11 +479,14 @@ def instruction_approve(*, actor: User, instruction: Instruction) -> Instruction
     return instruction
 
 
-def _approve(instruction: Instruction, *, actor: User, now: datetime) -> None:
-    """Record the approval and the bank's deadline: R11 for a return, R14 otherwise. For a
-    return the caller holds the calendar's lock (shared), taken before the case's."""
+def _approve(instruction: Instruction, *, actor: User, now: datetime, unit: Organization) -> None:
+    """Record the approval, the instrument's number (unless entered) and the bank's
+    deadline: R11 for a return, R14 otherwise. For a return the caller holds the calendar's
+    lock (shared), taken before the case's; ``unit`` is the case's."""
     instruction.approved_by = actor
     instruction.approved_at = now
+    if instruction.instrument_source not in NUMBERED and not instruction.instrument_number:
+        instrument_number_issue(instruction, unit=unit, now=now)
     if instruction.kind == InstructionKind.RETURN:
         deadline = working_deadline(now, rule("RETURN_WORKING_DAYS"))  # R11
         instruction.response_due_at = deadline.due_at
@@ -484,9 +496,12 @@ def _approve(instruction: Instruction, *, actor: User, now: datetime) -> None:
 
 
 def _send_to_institution(instruction: Instruction, now: datetime) -> None:
-    """Start the bank's answer clock and tell its liaisons once committed."""
+    """Start the bank's answer clock and tell its liaisons once committed, with the
+    instrument rendered by then."""
     open_bank_response_clock(instruction, now)
     notify_institution_after_commit(instruction)
+    assert instruction.approved_by is not None
+    documents_issue_after_commit(instruction, actor=instruction.approved_by)
 
 
 def _record_approval(instruction: Instruction, *, case: Case, actor: User) -> None:
@@ -500,6 +515,7 @@ def _record_approval(instruction: Instruction, *, case: Case, actor: User) -> No
         before=InstructionStatus.AWAITING_APPROVAL,
         after=instruction.status,
         requested_amount=instruction.requested_amount,
+        instrument_number=instruction.instrument_number,
         response_due_at=instruction.response_due_at.isoformat(),
         deadline_provisional=instruction.deadline_provisional,
     )
@@ -548,7 +564,7 @@ def return_issue_approved(
         victim=victim,
         reason=reason,
     )
-    _approve(instruction, actor=actor, now=now)
+    _approve(instruction, actor=actor, now=now, unit=case.unit)
     instruction.save()
     _send_to_institution(instruction, now)
     refresh_stage(involved_account, now)

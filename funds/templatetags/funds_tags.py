@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from funds.documents.instruments import issued
 from funds.masking import mask_account_number, mask_id_number, mask_phone
 from funds.models import EventType, Instruction, InstructionKind, InstructionStatus
 from funds.services.stages import in_force
@@ -148,3 +149,9 @@ def desk_cell(cell: Any, column: Any, unit: str) -> str:
 def index(sequence: Any, position: int) -> Any:
     """The item at ``position`` of a list (the column of a desk table's cell)."""
     return sequence[position]
+
+
+@register.filter
+def has_document(instruction: Instruction) -> bool:
+    """Whether the instruction's instrument is issued (funds.documents.instruments.issued)."""
+    return issued(instruction)

@@ -120,7 +120,6 @@ class FundsTestCase(CaseTrackerTestCase):
                 "kind": "freeze",
                 "account": account["id"],
                 "amount": amount,
-                "instrument_number": "济公冻字〔2026〕7号",
             },
         )
         self.approve(freeze["id"])

@@ -31,7 +31,6 @@ class FreezeQueueTestCase(FundsTestCase):
             "kind": "freeze",
             "account": account_id,
             "amount": amount,
-            "instrument_number": "青公冻字〔2026〕9号",
             **extra,
         }
 

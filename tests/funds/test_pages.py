@@ -122,7 +122,6 @@ class PageTestCase(FundsTestCase):
                 "kind": "freeze",
                 "account": account_id,
                 "amount": amount,
-                "instrument_number": "济公冻字〔2026〕9号",
             },
         )
 
@@ -666,17 +665,18 @@ class CaseFormsTest(PageTestCase):
         assert selected(field_block(html, "account"), str(account["id"]))
         assert not Instruction.objects.exists()
 
-    def test_a_freeze_without_an_instrument_number_is_refused_beside_it(self):
+    def test_a_freeze_whose_number_the_unit_used_already_is_refused_beside_it(self):
         case = self.filed_case()
         self.case = case
-        account = self.add_account(case["id"])
-        response = self.post_form(
-            "instructions", self.freeze_data(account["id"], instrument_number="")
-        )
+        first = self.add_account(case["id"], number="6222020000000011")
+        second = self.add_account(case["id"], number="6222020000000012")
+        response = self.post_form("instructions", self.freeze_data(first["id"]))
+        assert response.status_code == 302
+        response = self.post_form("instructions", self.freeze_data(second["id"]))
         assert response.status_code == 400
         html = form_html(text(response), f"/cases/{case['id']}/instructions/")
-        assert_error_beside(html, "instrument_number", "请填写法律文书编号。")
-        assert not Instruction.objects.exists()
+        assert_error_beside(html, "instrument_number", "文书编号济公冻字〔2026〕12号已被本单位使用。")
+        assert Instruction.objects.count() == 1
 
     def test_a_third_stop_payment_is_refused_and_changes_nothing(self):
         account = self.add_account(self.case["id"])

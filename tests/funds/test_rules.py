@@ -116,7 +116,6 @@ class RulesTestCase(FundsTestCase):
                 "kind": "freeze",
                 "account": account_id,
                 "amount": amount,
-                "instrument_number": "济公冻字〔2026〕7号",
                 **extra,
             },
             user=user,
@@ -274,7 +273,6 @@ class FreezeRulesTest(RulesTestCase):
             "kind": "freeze",
             "account": account_id,
             "amount": "8000.00",
-            "instrument_number": "济公冻字〔2026〕7号",
         }
         body.update(changes)
         return {k: v for k, v in body.items() if v is not None}
@@ -299,17 +297,21 @@ class FreezeRulesTest(RulesTestCase):
         assert "R4" in message
         assert self.involved_account(account).stage == "identified"
 
-    def test_a_freeze_needs_an_instrument_number(self):
+    def test_a_freeze_asked_without_a_number_takes_the_units_next_at_approval(self):
+        # R4: the bank acts on a numbered instrument; casetracker issues it on approval.
         case = self.filed_case()
         account = self.add_account(case["id"])
         for number in (None, "", "   "):
-            self.refuses(
-                self.officer_lx,
-                self.instructions_path(case["id"]),
-                self.freeze_body(account["id"], instrument_number=number),
-                status=400,
-                field="instrument_number",
-            )
+            freeze = self.ask(case["id"], self.freeze_body(account["id"], instrument_number=number))
+            assert freeze["instrument_number"] == ""
+            assert freeze["document_sha256"] is None
+            self.cancel(freeze["id"])
+        freeze = self.ask(case["id"], self.freeze_body(account["id"]))
+        approved = self.approve(freeze["id"])
+        year = timezone.localtime().year
+        assert approved["instrument_number"] == f"济历公(刑)冻财字〔{year}〕00001号"
+        assert approved["issuing_unit"] == "370102"
+        assert approved["instrument_source"] == "issued"
 
     def test_a_freeze_term_is_one_to_six_months(self):
         case = self.filed_case()
@@ -452,7 +454,6 @@ class RenewalRulesTest(RulesTestCase):
         body = {
             "kind": "renewal",
             "freeze": freeze_id,
-            "instrument_number": "济公续冻字〔2026〕3号",
             "term_months": 3,
         }
         body.update(changes)
@@ -536,15 +537,8 @@ class RenewalRulesTest(RulesTestCase):
             field="amount",
         )
 
-    def test_a_renewal_needs_an_instrument_number_and_a_term_of_one_to_six_months(self):
+    def test_a_renewal_has_a_term_of_one_to_six_months(self):
         case, _account, freeze = self.frozen_account("8000.00")
-        self.refuses(
-            self.officer_lx,
-            self.instructions_path(case["id"]),
-            self.renewal_body(freeze["id"], instrument_number=""),
-            status=400,
-            field="instrument_number",
-        )
         for term in (0, 7):
             self.refuses(
                 self.officer_lx,
@@ -1336,8 +1330,25 @@ class DatabaseInvariantTest(RulesTestCase):
             {"kind": "return", "status": "awaiting_approval", "freeze_id": freeze["id"]},
             # A release that names no freeze.
             {"kind": "release", "status": "awaiting_approval", "reason": "无关"},
-            # A freeze without an instrument number.
-            {"kind": "freeze", "status": "cancelled", "term_months": 6},
+            # An approved freeze without an instrument number (R4).
+            {
+                "kind": "freeze",
+                "status": "cancelled",
+                "term_months": 6,
+                "approved_at": timezone.now(),
+                "approved_by": self.manager_lx,
+            },
+            # A stop-payment sent without one.
+            {"kind": "stop_payment", "status": "cancelled"},
+            # A number that names no issuing unit.
+            {
+                "kind": "stop_payment",
+                "status": "cancelled",
+                "instrument_number": "X-1",
+                "instrument_source": "issued",
+            },
+            # A freeze without a term.
+            {"kind": "freeze", "status": "cancelled"},
             # A stop-payment that names a freeze.
             {"kind": "stop_payment", "status": "cancelled", "freeze_id": freeze["id"]},
         ]

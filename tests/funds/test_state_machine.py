@@ -124,6 +124,11 @@ def pick(rows: list[Any], index: int) -> Any:
     return rows[index % len(rows)]
 
 
+def _entered_number(word: str = "冻") -> str:
+    """A number issued outside casetracker, unique in its unit and kind as it must be."""
+    return f"济公{word}字〔2026〕外{Instruction.objects.count() + 1}号"
+
+
 def total(values: Any) -> Decimal:
     return sum(values, ZERO)
 
@@ -281,7 +286,6 @@ class FundsMachine(RuleBasedStateMachine):
                     kind=InstructionKind.FREEZE,
                     involved_account_id=involved_account.pk,
                     amount=Decimal("8000.00"),
-                    instrument_number="济公冻字〔2026〕7号",
                     term_months=6,
                 ),
             )
@@ -389,7 +393,8 @@ class FundsMachine(RuleBasedStateMachine):
                 kind=InstructionKind.FREEZE,
                 involved_account_id=involved_account.pk,
                 amount=amount,
-                instrument_number="济公冻字〔2026〕7号" if instrument else " ",
+                # Entered (issued elsewhere, unique in the unit) or left to casetracker.
+                instrument_number=_entered_number() if instrument else " ",
                 term_months=term,
             ),
         )
@@ -433,7 +438,7 @@ class FundsMachine(RuleBasedStateMachine):
                 kind=InstructionKind.FREEZE,
                 involved_account_id=involved_account.pk,
                 amount=amount,
-                instrument_number="济公冻字〔2026〕8号",
+                instrument_number=_entered_number(),
                 term_months=6,
             ),
         )
@@ -520,7 +525,7 @@ class FundsMachine(RuleBasedStateMachine):
             request = replace(
                 request,
                 amount=None if reason else amount,
-                instrument_number="济公续冻字〔2026〕3号",
+                instrument_number=_entered_number("续冻"),
                 term_months=term,
             )
         elif kind == InstructionKind.RELEASE:
