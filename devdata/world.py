@@ -86,9 +86,9 @@ def build_demo_world(*, admin_password: str = DEMO_PASSWORD) -> tuple[dict[str, 
             code=code, defaults={"name": name, "kind": kind}
         )
     for code, patterns in INSTRUMENT_SERIES.items():
-        for kind, pattern in patterns.items():
+        for instrument_kind, pattern in patterns.items():
             InstrumentSeries.objects.get_or_create(
-                unit=orgs[code], kind=kind, defaults={"pattern": pattern}
+                unit=orgs[code], kind=instrument_kind, defaults={"pattern": pattern}
             )
     existing = set(
         User.objects.filter(username__in=[u[0] for u in USERS]).values_list("username", flat=True)

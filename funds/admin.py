@@ -313,7 +313,6 @@ class InstrumentSeriesAdmin(admin.ModelAdmin[InstrumentSeries]):
     list_filter = ["kind"]
     list_select_related = ["unit"]
     search_fields = ["unit__code", "unit__name", "pattern"]
-    autocomplete_fields: list[str] = []
 
     @admin.display(description=gettext_lazy("example"))
     def example(self, obj: InstrumentSeries) -> str:

@@ -36,6 +36,8 @@ urlpatterns = [
         imports.proposed_stops_page_send,
         name="case-proposed-stops-send",
     ),
+    path("cases/<int:pk>/print/", documents.case_print, name="case-print"),
+    path("cases/<int:pk>/print.pdf", documents.case_print_pdf, name="case-print-pdf"),
     path("cases/<int:pk>/<slug:action>/", officer.case_action, name="case-action"),
     path("imports/<int:pk>/", imports.import_detail, name="statement-import"),
     path("imports/<int:pk>/progress/", imports.import_progress, name="statement-import-progress"),
@@ -70,6 +72,7 @@ urlpatterns = [
     path("desk/shared-accounts/", shared.shared_accounts, name="desk-shared-accounts"),
     path("desk/reports/", reports.report_list, name="desk-reports"),
     path("desk/reports/<int:pk>/", reports.report_detail, name="desk-report"),
+    path("desk/reports/<int:pk>.pdf", reports.report_pdf, name="desk-report-pdf"),
     path(
         "desk/reports/<int:pk>.csv",
         reports.report_download,

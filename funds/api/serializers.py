@@ -437,7 +437,7 @@ class InstructionSerializer(ModelSerializer[Instruction]):
     def get_document_sha256(self, instance: Instruction) -> str | None:
         """Annotated by funds.selectors.with_document_hash on lists; read here otherwise."""
         if hasattr(instance, "document_sha256"):
-            return instance.document_sha256  # type: ignore[no-any-return]
+            return instance.document_sha256
         document = Document.objects.filter(instruction=instance.pk).values("sha256").first()
         return document["sha256"] if document else None
 

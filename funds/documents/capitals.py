@@ -17,7 +17,7 @@ FEN = Decimal("0.01")
 
 def _group(digits: str) -> str:
     """Up to four digits, without the zeros at their ends: 1020 → 壹仟零贰拾."""
-    words = []
+    words: list[str] = []
     zero = False
     for position, digit in enumerate(reversed(digits)):
         if digit == "0":
@@ -43,7 +43,7 @@ def yuan_in_capitals(amount: Decimal) -> str:
     words = ""
     if yuan:
         text = str(yuan)
-        groups = []
+        groups: list[str] = []
         while text:
             groups.insert(0, text[-4:])
             text = text[:-4]

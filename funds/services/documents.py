@@ -116,7 +116,8 @@ def documents_issue_after_commit(instruction: Instruction, *, actor: User | None
     request. (A savepoint rolled back after joining a batch can take the batch with it; those
     instruments are then rendered on their first download.)"""
     actor_id = actor.pk if actor is not None else None
-    for _savepoints, callback, _robust in connection.run_on_commit:
+    for entry in connection.run_on_commit:
+        callback = entry[1]
         if isinstance(callback, _Batch) and callback.actor_id == actor_id:
             callback.instruction_ids.append(instruction.pk)
             return

@@ -3,12 +3,20 @@ and the print views (docs/documents.md)."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from typing import Any
 
-from accounts.models import Role, User
-from funds.access import access_instruction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from accounts.models import POLICE_ROLES, Role, User
+from funds import selectors
+from funds.access import access_case, access_instruction
+from funds.documents import pdf_from_template
+from funds.documents.instruments import unit_full_name
 from funds.documents.responses import pdf_response
 from funds.errors import InvalidState
+from funds.models import Case, Instruction, InvolvedAccount, Victim
 from funds.services.documents import document_issue
 from funds.views.common import roles
 
@@ -30,3 +38,44 @@ def instruction_document(request: HttpRequest, pk: int) -> HttpResponse:
         fallback=f"instruction-{instruction.pk}-{instruction.kind}.pdf",
         sha256=document.sha256,
     )
+
+
+def _case_file_context(request: HttpRequest, pk: int, *, pdf: bool) -> dict[str, Any]:
+    user = request.user
+    assert isinstance(user, User)
+    case = selectors.with_totals(Case.objects.filter(pk=access_case(user, pk).pk)).get()
+    instructions = (
+        selectors.with_document_hash(Instruction.objects.filter(case=case))
+        .select_related("involved_account__account", "approved_by")
+        .order_by("requested_at", "id")
+    )
+    return {
+        "case": case,
+        "unit_name": unit_full_name(case.unit),
+        "victims": selectors.with_owed(Victim.objects.filter(case=case))
+        .select_related("account_institution")
+        .order_by("id"),
+        "accounts": InvolvedAccount.objects.filter(case=case)
+        .select_related("account__institution")
+        .order_by("layer", "id"),
+        "instructions": instructions,
+        "events": selectors.case_events(case),
+        "printed_at": timezone.now(),
+        "printed_by": user.get_full_name() or user.username,
+        "pdf": pdf,
+    }
+
+
+@roles(*POLICE_ROLES)
+def case_print(request: HttpRequest, pk: int) -> HttpResponse:
+    """The case file (一案一档) laid out for paper; the browser prints it."""
+    return render(request, "funds/case_print.html", _case_file_context(request, pk, pdf=False))
+
+
+@roles(*POLICE_ROLES)
+def case_print_pdf(request: HttpRequest, pk: int) -> HttpResponse:
+    """The same case file as PDF."""
+    context = _case_file_context(request, pk, pdf=True)
+    case = context["case"]
+    pdf = pdf_from_template("funds/case_print.html", context, moment=context["printed_at"])
+    return pdf_response(pdf, filename=f"{case.number}.pdf", fallback=f"case-{case.pk}.pdf")

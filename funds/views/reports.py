@@ -15,12 +15,16 @@ from django.core.paginator import Paginator
 from django.db.models import F, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organization, Role
 from accounts.scope import access_unit, units_in_scope
 from funds.access import access_periodic_report, periodic_reports_visible_to
+from funds.documents import pdf_from_template
+from funds.documents.instruments import unit_full_name
+from funds.documents.responses import pdf_response
 from funds.models import PeriodicReport, ReportKind, SpeedMeasure
 from funds.replica import read_from_replica
 from funds.reports.export import XLSX_TYPE, report_csv, report_filename, report_xlsx
@@ -122,19 +126,20 @@ def _speed_rows(speeds: dict[str, Any] | None) -> list[dict[str, Any]]:
 @read_from_replica
 def report_detail(request: HttpRequest, pk: int) -> HttpResponse:
     report = access_periodic_report(request.user, pk)
+    return render(request, "funds/report_detail.html", report_context(report))
+
+
+def report_context(report: PeriodicReport) -> dict[str, Any]:
+    """What the report's page and its PDF show (funds.views.documents.report_pdf)."""
     figures = report.figures
-    return render(
-        request,
-        "funds/report_detail.html",
-        {
-            "report": report,
-            "by_unit": figures["by_unit"],
-            "by_institution": figures.get("by_institution"),
-            "measures": SpeedMeasure.choices,
-            "speed_by_unit": _speed_rows(figures.get("speed_by_unit")),
-            "speed_by_institution": _speed_rows(figures.get("speed_by_institution")),
-        },
-    )
+    return {
+        "report": report,
+        "by_unit": figures["by_unit"],
+        "by_institution": figures.get("by_institution"),
+        "measures": SpeedMeasure.choices,
+        "speed_by_unit": _speed_rows(figures.get("speed_by_unit")),
+        "speed_by_institution": _speed_rows(figures.get("speed_by_institution")),
+    }
 
 
 @roles(Role.MANAGER, Role.AUDITOR)
@@ -150,3 +155,19 @@ def report_download(request: HttpRequest, pk: int, extension: str) -> HttpRespon
         True, report_filename(report, extension)
     )
     return response
+
+
+@roles(Role.MANAGER, Role.AUDITOR)
+@read_from_replica
+def report_pdf(request: HttpRequest, pk: int) -> HttpResponse:
+    """The report as PDF, the page's figures laid out on A4 (docs/documents.md)."""
+    report = access_periodic_report(request.user, pk)
+    printed_at = timezone.now()
+    context = {
+        **report_context(report),
+        "unit_name": unit_full_name(report.unit),
+        "printed_at": printed_at,
+    }
+    pdf = pdf_from_template("funds/report_print.html", context, moment=printed_at)
+    name = report_filename(report, "pdf")
+    return pdf_response(pdf, filename=name, fallback=f"report-{report.pk}.pdf")

@@ -201,7 +201,6 @@ def frozen(w: SimpleNamespace, amount: str) -> tuple[Case, InvolvedAccount, Inst
             kind=InstructionKind.FREEZE,
             involved_account_id=involved_account.pk,
             amount=Decimal(amount),
-            instrument_number="济公冻字〔2026〕7号",
             term_months=6,
         ),
     )
@@ -591,7 +590,6 @@ def test_two_returns_to_one_victim_from_two_freezes_at_once_never_exceed_what_is
             kind=InstructionKind.FREEZE,
             involved_account_id=second_account.pk,
             amount=Decimal("5000.00"),
-            instrument_number="济公冻字〔2026〕8号",
             term_months=6,
         ),
     )
@@ -867,7 +865,6 @@ def test_a_freeze_executed_while_the_sweep_lapses_the_stop_ends_the_stop_once(wo
                 kind=InstructionKind.FREEZE,
                 involved_account_id=involved_account.pk,
                 amount=Decimal("1000.00"),
-                instrument_number="济公冻字〔2026〕7号",
                 term_months=6,
             ),
         )
@@ -919,7 +916,6 @@ def ask_freeze(officer: User, case: Case, involved_account: InvolvedAccount) -> 
             kind=InstructionKind.FREEZE,
             involved_account_id=involved_account.pk,
             amount=Decimal("8000.00"),
-            instrument_number="冻字〔2026〕1号",
             term_months=6,
         ),
     )

@@ -130,7 +130,6 @@ class BankResponseTest(ClockTestCase):
                 "kind": "freeze",
                 "account": account["id"],
                 "amount": "10.00",
-                "instrument_number": "X1",
             },
         )
         self.at(self.start + timedelta(hours=1))
@@ -202,7 +201,6 @@ class ApprovalTest(ClockTestCase):
                 "kind": "freeze",
                 "account": account["id"],
                 "amount": "10.00",
-                "instrument_number": "X1",
             },
         )
         self.sweep(self.start + timedelta(hours=3) - MINUTE)
@@ -263,7 +261,6 @@ class StopLapseTest(ClockTestCase):
                 "kind": "freeze",
                 "account": account["id"],
                 "amount": "900.00",
-                "instrument_number": "D-1",
             },
         )
         self.approve(freeze["id"])
@@ -322,7 +319,6 @@ class FreezeClocksTest(ClockTestCase):
             {
                 "kind": "renewal",
                 "freeze": freeze["id"],
-                "instrument_number": "续-1",
                 "term_months": 6,
             },
         )

@@ -2,7 +2,7 @@
 fonts, their fixed bytes and hash, who may download them, and their numbers.
 
 The PDFs are read back with poppler's pdftotext and pdffonts, and drawn with pdftoppm into
-var/test-artifacts/documents/, where they are kept for a person to look at.
+test-artifacts/documents/ (git-ignored), where they are kept for a person to look at.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from funds.models.documents import validate_pattern
 from tests.base import CaseTrackerTestCase
 from tests.funds.helpers import FundsTestCase
 
-ARTEFACTS = Path(settings.BASE_DIR) / "var" / "test-artifacts" / "documents"
+ARTEFACTS = Path(settings.BASE_DIR) / "test-artifacts" / "documents"
 
 
 def poppler(tool: str, *args: str, stdin: bytes) -> str:
@@ -186,7 +186,7 @@ class InstrumentsTest(DocumentTestCase):
             {"kind": "freeze", "account": account["id"], "amount": "1234.56", "term_months": 6},
         )
         response = self.download(freeze["id"], status=409)
-        assert "approved" in response.json()["detail"] or "批准" in response.json()["detail"]
+        assert response.json()["detail"] == "申请审批通过后方出具文书。"
         assert not Document.objects.exists()
         with self.captureOnCommitCallbacks(execute=True):
             approved = self.approve(freeze["id"])
@@ -543,3 +543,80 @@ class ConcurrentNumbersTest(TransactionTestCase):
             Instruction.objects.filter(kind="freeze").values_list("instrument_number", flat=True)
         )
         assert numbers == [f"济历公(刑)冻财字〔{year}〕{n:05d}号" for n in range(1, 9)]
+
+
+class DocumentPagesTest(DocumentTestCase):
+    def page(self, user, path: str) -> Any:
+        client = self.client_class()
+        client.force_login(user)
+        return client.get(path)
+
+    def test_the_case_file_and_the_inbox_link_the_issued_instruments(self):
+        case = self.filed_case()
+        account = self.add_account(case["id"])
+        stop = self.stop(case["id"], account["id"])
+        freeze = self.ask(case["id"], {"kind": "freeze", "account": account["id"], "amount": "10"})
+        link = f'href="/instructions/{stop["id"]}/document/"'
+        html = self.page(self.officer_lx, f"/cases/{case['id']}/").content.decode()
+        assert link in html
+        assert f'href="/instructions/{freeze["id"]}/document/"' not in html  # not approved yet
+        assert f'href="/cases/{case["id"]}/print/"' in html
+        assert link in self.page(self.liaison_icbc, "/inbox/").content.decode()
+        response = self.page(self.liaison_icbc, f"/instructions/{stop['id']}/document/")
+        assert response.status_code == 200
+        assert response["Content-Type"] == "application/pdf"
+        assert response.content == self.download(stop["id"]).content  # the same stored bytes
+        assert (
+            self.page(self.liaison_ccb, f"/instructions/{stop['id']}/document/").status_code == 404
+        )
+        response = self.page(self.officer_lx, f"/instructions/{freeze['id']}/document/")
+        assert response.status_code == 409
+
+    def test_the_case_file_prints_with_personal_data_masked(self):
+        case = self.filed_case()
+        account = self.add_account(case["id"])
+        self.add_victim(case["id"], "5000.00", "张三")
+        stop = self.stop(case["id"], account["id"])
+        response = self.page(self.officer_lx, f"/cases/{case['id']}/print/")
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert '<html lang="zh-hans">' in html
+        for word in [
+            "案卷",
+            case["number"],
+            "张三",
+            "370102********1234",
+            stop["instrument_number"],
+            "6222020000000001",
+            "济南市公安局历下区分局",
+        ]:
+            assert word in html, word
+        for secret in ["370102199001071234", "13800138000", "6217009900001234"]:
+            assert secret not in html
+        response = self.page(self.officer_lx, f"/cases/{case['id']}/print.pdf")
+        assert response.status_code == 200
+        pdf = response.content
+        words = pdf_text(pdf)
+        assert case["number"] in words and stop["instrument_number"] in words
+        assert "370102199001071234" not in words
+        assert all(font["emb"] == "yes" for font in pdf_fonts(pdf))
+        assert keep_pictures(pdf, "case-file")
+        for user, status in (
+            (self.officer_sn, 404),
+            (self.liaison_icbc, 403),
+            (self.manager_sd, 200),
+        ):
+            with self.subTest(user=user.username):
+                assert self.page(user, f"/cases/{case['id']}/print/").status_code == status
+                assert self.page(user, f"/cases/{case['id']}/print.pdf").status_code == status
+
+
+class DocumentFontsCheckTest(CaseTrackerTestCase):
+    def test_it_says_at_start_up_when_the_documents_font_is_missing(self):
+        from funds.documents.checks import document_fonts_check
+
+        assert document_fonts_check() == []
+        with override_settings(DOCUMENT_FONT="No Such Font CJK"):
+            (error,) = document_fonts_check()
+        assert error.id == "funds.E002"
+        assert "No Such Font CJK" in error.msg

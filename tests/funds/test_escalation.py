@@ -172,7 +172,6 @@ class ApproverTest(ClockTestCase):
                 "kind": "freeze",
                 "account": account["id"],
                 "amount": "10.00",
-                "instrument_number": "X1",
             },
             user=user,
         )

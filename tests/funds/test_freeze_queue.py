@@ -269,7 +269,6 @@ class ConfirmHoldRefusalsTest(FreezeQueueTestCase):
         body = {
             "kind": "renewal",
             "freeze": self.queued["id"],
-            "instrument_number": "青公续冻字〔2026〕1号",
         }
         self.ask(self.case["id"], body, self.officer_sn, status=409)
 

@@ -124,8 +124,9 @@ class IntakeApiTests(FundsTestCase):
         self.assertEqual([row["id"] for row in icbc["results"]], [answer["instructions"][0]["id"]])
         ccb = self.ok(self.api(self.liaison_ccb).get("/api/v1/instructions/"))
         self.assertEqual(ccb["count"], 0)
-        # Each bank's liaisons are told once the report has committed, as for a single stop.
-        self.assertEqual(len(callbacks), 2)
+        # Each bank's liaisons are told once the report has committed, as for a single stop,
+        # and the stops' instruments are rendered in one batch (funds.services.documents).
+        self.assertEqual(len(callbacks), 3)
         stop = answer["instructions"][1]["id"]
         self.assertTrue(institution_notify(instruction_id=stop))
         self.assertTrue(

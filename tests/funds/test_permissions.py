@@ -284,7 +284,6 @@ class PermissionMatrixTest(FundsTestCase):
                 kind=InstructionKind.FREEZE,
                 involved_account_id=involved_account.pk,
                 amount=Decimal("8000.00"),
-                instrument_number="济公冻字〔2026〕7号",
             ),
         )
         if executed:
@@ -324,9 +323,6 @@ class PermissionMatrixTest(FundsTestCase):
                 kind=kind,
                 involved_account_id=None,
                 amount=None if kind == InstructionKind.RENEWAL else Decimal("2000.00"),
-                instrument_number="济公续冻字〔2026〕3号"
-                if kind == InstructionKind.RENEWAL
-                else "",
                 term_months=6 if kind == InstructionKind.RENEWAL else None,
                 freeze_id=freeze.pk,
                 victim_id=victim.pk if kind == InstructionKind.RETURN else None,

@@ -280,6 +280,28 @@ class ReportPagesTest(FundsTestCase):
         assert f'href="/desk/reports/{self.feb_lixia.pk}.csv"' in html
         assert f'href="/desk/reports/{self.feb_lixia.pk}.xlsx"' in html
 
+    def test_the_report_downloads_as_pdf_with_its_figures(self):
+        from tests.funds.test_documents import keep_pictures, pdf_fonts, pdf_text
+
+        html = text(self.page(self.manager_lx, f"/desk/reports/{self.feb_lixia.pk}/"))
+        assert f'href="/desk/reports/{self.feb_lixia.pk}.pdf"' in html
+        client = Client()  # in Chinese, as the managers read it
+        client.force_login(self.manager_lx)
+        response = client.get(f"/desk/reports/{self.feb_lixia.pk}.pdf")
+        assert response.status_code == 200
+        assert response["Content-Type"] == "application/pdf"
+        pdf = response.content
+        words = pdf_text(pdf)
+        assert "济南市公安局历下区分局" in words
+        assert "2026-02-01" in words
+        total = self.feb_lixia.figures["by_unit"]["total"]
+        assert yuan(total["frozen"]["amount"]) in words
+        assert all(font["emb"] == "yes" for font in pdf_fonts(pdf))
+        assert keep_pictures(pdf, "report-monthly")
+        # Out of scope, as the page: 404.
+        client.force_login(self.manager_lx)
+        assert client.get(f"/desk/reports/{self.feb_shizhong.pk}.pdf").status_code == 404
+
     def download(self, user: User, report: PeriodicReport, extension: str) -> Any:
         response = self.page(user, f"/desk/reports/{report.pk}.{extension}")
         assert response["Content-Disposition"].startswith("attachment")

@@ -609,7 +609,6 @@ class FiguresFollowEveryChangeTest(ReportTestCase):
                     "kind": "freeze",
                     "account": first["id"],
                     "amount": "18000.00",
-                    "instrument_number": "济公冻字〔2026〕1号",
                 },
             )
             clock.shift(timedelta(hours=1))
@@ -707,7 +706,6 @@ class ReportScopeTest(ReportTestCase):
                 "kind": "freeze",
                 "account": account["id"],
                 "amount": "100.00",
-                "instrument_number": "X1",
             },
         )
         response = client.post(f"/api/v1/instructions/{freeze['id']}/approve/")

@@ -329,7 +329,6 @@ class ReservationTest(RoundTestCase):
                 "kind": "freeze",
                 "account": self.add_account(case["id"], "6222020000000077")["id"],
                 "amount": "5000.00",
-                "instrument_number": "济公冻字〔2026〕8号",
             },
         )
         self.approve(second_freeze["id"])

@@ -1085,7 +1085,6 @@ class CaseTransitionRulesTest(RulesTestCase):
                     "kind": "freeze",
                     "account": account["id"],
                     "amount": "100.00",
-                    "instrument_number": "济公冻字〔2026〕9号",
                 },
             ),
             (
@@ -1094,7 +1093,6 @@ class CaseTransitionRulesTest(RulesTestCase):
                 {
                     "kind": "renewal",
                     "freeze": freeze["id"],
-                    "instrument_number": "济公续冻字〔2026〕9号",
                     "term_months": 6,
                 },
             ),
@@ -1139,7 +1137,6 @@ class CaseTransitionRulesTest(RulesTestCase):
             {
                 "kind": "renewal",
                 "freeze": freeze["id"],
-                "instrument_number": "济公续冻字〔2026〕4号",
                 "term_months": 6,
             },
         )
@@ -1306,7 +1303,6 @@ class DatabaseInvariantTest(RulesTestCase):
                 requested_amount=Decimal("100.00"),
                 requested_by=self.officer_lx,
                 requested_at=timezone.now(),
-                instrument_number="X-1",
                 term_months=6,
             )
         )
