@@ -301,6 +301,26 @@ class ConfirmHoldForm(forms.Form):
     bank_reference = forms.CharField(label=_("Your reference"), max_length=64)
 
 
+class ResubmitForm(forms.Form):
+    """The officer's corrections of a request sent back (funds.services.approvals); a field
+    left empty stays as it was."""
+
+    amount = money_field(_("Amount (yuan)"), required=False)
+    term_months = forms.IntegerField(label=_("Term (months)"), min_value=1, required=False)
+    instrument_number = forms.CharField(
+        label=_("Legal instrument number"), max_length=64, required=False
+    )
+    reason = forms.CharField(
+        label=_("Reason"), widget=forms.Textarea(attrs={"rows": 2}), required=False
+    )
+    note = forms.CharField(
+        label=_("What was corrected"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+    )
+
+
 class RejectForm(forms.Form):
     reason = forms.CharField(
         label=_("Reason for rejecting"), widget=forms.Textarea(attrs={"rows": 2})

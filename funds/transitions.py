@@ -20,6 +20,17 @@ CASE_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 
 INSTRUCTION_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "approve": (frozenset({InstructionStatus.AWAITING_APPROVAL}), InstructionStatus.PENDING),
+    "decline": (frozenset({InstructionStatus.AWAITING_APPROVAL}), InstructionStatus.DECLINED),
+    # A send-back pauses the approval and a resubmission resumes it: the status stays, and
+    # Instruction.sent_back_at tells the two apart (funds.services.approvals).
+    "send_back": (
+        frozenset({InstructionStatus.AWAITING_APPROVAL}),
+        InstructionStatus.AWAITING_APPROVAL,
+    ),
+    "resubmit": (
+        frozenset({InstructionStatus.AWAITING_APPROVAL}),
+        InstructionStatus.AWAITING_APPROVAL,
+    ),
     "execute": (frozenset({InstructionStatus.PENDING}), InstructionStatus.EXECUTED),
     "reject": (frozenset({InstructionStatus.PENDING}), InstructionStatus.REJECTED),
     "cancel": (

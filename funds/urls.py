@@ -48,6 +48,16 @@ urlpatterns = [
         name="instruction-document",
     ),
     path(
+        "instructions/<int:pk>/approval-form/",
+        documents.instruction_approval_form,
+        name="instruction-approval-form",
+    ),
+    path(
+        "instructions/<int:pk>/resubmit/",
+        officer.instruction_resubmit,
+        name="instruction-resubmit",
+    ),
+    path(
         "instructions/<int:pk>/<slug:action>/",
         officer.instruction_officer_action,
         name="instruction-action",
@@ -68,6 +78,8 @@ urlpatterns = [
     path("notices/<int:pk>/read/", notices.notice_read, name="notice-read"),
     path("desk/", manager.desk_page, name="desk"),
     path("desk/<int:pk>/approve/", manager.desk_approve, name="desk-approve"),
+    path("desk/<int:pk>/decline/", manager.desk_decline, name="desk-decline"),
+    path("desk/<int:pk>/send-back/", manager.desk_send_back, name="desk-send-back"),
     path("desk/allocations/<int:pk>/confirm/", manager.desk_confirm, name="desk-round-confirm"),
     path("desk/shared-accounts/", shared.shared_accounts, name="desk-shared-accounts"),
     path("desk/reports/", reports.report_list, name="desk-reports"),

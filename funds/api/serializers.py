@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -38,6 +39,7 @@ from funds.models.money import MAX_DIGITS, ZERO
 from funds.personal_data import PersonalDataError, normalise_id_number, normalise_phone
 from funds.selectors import victim_owed
 from funds.services import intake
+from funds.services.approvals import ApprovalStep, approval_steps
 from funds.services.freeze_queue import queue_position
 
 
@@ -357,6 +359,48 @@ class PayeeSerializer(serializers.Serializer[Any]):
     )
 
 
+class ApprovalStepSerializer(serializers.Serializer[Any]):
+    """One step of an instruction's approval (funds.services.approvals.approval_steps)."""
+
+    action = serializers.ChoiceField(
+        choices=["requested", "sent_back", "resubmitted", "approved", "declined"]
+    )
+    at = serializers.DateTimeField()
+    actor = serializers.CharField(source="actor.username", default=None, allow_null=True)
+    actor_name = serializers.SerializerMethodField()
+    unit = serializers.CharField(source="unit_name")
+    text = serializers.CharField(
+        help_text="The approver's opinion, the reason of a decline or send-back, or the "
+        "officer's note on a resubmission."
+    )
+    changes = serializers.DictField(
+        child=serializers.ListField(),
+        help_text="On a resubmission, each corrected field as [before, after].",
+    )
+
+    def get_actor_name(self, step: ApprovalStep) -> str:
+        actor = step.actor
+        return (actor.get_full_name() or actor.username) if actor is not None else ""
+
+
+def _reads_approvals(context: Mapping[str, Any]) -> bool:
+    """The police read the approval's steps; a bank's liaison never (internal opinions)."""
+    user = getattr(context.get("request"), "user", None)
+    return not (isinstance(user, User) and user.role == Role.LIAISON)
+
+
+class InstructionListSerializer(serializers.ListSerializer[Instruction]):
+    """Reads the approval steps of a whole page in one query."""
+
+    def to_representation(self, data: Any) -> list[Any]:
+        items = list(data.all() if hasattr(data, "all") else data)
+        if _reads_approvals(self.context):
+            steps = approval_steps(item.pk for item in items)
+            for item in items:
+                item._approval_steps = steps.get(item.pk, [])
+        return super().to_representation(items)
+
+
 class InstructionSerializer(ModelSerializer[Instruction]):
     """An instruction as API.md lists it, with a few read-only extensions."""
 
@@ -390,9 +434,17 @@ class InstructionSerializer(ModelSerializer[Instruction]):
     end_reason = serializers.ChoiceField(
         choices=EndReason.choices, allow_blank=True, read_only=True
     )
+    sent_back = serializers.SerializerMethodField(
+        help_text="Sent back for correction (退回): the approval waits for the officer's "
+        "POST /instructions/{id}/resubmit/."
+    )
+    approval_steps = serializers.SerializerMethodField(
+        help_text="The approval's steps, oldest first; empty for a bank's liaison."
+    )
 
     class Meta:
         model = Instruction
+        list_serializer_class = InstructionListSerializer
         fields = [
             "id",
             "kind",
@@ -430,8 +482,25 @@ class InstructionSerializer(ModelSerializer[Instruction]):
             "document_sha256",
             "issuing_unit",
             "instrument_source",
+            "approval_opinion",
+            "decline_reason",
+            "declined_at",
+            "sent_back",
+            "approval_steps",
         ]
         read_only_fields = fields
+
+    def get_sent_back(self, instance: Instruction) -> bool:
+        return instance.sent_back_at is not None
+
+    @extend_schema_field(ApprovalStepSerializer(many=True))
+    def get_approval_steps(self, instance: Instruction) -> list[dict[str, Any]]:
+        if not _reads_approvals(self.context):
+            return []
+        steps = getattr(instance, "_approval_steps", None)
+        if steps is None:
+            steps = approval_steps([instance.pk]).get(instance.pk, [])
+        return ApprovalStepSerializer(steps, many=True).data  # type: ignore[return-value]
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_document_sha256(self, instance: Instruction) -> str | None:
@@ -539,6 +608,25 @@ class ConfirmHoldSerializer(serializers.Serializer[Any]):
 
 class RejectSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField()
+
+
+class ApproveSerializer(serializers.Serializer[Any]):
+    opinion = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        help_text="The approver's opinion (审批意见), e.g. 同意; shown on the approval form.",
+    )
+
+
+class ResubmitSerializer(serializers.Serializer[Any]):
+    """The officer's corrections of a request sent back; an absent field stays as it was."""
+
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    amount = positive_money(required=False)
+    term_months = serializers.IntegerField(required=False, min_value=1, max_value=32767)
+    instrument_number = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
 
 class EventSerializer(ModelSerializer[Event]):

@@ -39,6 +39,7 @@ from funds.access import (
 from funds.api import serializers
 from funds.api.idempotency import Idempotent
 from funds.api.renderers import PDFRenderer
+from funds.documents.approval_forms import approval_form_pdf
 from funds.documents.responses import pdf_response
 from funds.errors import RuleViolation
 from funds.filters import CaseFilter, CaseSearchFilter, FlagFilter, InstructionFilter
@@ -54,6 +55,7 @@ from funds.models import (
     Transfer,
     Victim,
 )
+from funds.services import approvals as approval_services
 from funds.services import cases as case_services
 from funds.services import documents as document_services
 from funds.services import instructions as instruction_services
@@ -624,13 +626,100 @@ class InstructionViewSet(
             sha256=document.sha256,
         )
 
-    @extend_schema(request=None, responses=serializers.InstructionSerializer)
+    @extend_schema(
+        request=None,
+        responses={
+            (200, "application/pdf"): OpenApiTypes.BINARY,
+            403: OpenApiResponse(description="A bank's liaison: the form is the police's."),
+        },
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="approval-form",
+        renderer_classes=[JSONRenderer, PDFRenderer],
+    )
+    def approval_form(self, request: Request, pk: str) -> HttpResponse:
+        """The approval form (呈请…报告书) as PDF, with every step of the approval so far;
+        the police's own paper, so a bank's liaison gets 403."""
+        require_role(request.user, *POLICE)
+        instruction = self._instruction()
+        pdf = approval_form_pdf(instruction)
+        return pdf_response(
+            pdf,
+            filename=f"呈请报告书-{instruction.case.number}-{instruction.pk}.pdf",
+            fallback=f"approval-form-{instruction.pk}.pdf",
+            sha256=None,
+        )
+
+    @extend_schema(
+        request=serializers.ApproveSerializer, responses=serializers.InstructionSerializer
+    )
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str) -> Response:
-        """``awaiting_approval`` -> ``pending`` (manager of a high enough unit)."""
+        """``awaiting_approval`` -> ``pending`` (manager of a high enough unit), with an
+        optional opinion (审批意见); 409 while the request is sent back for correction."""
         require_role(request.user, Role.MANAGER)
+        instruction = self._instruction()
+        serializer = serializers.ApproveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
         instruction = instruction_services.instruction_approve(
-            actor=_user(request), instruction=self._instruction()
+            actor=_user(request),
+            instruction=instruction,
+            opinion=serializer.validated_data.get("opinion", ""),
+        )
+        return _answer_instruction(instruction)
+
+    @extend_schema(
+        request=serializers.ReasonSerializer, responses=serializers.InstructionSerializer
+    )
+    @action(detail=True, methods=["post"])
+    def decline(self, request: Request, pk: str) -> Response:
+        """驳回: ``awaiting_approval`` -> ``declined`` with a reason (a manager who could
+        approve it)."""
+        require_role(request.user, Role.MANAGER)
+        instruction = self._instruction()
+        serializer = serializers.ReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        instruction = approval_services.instruction_decline(
+            actor=_user(request),
+            instruction=instruction,
+            reason=serializer.validated_data["reason"],
+        )
+        return _answer_instruction(instruction)
+
+    @extend_schema(
+        request=serializers.ReasonSerializer, responses=serializers.InstructionSerializer
+    )
+    @action(detail=True, methods=["post"], url_path="send-back")
+    def send_back(self, request: Request, pk: str) -> Response:
+        """退回: the approval waits until the officer corrects and resubmits (a manager who
+        could approve it); ``reason`` says what to correct."""
+        require_role(request.user, Role.MANAGER)
+        instruction = self._instruction()
+        serializer = serializers.ReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        instruction = approval_services.instruction_send_back(
+            actor=_user(request),
+            instruction=instruction,
+            reason=serializer.validated_data["reason"],
+        )
+        return _answer_instruction(instruction)
+
+    @extend_schema(
+        request=serializers.ResubmitSerializer, responses=serializers.InstructionSerializer
+    )
+    @action(detail=True, methods=["post"])
+    def resubmit(self, request: Request, pk: str) -> Response:
+        """Correct a request sent back and put it before the approver again (officer)."""
+        require_role(request.user, Role.OFFICER)
+        instruction = self._instruction()
+        serializer = serializers.ResubmitSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        instruction = approval_services.instruction_resubmit(
+            actor=_user(request),
+            instruction=instruction,
+            correction=approval_services.Correction(**serializer.validated_data),
         )
         return _answer_instruction(instruction)
 

@@ -78,7 +78,7 @@ def chinese_time(moment: datetime) -> str:
     return f"{local.year}年{local.month}月{local.day}日{local.hour}时{local.minute:02d}分"
 
 
-def _person(user: Any) -> str:
+def person_name(user: Any) -> str:
     if user is None:
         return ""
     return str(user.get_full_name() or user.username)
@@ -109,9 +109,9 @@ def instrument_context(instruction: Instruction) -> dict[str, Any]:
         "legal_basis": settings.DOCUMENT_LEGAL_BASIS[instruction.kind],
         "term_months": instruction.term_months,
         "date": chinese_date(moment),
-        "requested_by": _person(instruction.requested_by),
+        "requested_by": person_name(instruction.requested_by),
         "requested_at": chinese_time(instruction.requested_at),
-        "approved_by": _person(instruction.approved_by),
+        "approved_by": person_name(instruction.approved_by),
         "approved_at": chinese_time(instruction.approved_at) if instruction.approved_at else "",
         "queued": instruction.queued,
         "reason": instruction.reason,

@@ -24,6 +24,8 @@ class InstructionStatus(models.TextChoices):
     EXECUTED = "executed", _("Executed")
     REJECTED = "rejected", _("Rejected")
     CANCELLED = "cancelled", _("Cancelled")
+    # Refused by the approving manager (驳回), with a reason; the request never went out.
+    DECLINED = "declined", _("Declined at approval")
 
 
 OPEN_STATUSES = (InstructionStatus.AWAITING_APPROVAL, InstructionStatus.PENDING)
@@ -110,6 +112,16 @@ class Instruction(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    # The approval (funds.services.approvals): the approver's opinion (审批意见); a decline
+    # (驳回) with its reason; a send-back (退回) waits, still awaiting approval, for the
+    # officer's correction and resubmission. Every step is an audit event too.
+    approval_opinion = models.TextField(_("approval opinion"), blank=True)
+    declined_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    declined_at = models.DateTimeField(_("declined at"), null=True, blank=True)
+    decline_reason = models.TextField(_("reason for declining"), blank=True)
+    sent_back_at = models.DateTimeField(_("sent back for correction at"), null=True, blank=True)
     instrument_number = models.CharField(_("legal instrument number"), max_length=64, blank=True)
     # The unit whose numbering the instrument number belongs to (funds.services.documents):
     # numbers are unique per issuing unit and kind. Empty on instructions from before
@@ -242,6 +254,18 @@ class Instruction(models.Model):
                     freeze__isnull=True,
                 ),
                 name="instruction_follow_up_names_its_freeze",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=InstructionStatus.DECLINED)
+                | Q(declined_at__isnull=False, declined_by__isnull=False, approved_at__isnull=True)
+                & ~Q(decline_reason=""),
+                name="instruction_declined_has_reason",
+            ),
+            # Sent back is a pause of the approval, nothing else.
+            models.CheckConstraint(
+                condition=Q(sent_back_at__isnull=True)
+                | Q(status=InstructionStatus.AWAITING_APPROVAL),
+                name="instruction_sent_back_awaits_approval",
             ),
             models.CheckConstraint(
                 condition=~Q(kind=InstructionKind.RETURN) | Q(victim__isnull=False),

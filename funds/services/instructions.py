@@ -64,6 +64,8 @@ from funds.services.stages import in_force, refresh_stage
 from funds.transitions import INSTRUCTION_TRANSITIONS, next_status
 from funds.working_days import lock_calendar, working_deadline
 
+# An approver's opinion is a paragraph of the approval form (funds.services.approvals).
+OPINION_MAX = 2000
 FOLLOW_UP_KINDS = (InstructionKind.RENEWAL, InstructionKind.RELEASE, InstructionKind.RETURN)
 # The kinds whose requests or answers can queue a freeze or end one (R12): they take the
 # bank account's lock.
@@ -431,9 +433,15 @@ def _lock_instruction(
     return case, involved_account, current, freeze
 
 
-def instruction_approve(*, actor: User, instruction: Instruction) -> Instruction:
-    """``awaiting_approval`` -> ``pending``, by a manager of a high enough unit above the case."""
+def instruction_approve(*, actor: User, instruction: Instruction, opinion: str = "") -> Instruction:
+    """``awaiting_approval`` -> ``pending``, by a manager of a high enough unit above the case,
+    with the approver's opinion (审批意见) if given."""
     require_role(actor, Role.MANAGER)
+    opinion = opinion.strip()
+    if len(opinion) > OPINION_MAX:
+        raise RuleViolation(
+            _("At most %(max)d characters.") % {"max": OPINION_MAX}, field="opinion"
+        )
     with transaction.atomic():
         if instruction.kind == InstructionKind.RETURN:
             # Before the case's lock, as funds.services.calendar takes them: a calendar
@@ -446,6 +454,10 @@ def instruction_approve(*, actor: User, instruction: Instruction) -> Instruction
         # (403), whatever the instruction's state.
         require_approver(actor, instruction.kind)
         instruction.status = next_status(INSTRUCTION_TRANSITIONS, "approve", instruction.status)
+        if instruction.sent_back_at is not None:
+            raise InvalidState(
+                _("This request was sent back for correction; it waits for the officer.")
+            )
         require_open(case, kind=instruction.kind)
         now = acting_time.now()
         if freeze is not None:
@@ -461,11 +473,13 @@ def instruction_approve(*, actor: User, instruction: Instruction) -> Instruction
                 victim, instruction.requested_amount, excluding_instruction=instruction.pk
             )
         _approve(instruction, actor=actor, now=now, unit=case.unit)
+        instruction.approval_opinion = opinion
         instruction.save(
             update_fields=[
                 "status",
                 "approved_by",
                 "approved_at",
+                "approval_opinion",
                 "response_due_at",
                 "deadline_provisional",
                 "instrument_number",
@@ -518,7 +532,16 @@ def _record_approval(instruction: Instruction, *, case: Case, actor: User) -> No
         instrument_number=instruction.instrument_number,
         response_due_at=instruction.response_due_at.isoformat(),
         deadline_provisional=instruction.deadline_provisional,
+        opinion=instruction.approval_opinion,
+        **unit_of(actor),
     )
+
+
+def unit_of(actor: User) -> dict[str, str]:
+    """The approver's unit as it is now, kept in the step's event: units are renamed,
+    steps not (funds.services.approvals.approval_steps)."""
+    unit = actor.organization
+    return {"unit": unit.code, "unit_name": unit.name} if unit is not None else {}
 
 
 def return_issue_approved(
@@ -924,7 +947,8 @@ def instruction_cancel(*, actor: User, instruction: Instruction) -> Instruction:
         now = acting_time.now()
         instruction.cancelled_by = actor
         instruction.cancelled_at = now
-        instruction.save(update_fields=["status", "cancelled_by", "cancelled_at"])
+        instruction.sent_back_at = None  # a withdrawn request waits for nobody
+        instruction.save(update_fields=["status", "cancelled_by", "cancelled_at", "sent_back_at"])
         deadlines_meet(
             now=now,
             kinds=[DeadlineKind.APPROVAL, DeadlineKind.BANK_RESPONSE],

@@ -13,6 +13,7 @@ from accounts.models import POLICE_ROLES, Role, User
 from funds import selectors
 from funds.access import access_case, access_instruction
 from funds.documents import pdf_from_template
+from funds.documents.approval_forms import approval_form_pdf
 from funds.documents.instruments import unit_full_name
 from funds.documents.responses import pdf_response
 from funds.errors import InvalidState
@@ -37,6 +38,18 @@ def instruction_document(request: HttpRequest, pk: int) -> HttpResponse:
         filename=f"{document.instrument_number}.pdf",
         fallback=f"instruction-{instruction.pk}-{instruction.kind}.pdf",
         sha256=document.sha256,
+    )
+
+
+@roles(*POLICE_ROLES)
+def instruction_approval_form(request: HttpRequest, pk: int) -> HttpResponse:
+    """The approval form (呈请…报告书) as PDF, with every step so far: the police's only."""
+    assert isinstance(request.user, User)
+    instruction = access_instruction(request.user, pk)
+    return pdf_response(
+        approval_form_pdf(instruction),
+        filename=f"呈请报告书-{instruction.case.number}-{instruction.pk}.pdf",
+        fallback=f"approval-form-{instruction.pk}.pdf",
     )
 
 

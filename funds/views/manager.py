@@ -46,6 +46,7 @@ from funds.reports import desk
 from funds.reports.speed import POLICE_MEASURES, speed
 from funds.reports.stock import Stock, stock
 from funds.reports.totals import totals
+from funds.services import approvals as approval_services
 from funds.services import instructions as instruction_services
 from funds.services import rounds as round_services
 from funds.views.common import is_htmx, roles
@@ -451,14 +452,20 @@ def desk_page(request: HttpRequest) -> HttpResponse:
     return render(request, "funds/desk.html", context)
 
 
-@require_POST
-@roles(Role.MANAGER)
-def desk_approve(request: HttpRequest, pk: int) -> HttpResponse:
+def _decide(
+    request: HttpRequest,
+    pk: int,
+    decide: Callable[[User, Instruction, str], Any],
+    done: str,
+    *,
+    field: str,
+) -> HttpResponse:
+    """Approve, decline or send back from the desk; the row answers in place under htmx."""
     user = cast(User, request.user)
     instruction = access_instruction(user, pk)
     error = None
     try:
-        instruction = instruction_services.instruction_approve(actor=user, instruction=instruction)
+        decide(user, instruction, request.POST.get(field, ""))
     except DomainError as refused:
         error = refused.message
     if is_htmx(request):
@@ -467,6 +474,7 @@ def desk_approve(request: HttpRequest, pk: int) -> HttpResponse:
             .select_related("case__unit", "requested_by", "victim")
             .get(pk=pk)
         )
+        instruction.may_approve = may_approve(user, instruction.kind)  # type: ignore[attr-defined]
         return render(
             request,
             "funds/_approval_row.html",
@@ -475,8 +483,53 @@ def desk_approve(request: HttpRequest, pk: int) -> HttpResponse:
     if error:
         messages.error(request, error)
     else:
-        messages.success(request, _("Approved and sent to the institution."))
+        messages.success(request, done)
     return redirect("desk")
+
+
+@require_POST
+@roles(Role.MANAGER)
+def desk_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    """Approve with the opinion typed (审批意见)."""
+    return _decide(
+        request,
+        pk,
+        lambda user, instruction, text: instruction_services.instruction_approve(
+            actor=user, instruction=instruction, opinion=text
+        ),
+        _("Approved and sent to the institution."),
+        field="opinion",
+    )
+
+
+@require_POST
+@roles(Role.MANAGER)
+def desk_decline(request: HttpRequest, pk: int) -> HttpResponse:
+    """驳回, with the reason typed."""
+    return _decide(
+        request,
+        pk,
+        lambda user, instruction, text: approval_services.instruction_decline(
+            actor=user, instruction=instruction, reason=text
+        ),
+        _("Declined; the officer sees the reason on the case file."),
+        field="reason",
+    )
+
+
+@require_POST
+@roles(Role.MANAGER)
+def desk_send_back(request: HttpRequest, pk: int) -> HttpResponse:
+    """退回 for correction, with what to correct."""
+    return _decide(
+        request,
+        pk,
+        lambda user, instruction, text: approval_services.instruction_send_back(
+            actor=user, instruction=instruction, reason=text
+        ),
+        _("Sent back; it waits for the officer's correction."),
+        field="reason",
+    )
 
 
 @require_POST

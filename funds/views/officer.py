@@ -33,6 +33,7 @@ from funds.forms import (
     FilingForm,
     InstructionForm,
     ObjectionForm,
+    ResubmitForm,
     RevealForm,
     RoundForm,
     TransferForm,
@@ -56,6 +57,8 @@ from funds.services import cases as case_services
 from funds.services import instructions as instruction_services
 from funds.services import intake as intake_services
 from funds.services import rounds as round_services
+from funds.services.approvals import Correction, approval_steps
+from funds.services.approvals import instruction_resubmit as instruction_resubmit_service
 from funds.services.freeze_queue import queue_position
 from funds.services.proposed_stops import proposed_stops
 from funds.services.stages import in_force
@@ -68,6 +71,10 @@ POLICE = (Role.OFFICER, Role.MANAGER, Role.AUDITOR)
 # every label names its own field.
 FILING_IDS, VICTIM_IDS, ACCOUNT_IDS = "filing_%s", "victim_%s", "account_%s"
 TRANSFER_IDS, INSTRUCTION_IDS, ROUND_IDS = "transfer_%s", "instruction_%s", "round_%s"
+
+
+# The kinds whose request carries a reason the officer may correct.
+REASONED_KINDS = (InstructionKind.RELEASE, InstructionKind.RETURN)
 
 
 def _user(request: HttpRequest) -> User:
@@ -268,9 +275,20 @@ def _case_page(request: HttpRequest, case: Case, status: int = 200, **forms: Any
     )
     freezes = _freeze_choices(instructions)
     now = acting_time.now()
+    steps = approval_steps(i.pk for i in instructions)
     for instruction in instructions:
         # R12: how many freezes of other cases are ahead (a query per freeze in line only).
         instruction.queue_position = queue_position(instruction, now)  # type: ignore[attr-defined]
+        instruction.steps = steps.get(instruction.pk, [])  # type: ignore[attr-defined]
+        if instruction.sent_back_at is not None:
+            instruction.resubmit_form = ResubmitForm(  # type: ignore[attr-defined]
+                auto_id=f"resubmit_{instruction.pk}_%s",
+                initial={
+                    "amount": instruction.requested_amount,
+                    "term_months": instruction.term_months,
+                    "reason": instruction.reason,
+                },
+            )
     user = _user(request)
     rounds = list(
         selectors.with_round_details(AllocationRound.objects.filter(case=case)).order_by(
@@ -559,6 +577,37 @@ def instruction_officer_action(request: HttpRequest, pk: int, action: str) -> Ht
         messages.success(request, _("Done."))
     except DomainError as error:
         messages.error(request, error.message)
+    return redirect(reverse("case-detail", args=[instruction.case_id]) + "#instructions")
+
+
+@require_POST
+@roles(Role.OFFICER)
+def instruction_resubmit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Correct a request sent back for correction and put it before the approver again."""
+    instruction = access_instruction(request.user, pk)
+    form = ResubmitForm(request.POST)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            label = form.fields[field].label if field in form.fields else ""
+            text = " ".join(str(error) for error in errors)
+            messages.error(request, f"{label}: {text}" if label else text)
+    else:
+        data = form.cleaned_data
+        correction = Correction(
+            note=data["note"],
+            amount=data["amount"],
+            term_months=data["term_months"],
+            instrument_number=data["instrument_number"] or None,
+            reason=data["reason"] if instruction.kind in REASONED_KINDS else None,
+        )
+        try:
+            instruction_resubmit_service(
+                actor=_user(request), instruction=instruction, correction=correction
+            )
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, _("Corrected and put before the approver again."))
     return redirect(reverse("case-detail", args=[instruction.case_id]) + "#instructions")
 
 

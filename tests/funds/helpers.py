@@ -109,11 +109,11 @@ class FundsTestCase(CaseTrackerTestCase):
         )
 
     def frozen_account(
-        self, amount: str = "8000.00"
+        self, amount: str = "8000.00", number: str = "6222020000000001"
     ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         """A filed case with an ICBC account frozen for ``amount``: (case, account, freeze)."""
         case = self.filed_case()
-        account = self.add_account(case["id"])
+        account = self.add_account(case["id"], number=number)
         freeze = self.ask(
             case["id"],
             {

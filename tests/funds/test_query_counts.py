@@ -28,11 +28,13 @@ QUERIES = {
     "victims": 5,
     # ... and the victims' own accounts, masked where a transfer names one (PIPL art. 28)
     "transfers": 6,
-    "case_instructions": 5,
+    # ... the case, the count, the page, the approval steps of the whole page
+    "case_instructions": 6,
     "events": 5,
-    # token and user, the user's unit or institution, the count, the page
-    "instructions_police": 4,
-    "instructions_manager": 4,
+    # token and user, the user's unit or institution, the count, the page; and for the
+    # police the approval steps of the whole page (a bank reads none)
+    "instructions_police": 5,
+    "instructions_manager": 5,
     "instructions_liaison": 4,
 }
 

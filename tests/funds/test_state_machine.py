@@ -62,6 +62,12 @@ from funds.models import (
 from funds.models.instructions import OPEN_STATUSES, waiting_in_queue
 from funds.models.money import ZERO
 from funds.selectors import with_totals
+from funds.services.approvals import (
+    Correction,
+    instruction_decline,
+    instruction_resubmit,
+    instruction_send_back,
+)
 from funds.services.cases import (
     account_add,
     case_accept,
@@ -98,6 +104,7 @@ ANSWER_EVENTS = {
     "instruction_executed": (InstructionStatus.EXECUTED, "responded_by_id"),
     "instruction_rejected": (InstructionStatus.REJECTED, "responded_by_id"),
     "instruction_cancelled": (InstructionStatus.CANCELLED, "cancelled_by_id"),
+    "instruction_declined": (InstructionStatus.DECLINED, "declined_by_id"),
 }
 
 picks = st.integers(min_value=0, max_value=10_000)
@@ -554,6 +561,47 @@ class FundsMachine(RuleBasedStateMachine):
         )
 
     @precondition(lambda self: bool(self.facts.instructions))
+    @rule(index=picks, any_status=sometimes, manager=st.sampled_from(["jn", "lx"]))
+    def decline(self, index: int, any_status: bool, manager: str) -> None:
+        """驳回: a declined freeze leaves the line as a cancelled one does (R12)."""
+        instruction = self.choose_instruction(
+            index, any_status, [InstructionStatus.AWAITING_APPROVAL]
+        )
+        self.touched(
+            self.act(
+                instruction_decline,
+                actor=self.people[f"manager_{manager}"],
+                instruction=instruction,
+                reason="证据不足",
+            )
+        )
+
+    @precondition(lambda self: bool(self.facts.instructions))
+    @rule(index=picks, any_status=sometimes, share=shares, resubmit=mostly)
+    def send_back_and_resubmit(
+        self, index: int, any_status: bool, share: int, resubmit: bool
+    ) -> None:
+        """退回, then mostly the officer's correction of the amount (sometimes beyond what
+        the rules allow, refused) and resubmission; sometimes the request stays sent back."""
+        instruction = self.choose_instruction(
+            index, any_status, [InstructionStatus.AWAITING_APPROVAL]
+        )
+        self.act(
+            instruction_send_back,
+            actor=self.people["manager_jn"],
+            instruction=instruction,
+            reason="请核实金额",
+        )
+        if resubmit:
+            amount = (instruction.requested_amount * share / 4).quantize(FEN, rounding=ROUND_DOWN)
+            self.act(
+                instruction_resubmit,
+                actor=self.officer(),
+                instruction=instruction,
+                correction=Correction(note="已核实", amount=amount + (FEN if share == 5 else 0)),
+            )
+
+    @precondition(lambda self: bool(self.facts.instructions))
     @rule(index=picks, any_status=sometimes, share=shares)
     def execute(self, index: int, any_status: bool, share: int) -> None:
         instruction = self.choose_instruction(index, any_status, [InstructionStatus.PENDING])
@@ -856,11 +904,26 @@ class FundsMachine(RuleBasedStateMachine):
             if registered and i.hold_confirmed_at is not None:  # R12, by the bank
                 expected["freeze_hold_confirmed"] = 1
             types = Counter(e["type"] for e in events)
+            # Send-backs and resubmissions come in pairs, but for one still waiting for the
+            # officer (sent_back_at), or ended by a cancel or decline before resubmission.
+            sent_back = types.pop("instruction_sent_back", 0)
+            resubmitted = types.pop("instruction_resubmitted", 0)
+            if i.sent_back_at is not None:
+                assert sent_back == resubmitted + 1, (i, sent_back, resubmitted)
+            elif i.status in (InstructionStatus.CANCELLED, InstructionStatus.DECLINED):
+                assert sent_back - resubmitted in (0, 1), (i, sent_back, resubmitted)
+            else:
+                assert sent_back == resubmitted, (i, sent_back, resubmitted)
             assert types == expected, (i, i.status, i.end_reason, types)
             by_type = {e["type"]: e for e in events}
             requested = by_type["instruction_requested"]
             assert requested["actor_id"] == i.requested_by_id, i
-            assert requested["data"]["requested_amount"] == f"{i.requested_amount:.2f}", i
+            # The amount asked for: the request's, or the last correction's.
+            amount = requested["data"]["requested_amount"]
+            for e in events:
+                if e["type"] == "instruction_resubmitted":
+                    amount = e["data"]["changes"].get("requested_amount", [None, amount])[1]
+            assert amount == f"{i.requested_amount:.2f}", i
             if i.approved_at is not None:
                 assert by_type["instruction_approved"]["actor_id"] == i.approved_by_id, i
             for type_, (_status, who) in ANSWER_EVENTS.items():
