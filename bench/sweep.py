@@ -104,12 +104,12 @@ def run() -> None:
             """
             INSERT INTO funds_instruction (case_id, involved_id, institution_id, kind, status,
                 requested_amount, executed_amount, requested_by_id, requested_at, responded_at,
-                bank_reference, reject_reason, instrument_number, reason, queued, end_reason,
-                released_amount, returned_amount, effective_until, effective_from,
-                deadline_provisional, hold_reference)
+                bank_reference, reject_reason, instrument_number, instrument_source, reason,
+                queued, end_reason, released_amount, returned_amount, effective_until,
+                effective_from, deadline_provisional, hold_reference)
             SELECT i.case_id, i.id, %s, 'stop_payment', 'executed', 100.00, 100.00, %s,
-                %s - interval '3 days', %s - interval '3 days', 'R', '', '', '', false, '', 0, 0,
-                %s - interval '1 hour', %s - interval '3 days', false, ''
+                %s - interval '3 days', %s - interval '3 days', 'R', '', '', 'legacy', '',
+                false, '', 0, 0, %s - interval '1 hour', %s - interval '3 days', false, ''
             FROM generate_series(1, %s) g
             JOIN funds_involvedaccount i ON i.case_id = %s + g %% %s
             """,
