@@ -83,16 +83,34 @@ WARNING_KINDS = _kinds_with(0)
 
 # Each step claims its rows (compare-and-set on a column that takes them out of the partial
 # index the step reads), then writes what the claim calls for, in one statement.
+#
+# The clocks due are found by one plain index scan of each partial index (deadline_to_warn,
+# deadline_to_flag_overdue; each branch repeats its index's predicate exactly), not by an OR
+# of the two, which the planner answers with a BitmapOr. The difference is the idle sweep's
+# cost: a claim leaves its clocks' old index entries behind until VACUUM, and a bitmap scan
+# visits every one of them at every pass (a million after a burst), while an index scan marks
+# them dead the first time it finds them and steps over them afterwards. The outer WHERE
+# repeats the claim's condition, so that a concurrent sweep re-checks it on the row it waited
+# for (compare-and-set) rather than only the id; wrapped in IS TRUE (the same as WHERE, which
+# takes NULL for false) so that the planner cannot answer it with that BitmapOr again.
 CLAIM_DUE = """
-    UPDATE funds_deadline SET
-        warning_raised_at = CASE WHEN warning_raised_at IS NULL AND warn_at <= %(now)s
-                                 THEN %(now)s ELSE warning_raised_at END,
-        overdue_raised_at = CASE WHEN overdue_raised_at IS NULL AND due_at <= %(now)s
-                                 THEN %(now)s ELSE overdue_raised_at END
-    WHERE met_at IS NULL AND (
-        (warning_raised_at IS NULL AND warn_at IS NOT NULL AND warn_at <= %(now)s)
-        OR (overdue_raised_at IS NULL AND due_at <= %(now)s)
-    )
+    UPDATE funds_deadline d SET
+        warning_raised_at = CASE WHEN d.warning_raised_at IS NULL AND d.warn_at <= %(now)s
+                                 THEN %(now)s ELSE d.warning_raised_at END,
+        overdue_raised_at = CASE WHEN d.overdue_raised_at IS NULL AND d.due_at <= %(now)s
+                                 THEN %(now)s ELSE d.overdue_raised_at END
+    FROM (
+        SELECT id AS deadline_id FROM funds_deadline
+        WHERE met_at IS NULL AND warning_raised_at IS NULL AND warn_at IS NOT NULL
+          AND warn_at <= %(now)s
+        UNION
+        SELECT id FROM funds_deadline
+        WHERE met_at IS NULL AND overdue_raised_at IS NULL AND due_at <= %(now)s
+    ) due
+    WHERE d.id = due.deadline_id AND d.met_at IS NULL AND (
+        (d.warning_raised_at IS NULL AND d.warn_at IS NOT NULL AND d.warn_at <= %(now)s)
+        OR (d.overdue_raised_at IS NULL AND d.due_at <= %(now)s)
+    ) IS TRUE
 """
 # A clock first seen already past due gets no stale warning: its overdue flag says it all.
 INSERT_FLAGS = f"""
@@ -264,18 +282,27 @@ def sweep(now: datetime) -> SweepResult:
             INSERT_FLAGS,
             params,
         )
-        # The flags raised in this pass are the open ones raised now (index flag_open).
-        new_flags = "(SELECT * FROM funds_flag WHERE resolved_at IS NULL AND raised_at = %(now)s)"
-        result.notifications = _execute(NOTIFY.format(flags=new_flags), params)
-        result.notifications += _execute(NOTIFY_APPROVERS.format(flags=new_flags), params)
+        # The flags raised in this pass are the open ones raised now (index flag_open). None
+        # raised, nobody is to be told: the open flags raised now, if any, are those of an
+        # earlier pass as of the same moment (``sweep_deadlines --at`` twice, the benchmark),
+        # told in that pass's transaction; reading them again would re-read and re-join all
+        # of them, and rewrite the approval flags, for notices that all conflict.
+        if result.flags_raised:
+            new_flags = (
+                "(SELECT * FROM funds_flag WHERE resolved_at IS NULL AND raised_at = %(now)s)"
+            )
+            result.notifications = _execute(NOTIFY.format(flags=new_flags), params)
+            result.notifications += _execute(NOTIFY_APPROVERS.format(flags=new_flags), params)
         with connection.cursor() as cursor:
             cursor.execute(ESCALATE, params)
             row = cursor.fetchone()
         assert row is not None  # the statement's final SELECT answers one row
         result.escalated, told = row
         result.notifications += told
-        # The mail of this pass's notices, in its transaction: queued exactly when they are.
-        result.mail_queued = flag_mail_queue(created_at=now)
+        # The mail of this pass's notices, in its transaction: queued exactly when they are
+        # (none written, none to queue: an earlier pass as of ``now`` queued its own).
+        if result.notifications:
+            result.mail_queued = flag_mail_queue(created_at=now)
     return result
 
 

@@ -1,6 +1,7 @@
 """Every clock of DOMAIN.md: not flagged before its time, a warning at its warning time,
 overdue at its deadline, resolved when done; lapses, expiries, working days, notices."""
 
+import re
 from datetime import date, datetime, timedelta
 from io import StringIO
 from zoneinfo import ZoneInfo
@@ -9,12 +10,15 @@ import time_machine
 from django.conf import settings
 from django.core import mail
 from django.core.management import CommandError, call_command
+from django.db import connection, transaction
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from funds.durations import add_months
 from funds.models import Event, Flag, Instruction, InvolvedAccount, Notification
 from funds.services.mail import mail_deliver
+from funds.services.sweep import SweepResult, sweep
 from funds.working_days import add_working_days, is_working_day
 from tests.funds.helpers import FundsTestCase
 
@@ -530,3 +534,51 @@ class SweepCommandTest(ClockTestCase):
         assert Flag.objects.get().raised_at == self.start + timedelta(hours=1)
         with self.assertRaisesMessage(CommandError, "not an ISO 8601 time"):
             call_command("sweep_deadlines", "--at", "tomorrow")
+
+
+class IdleSweepTest(ClockTestCase):
+    """Nothing newly due: the sweep reads the partial indexes of what is due, finds nothing
+    and writes nothing, in a fixed number of queries however many flags are open
+    (README, "The deadline sweep at scale")."""
+
+    def idle_queries(self, cases: int) -> tuple[list[str], list[str]]:
+        """The queries of an idle sweep a minute after ``cases`` late bank answers were
+        flagged, and of one as of the very moment they were (``sweep_deadlines --at``
+        twice, the benchmark); the world is rolled back afterwards."""
+        with transaction.atomic():
+            self.officer_lx.email = "lixiaoming@gat.sd"
+            self.officer_lx.save()
+            for _ in range(cases):
+                case = self.report(reported_at=self.start.isoformat())
+                account = self.add_account(case["id"])
+                self.ask(
+                    case["id"],
+                    {"kind": "stop_payment", "account": account["id"], "amount": "500.00"},
+                )
+            raised = self.start + timedelta(minutes=30)
+            self.at(raised)
+            first = sweep(raised)
+            assert (first.flags_raised, first.mail_queued) == (cases, cases)
+            written = Flag.objects.count(), Notification.objects.count()
+            runs = []
+            for moment in (raised + MINUTE, raised):
+                self.at(moment)
+                with CaptureQueriesContext(connection) as queries:
+                    assert sweep(moment) == SweepResult()
+                runs.append(
+                    [re.sub(r'"s\d+_x\d+"', '"s"', q["sql"]) for q in queries.captured_queries]
+                )
+            assert (Flag.objects.count(), Notification.objects.count()) == written
+            transaction.set_rollback(True)
+        self.at(self.start)
+        return runs[0], runs[1]
+
+    def test_an_idle_sweep_takes_a_fixed_number_of_queries_and_writes_nothing(self):
+        later, again = self.idle_queries(3)
+        # Lapses (with their savepoint), queued freezes, then the claim and the escalation
+        # in one transaction; no notices, no mail.
+        assert len(later) == len(again) == 8, "\n".join(later)
+
+    def test_the_idle_sweeps_queries_do_not_grow_with_the_open_flags(self):
+        few, many = self.idle_queries(1), self.idle_queries(5)
+        assert few == many
