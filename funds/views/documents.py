@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -76,6 +77,9 @@ def _case_file_context(request: HttpRequest, pk: int, *, pdf: bool) -> dict[str,
         "printed_at": timezone.now(),
         "printed_by": user.get_full_name() or user.username,
         "pdf": pdf,
+        # The browser's print view in the documents' fonts too (pdf_from_template adds them).
+        "document_font": settings.DOCUMENT_FONT,
+        "document_heading_font": settings.DOCUMENT_HEADING_FONT,
     }
 
 

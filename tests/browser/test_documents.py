@@ -94,7 +94,8 @@ def test_documents_a_freeze_sent_back_corrected_approved_and_the_case_file_print
     freeze.refresh_from_db()
     assert (freeze.status, freeze.approval_opinion) == ("pending", "同意冻结，期限六个月。")
 
-    page.goto(f"/cases/{freeze.case_id}/#instructions")
+    # A fresh load (the page is at this address already, with its hash: goto would not reload).
+    page.reload()
     page.locator("details.steps summary").first.click()
     steps_text = page.locator("details.steps").first.inner_text()
     for word in ("退回补正", "补正后重新呈请", "审批同意", "同意冻结，期限六个月。"):
