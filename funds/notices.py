@@ -18,6 +18,9 @@ from accounts.models import Role
 from funds.masking import mask_account_number
 from funds.models import Notification, NotificationReason
 
+# The approval's answers to the requesting officer (funds.services.approvals).
+DECISIONS = (NotificationReason.SENT_BACK, NotificationReason.DECLINED)
+
 
 def report_path(report_id: int) -> str:
     """The manager's page of one periodic report."""
@@ -49,6 +52,13 @@ def notice_headline(note: Notification, *, for_mail: bool = False) -> str:
         account = mask_account_number(number) if for_mail else number
         if note.reason == NotificationReason.FREEZE_IN_FORCE:
             return _("Queued freeze in force: %(account)s, case %(case)s") % {
+                "account": account,
+                "case": instruction.case.number,
+            }
+        if note.reason in DECISIONS:
+            return _("%(reason)s: %(kind)s of %(account)s, case %(case)s") % {
+                "reason": note.get_reason_display(),
+                "kind": instruction.get_kind_display(),
                 "account": account,
                 "case": instruction.case.number,
             }
@@ -105,6 +115,17 @@ def notice_mail(note: Notification) -> MailText:
                 "start": _local(instruction.effective_from),
                 "institution": instruction.institution.name,
                 "due": _local(instruction.response_due_at),
+                "link": link,
+            }
+        elif note.reason in DECISIONS:
+            # The reason itself stays in the product: mail travels outside it.
+            body = _(
+                "Your request for a %(kind)s in case %(case)s: %(decision)s. The case file "
+                "shows the approver's reason.\n%(link)s"
+            ) % {
+                "kind": instruction.get_kind_display(),
+                "case": instruction.case.number,
+                "decision": note.get_reason_display(),
                 "link": link,
             }
         else:

@@ -221,12 +221,20 @@ class NotificationReason(models.TextChoices):
     # Of an instruction (funds.services.notifications).
     NEW_INSTRUCTION = "new_instruction", _("New request")
     FREEZE_IN_FORCE = "freeze_in_force", _("Queued freeze in force")
+    # To the requesting officer (funds.services.approvals).
+    SENT_BACK = "sent_back", _("Sent back for correction")
+    DECLINED = "declined", _("Declined at approval")
     # Of a periodic report (funds.reports.periodic).
     REPORT = "report", _("Report ready")
 
 
 FLAG_REASONS = [NotificationReason.WARNING, NotificationReason.RAISED, NotificationReason.ESCALATED]
-INSTRUCTION_REASONS = [NotificationReason.NEW_INSTRUCTION, NotificationReason.FREEZE_IN_FORCE]
+INSTRUCTION_REASONS = [
+    NotificationReason.NEW_INSTRUCTION,
+    NotificationReason.FREEZE_IN_FORCE,
+    NotificationReason.SENT_BACK,
+    NotificationReason.DECLINED,
+]
 
 
 class Notification(models.Model):

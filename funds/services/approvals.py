@@ -32,6 +32,7 @@ from funds.models import (
     Instruction,
     InstructionKind,
     InstructionStatus,
+    NotificationReason,
 )
 from funds.selectors import freeze_available
 from funds.services.audit import record_event
@@ -47,6 +48,7 @@ from funds.services.instructions import (
     _require_term,
     unit_of,
 )
+from funds.services.notifications import requester_notify
 from funds.services.numbering import instrument_number_enter, raise_if_number_taken
 from funds.services.stages import refresh_stage
 from funds.transitions import INSTRUCTION_TRANSITIONS, next_status
@@ -119,6 +121,7 @@ def instruction_decline(*, actor: User, instruction: Instruction, reason: str) -
             stage=stage,
             **unit_of(actor),
         )
+        requester_notify(instruction, NotificationReason.DECLINED)
     return instruction
 
 
@@ -145,6 +148,7 @@ def instruction_send_back(*, actor: User, instruction: Instruction, reason: str)
             reason=reason,
             **unit_of(actor),
         )
+        requester_notify(instruction, NotificationReason.SENT_BACK)
     return instruction
 
 

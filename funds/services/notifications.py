@@ -70,6 +70,18 @@ def _notify(instruction: Instruction, recipients: list[User], reason: str) -> No
     mail_queue(notice_mails(notes))
 
 
+def requester_notify(instruction: Instruction, reason: str) -> None:
+    """Tell the officer who asked that the approval sent the request back or declined it,
+    in the caller's transaction. A request is sent back again after its correction: the
+    notice is then shown again as new and unread (its mail went out the first time; a
+    notice has one mail)."""
+    refreshed = Notification.objects.filter(
+        instruction=instruction, recipient_id=instruction.requested_by_id, reason=reason
+    ).update(created_at=acting_time.now(), read_at=None)
+    if not refreshed:
+        _notify(instruction, [instruction.requested_by], reason)
+
+
 def notice_mails(notes: Iterable[Notification]) -> Iterator[Mail]:
     """The mail of each notice whose recipient has an address."""
     for note in notes:

@@ -16,6 +16,8 @@ from funds.models import (
     Event,
     EventType,
     Instruction,
+    Notification,
+    OutgoingMail,
 )
 from tests.funds.helpers import FundsTestCase
 from tests.funds.test_documents import keep_pictures, pdf_fonts, pdf_text
@@ -459,3 +461,42 @@ class ApprovalPagesTest(ApprovalTestCase):
         assert "呈请冻结财产报告书" in pdf_text(response.content).replace(" ", "")
         assert self.page(self.liaison_icbc, f"/instructions/{pk}/approval-form/").status_code == 403
         assert self.page(self.officer_sn, f"/instructions/{pk}/approval-form/").status_code == 404
+
+
+class OfficerToldTest(ApprovalTestCase):
+    def notices(self) -> list[Notification]:
+        return list(
+            Notification.objects.filter(instruction=self.freeze["id"], recipient=self.officer_lx)
+        )
+
+    def test_the_officer_is_told_of_a_send_back_again_after_each_correction(self):
+        self.act("send-back", {"reason": "请核实金额。"})
+        (note,) = self.notices()
+        assert (note.reason, note.read_at) == ("sent_back", None)
+        page = self.ok(self.api(self.officer_lx).get("/api/v1/notifications/"))
+        assert page["results"][0]["reason"] == "sent_back"
+        self.post(self.officer_lx, f"/api/v1/notifications/{note.pk}/read/")
+        self.post(
+            self.officer_lx,
+            f"/api/v1/instructions/{self.freeze['id']}/resubmit/",
+            {"amount": "5000.00"},
+        )
+        self.act("send-back", {"reason": "期限也请核实。"})
+        (again,) = self.notices()
+        assert again.pk == note.pk and again.read_at is None
+        assert again.created_at > note.created_at
+        assert OutgoingMail.objects.filter(notification=note).count() == (
+            1 if self.officer_lx.email else 0
+        )
+
+    def test_the_officer_is_told_of_a_decline_and_the_mail_keeps_the_reason_inside(self):
+        self.officer_lx.email = "lm@lx.police.example"
+        self.officer_lx.save(update_fields=["email"])
+        self.act("decline", {"reason": "证据不足，暂不冻结。"})
+        (note,) = self.notices()
+        assert note.reason == "declined"
+        mail = OutgoingMail.objects.get(notification=note)
+        assert mail.to == "lm@lx.police.example"
+        assert "已驳回" in mail.subject and self.case["number"] in mail.subject
+        assert "6222020000000001" not in mail.subject  # the account masked in mail
+        assert "证据不足" not in mail.body and f"/cases/{self.case['id']}/" in mail.body
