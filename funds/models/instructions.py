@@ -115,12 +115,14 @@ class Instruction(models.Model):
     # The approval (funds.services.approvals): the approver's opinion (审批意见); a decline
     # (驳回) with its reason; a send-back (退回) waits, still awaiting approval, for the
     # officer's correction and resubmission. Every step is an audit event too.
-    approval_opinion = models.TextField(_("approval opinion"), blank=True)
+    # Database defaults, so that bulk writers naming their columns (generate_data's COPY)
+    # need not name these.
+    approval_opinion = models.TextField(_("approval opinion"), blank=True, db_default="")
     declined_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     declined_at = models.DateTimeField(_("declined at"), null=True, blank=True)
-    decline_reason = models.TextField(_("reason for declining"), blank=True)
+    decline_reason = models.TextField(_("reason for declining"), blank=True, db_default="")
     sent_back_at = models.DateTimeField(_("sent back for correction at"), null=True, blank=True)
     instrument_number = models.CharField(_("legal instrument number"), max_length=64, blank=True)
     # The unit whose numbering the instrument number belongs to (funds.services.documents):
