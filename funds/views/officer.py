@@ -75,6 +75,8 @@ TRANSFER_IDS, INSTRUCTION_IDS, ROUND_IDS = "transfer_%s", "instruction_%s", "rou
 
 # The kinds whose request carries a reason the officer may correct.
 REASONED_KINDS = (InstructionKind.RELEASE, InstructionKind.RETURN)
+# The kinds with a term (R5).
+TERMED_KINDS = (InstructionKind.FREEZE, InstructionKind.RENEWAL)
 
 
 def _user(request: HttpRequest) -> User:
@@ -281,8 +283,8 @@ def _case_page(request: HttpRequest, case: Case, status: int = 200, **forms: Any
         instruction.queue_position = queue_position(instruction, now)  # type: ignore[attr-defined]
         instruction.steps = steps.get(instruction.pk, [])  # type: ignore[attr-defined]
         if instruction.sent_back_at is not None:
-            instruction.resubmit_form = ResubmitForm(  # type: ignore[attr-defined]
-                auto_id=f"resubmit_{instruction.pk}_%s",
+            instruction.resubmit_form = _resubmit_form(  # type: ignore[attr-defined]
+                instruction,
                 initial={
                     "amount": instruction.requested_amount,
                     "term_months": instruction.term_months,
@@ -580,12 +582,22 @@ def instruction_officer_action(request: HttpRequest, pk: int, action: str) -> Ht
     return redirect(reverse("case-detail", args=[instruction.case_id]) + "#instructions")
 
 
+def _resubmit_form(instruction: Instruction, **kwargs: Any) -> ResubmitForm:
+    """The correction form of a request sent back, with the fields its kind has."""
+    form = ResubmitForm(auto_id=f"resubmit_{instruction.pk}_%s", **kwargs)
+    if instruction.kind not in TERMED_KINDS:
+        del form.fields["term_months"]
+    if instruction.kind not in REASONED_KINDS:
+        del form.fields["reason"]
+    return form
+
+
 @require_POST
 @roles(Role.OFFICER)
 def instruction_resubmit(request: HttpRequest, pk: int) -> HttpResponse:
     """Correct a request sent back for correction and put it before the approver again."""
     instruction = access_instruction(request.user, pk)
-    form = ResubmitForm(request.POST)
+    form = _resubmit_form(instruction, data=request.POST)
     if not form.is_valid():
         for field, errors in form.errors.items():
             label = form.fields[field].label if field in form.fields else ""
@@ -596,9 +608,9 @@ def instruction_resubmit(request: HttpRequest, pk: int) -> HttpResponse:
         correction = Correction(
             note=data["note"],
             amount=data["amount"],
-            term_months=data["term_months"],
+            term_months=data.get("term_months"),
             instrument_number=data["instrument_number"] or None,
-            reason=data["reason"] if instruction.kind in REASONED_KINDS else None,
+            reason=data.get("reason"),
         )
         try:
             instruction_resubmit_service(

@@ -431,7 +431,8 @@ class ApprovalPagesTest(ApprovalTestCase):
         html = self.page(self.officer_lx, case_url).content.decode()
         assert "金额有误，请核实。" in html
         assert f'action="/instructions/{pk}/resubmit/"' in html
-        assert f'id="resubmit_{pk}_amount"' in html
+        assert f'id="resubmit_{pk}_amount"' in html and f'id="resubmit_{pk}_term_months"' in html
+        assert f'id="resubmit_{pk}_reason"' not in html  # a freeze gives no reason to correct
         # A bad correction is named and changes nothing.
         response = self.page(
             self.officer_lx, f"/instructions/{pk}/resubmit/", {"amount": "-5", "note": ""}
