@@ -130,7 +130,7 @@ def report_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def report_context(report: PeriodicReport) -> dict[str, Any]:
-    """What the report's page and its PDF show (funds.views.documents.report_pdf)."""
+    """What the report's page and its PDF (report_pdf, below) show."""
     figures = report.figures
     return {
         "report": report,
