@@ -44,6 +44,15 @@ STEP_NAMES = {
     "declined": "驳回",
 }
 DECISIONS = ("approved", "declined")
+# What the form reads of the instruction, in one query.
+APPROVAL_FORM_SELECT = (
+    "case__unit",
+    "institution",
+    "involved_account__account",
+    "requested_by",
+    "freeze",
+    "victim",
+)
 FIELD_NAMES = {
     "requested_amount": "金额",
     "term_months": "期限（月）",
@@ -115,18 +124,9 @@ def approval_form_context(instruction: Instruction, steps: list[ApprovalStep]) -
 
 def approval_form_pdf(instruction: Instruction) -> bytes:
     """The approval form of ``instruction`` as PDF."""
+    instruction = Instruction.objects.select_related(*APPROVAL_FORM_SELECT).get(pk=instruction.pk)
     steps = approval_steps([instruction.pk]).get(instruction.pk, [])
     moment = steps[-1].at if steps else instruction.requested_at
     return pdf_from_template(
         "documents/approval_form.html", approval_form_context(instruction, steps), moment=moment
     )
-
-
-APPROVAL_FORM_SELECT = (
-    "case__unit",
-    "institution",
-    "involved_account__account",
-    "requested_by",
-    "freeze",
-    "victim",
-)
