@@ -389,6 +389,10 @@ REST_FRAMEWORK = {
     "COERCE_DECIMAL_TO_STRING": True,
     "DATETIME_FORMAT": "iso-8601",
 }
+# A liaison's instruction list counts its rows up to this many and no further: beyond, the
+# page answers this number with "count_exact": false (funds.api.pagination.InboxPagination),
+# so that a bank with a million requests pays for a page, not for counting them all.
+API_COUNT_LIMIT = env_int("API_COUNT_LIMIT", 10_000, minimum=1)
 SPECTACULAR_SETTINGS = {
     "TITLE": "casetracker API",
     "DESCRIPTION": "Stop-payment, freeze and return of defrauded funds (API contract v1).",

@@ -4,7 +4,7 @@ accounts.scope, used by every read, by the services and by the pages alike."""
 from __future__ import annotations
 
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
@@ -22,6 +22,7 @@ from funds.models import (
     PeriodicReport,
     StatementImport,
 )
+from funds.models.instructions import SENT_TO_INSTITUTION
 
 AnyUser = User | AnonymousUser
 
@@ -95,7 +96,7 @@ def access_case(user: AnyUser, case_id: object, queryset: QuerySet[Case] | None 
 
 def _sent(queryset: QuerySet[Instruction]) -> QuerySet[Instruction]:
     """Instructions that reached the institution: a stop-payment at once, the rest once approved."""
-    return queryset.filter(Q(kind=InstructionKind.STOP_PAYMENT) | Q(approved_at__isnull=False))
+    return queryset.filter(SENT_TO_INSTITUTION)
 
 
 def instructions_visible_to(user: AnyUser) -> QuerySet[Instruction]:

@@ -38,6 +38,7 @@ from funds.access import (
 )
 from funds.api import serializers
 from funds.api.idempotency import Idempotent
+from funds.api.pagination import InboxPagination
 from funds.api.renderers import PDFRenderer
 from funds.documents.approval_forms import approval_form_pdf
 from funds.documents.responses import pdf_response
@@ -348,7 +349,12 @@ class CaseViewSet(
         request=serializers.InstructionCreateSerializer,
         responses={201: serializers.InstructionSerializer},
     )
-    @action(detail=True, methods=["get", "post"], filterset_class=None)
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        filterset_class=None,
+        pagination_class=InboxPagination,  # the same page as GET /instructions/
+    )
     def instructions(self, request: Request, pk: str) -> Response:
         """The case's instructions; ask an institution for one (officer)."""
         if request.method == "GET":
@@ -589,6 +595,7 @@ class InstructionViewSet(
 ):
     serializer_class = serializers.InstructionSerializer
     filterset_class = InstructionFilter
+    pagination_class = InboxPagination
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)

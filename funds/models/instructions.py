@@ -3,8 +3,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
-from django.db.models.functions import Coalesce
+from django.db.models import Case, F, IntegerField, Q, Value, When
+from django.db.models.functions import Cast, Coalesce
 from django.utils.translation import gettext_lazy as _
 
 from funds.models.money import ZERO, money_field
@@ -34,6 +34,20 @@ OPEN_STATUSES = (InstructionStatus.AWAITING_APPROVAL, InstructionStatus.PENDING)
 WAITING_IN_QUEUE = Q(
     kind="freeze", queued=True, hold_confirmed_at__isnull=True, ended_at__isnull=True
 ) & (Q(status__in=OPEN_STATUSES) | Q(status="executed", executed_amount__gt=0))
+
+
+# A liaison's inbox, most urgent first (funds.selectors.instruction_list): what waits for the
+# bank, soonest due first, then the rest, newest first. The index instruction_liaison_inbox
+# holds the rows in exactly this order, so that a page is read from it and the next page
+# starts where the last one ended (funds.api.pagination.InboxPagination). The due time is
+# never null in the key (a row comparison with a null is null): no due time sorts last.
+INBOX_WAITING = Case(
+    When(status="pending", then=Value(0)), default=Value(1), output_field=IntegerField()
+)
+NO_DUE_TIME = Cast(Value("infinity"), output_field=models.DateTimeField())
+INBOX_DUE = Coalesce(F("response_due_at"), NO_DUE_TIME)
+# What a bank's institution has been sent (funds.access.instructions_visible_to).
+SENT_TO_INSTITUTION = Q(kind="stop_payment") | Q(approved_at__isnull=False)
 
 
 class InstrumentSource(models.TextChoices):
@@ -203,6 +217,15 @@ class Instruction(models.Model):
                 & Q(status__in=["awaiting_approval", "pending", "executed"]),
             ),
             models.Index(fields=["institution", "status"], name="instruction_institution_status"),
+            models.Index(
+                F("institution"),
+                INBOX_WAITING,
+                INBOX_DUE,
+                F("requested_at").desc(),
+                F("id").desc(),
+                name="instruction_liaison_inbox",
+                condition=SENT_TO_INSTITUTION,
+            ),
             # R12: the freezes registered in line, read by every sweep
             # (funds.services.freeze_queue.queues_advance_all).
             models.Index(

@@ -1234,10 +1234,12 @@ class PageQueryCountTest(PageTestCase):
     # the count and the page, for the inbox the pending and the answered instructions, for
     # the polled rows the pending ones; and the session saved again (savepoint, update,
     # release).
-    # The full pages count the header bell's unread notices too (one query).
+    # The full pages count the header bell's unread notices too (one query). Each list of
+    # instructions reads its banks, issuing units, approvers and victims' banks by one
+    # query each where it has any (funds.selectors.instruction_list).
     CASE_LIST = 9
-    INBOX = 9
-    INBOX_ROWS = 4  # a passive poll: no session saved (accounts.middleware.passive)
+    INBOX = 14
+    INBOX_ROWS = 7  # a passive poll: no session saved (accounts.middleware.passive)
 
     def grow_cases(self, count: int) -> None:
         for _ in range(count):

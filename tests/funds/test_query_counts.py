@@ -28,14 +28,18 @@ QUERIES = {
     "victims": 5,
     # ... and the victims' own accounts, masked where a transfer names one (PIPL art. 28)
     "transfers": 6,
-    # ... the case, the count, the page, the approval steps of the whole page
-    "case_instructions": 6,
+    # ... the case, the count, the page, the approval steps of the whole page, and the page's
+    # banks, issuing units, approvers and victims' banks by one query each where the page has
+    # any (funds.selectors.instruction_list: nine tables in one join cost more to plan
+    # than to run)
+    "case_instructions": 9,
     "events": 5,
-    # token and user, the user's unit or institution, the count, the page; and for the
-    # police the approval steps of the whole page (a bank reads none)
-    "instructions_police": 5,
-    "instructions_manager": 5,
-    "instructions_liaison": 4,
+    # token and user, the user's unit or institution, the count, the page, its banks,
+    # approvers and victims' banks; and for the police the approval steps of the whole page
+    # (a bank reads none)
+    "instructions_police": 8,
+    "instructions_manager": 8,
+    "instructions_liaison": 7,
 }
 
 
