@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from funds.api.serializers import CaseSerializer
 from funds.models import Case, Deadline, DeadlineKind, Event, EventType
 from tests.funds.helpers import FundsTestCase
 
@@ -73,3 +74,15 @@ class PostCaseTest(FundsTestCase):
         _, replayed = self.post_case(**{"Idempotency-Key": "case-2"})
         self.assertEqual(replayed, created)
         self.assertEqual(Case.objects.filter(created_by=self.officer_lx).count(), 1)
+
+
+class FieldsBuiltOnceTest(FundsTestCase):
+    def test_each_case_serializer_has_fields_of_its_own(self):
+        first = CaseSerializer(data={**BODY, "fraud_type": "no_such_type"})
+        second = CaseSerializer(data={**BODY, "reported_at": timezone.now().isoformat()})
+        self.assertFalse(first.is_valid())
+        self.assertTrue(second.is_valid(), second.errors)
+        self.assertEqual(set(first.errors), {"fraud_type", "reported_at"})
+        for name, field in first.fields.items():
+            self.assertIsNot(field, second.fields[name])
+            self.assertIs(field.parent, first)
