@@ -11,12 +11,13 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from funds.api.serializers import CaseSerializer
-from funds.models import Case, Deadline, DeadlineKind, Event, EventType
+from funds.models import Case, CaseNumberCounter, Deadline, DeadlineKind, Event, EventType
 from tests.funds.helpers import FundsTestCase
 
-# The token with its user, BEGIN, the officer's unit, the year's case counter, the case, its
-# first-stop clock (R13), its case_reported event, COMMIT. No read of the case afterwards.
-POST_CASE_QUERIES = 8
+# The token with its user, BEGIN, the officer's unit, the case (its number from the year's
+# counter in the same INSERT, funds 0034), its first-stop clock (R13), its case_reported
+# event, COMMIT. No read of the case afterwards.
+POST_CASE_QUERIES = 7
 # With an Idempotency-Key: and the key's lock, its look-up, the service's savepoint (taken
 # and released inside the request's one transaction) and the kept answer.
 POST_CASE_QUERIES_WITH_KEY = POST_CASE_QUERIES + 5
@@ -86,3 +87,14 @@ class FieldsBuiltOnceTest(FundsTestCase):
         for name, field in first.fields.items():
             self.assertIsNot(field, second.fields[name])
             self.assertIs(field.parent, first)
+
+
+class CaseNumberTest(FundsTestCase):
+    def test_numbers_run_on_per_unit_and_year_past_five_digits(self):
+        year = timezone.localtime().year
+        first = self.report()["number"]
+        second = self.report()["number"]
+        self.assertEqual((first, second), (f"370102-{year}-00001", f"370102-{year}-00002"))
+        self.assertEqual(self.report(self.officer_sn)["number"], f"370202-{year}-00001")
+        CaseNumberCounter.objects.filter(unit=self.lixia, year=year).update(last=99_999)
+        self.assertEqual(self.report()["number"], f"370102-{year}-100000")
