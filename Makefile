@@ -9,7 +9,7 @@ PORT ?= 8000
 # The newest working Python 3.12+; bin/find-python explains what to install if there is none.
 PYTHON ?= $(shell bin/find-python)
 
-.PHONY: help venv install install-demo install-dev demo test lint system browser format messages schema bench-sweep bench-graph bench-imports lock wheelhouse audit clean
+.PHONY: help venv install install-demo install-dev demo test lint system browser format messages schema bench-sweep bench-graph bench-imports bench-write lock wheelhouse audit clean
 
 help:
 	@echo "make demo   - install, start an embedded PostgreSQL, load the demo world, run web + Celery worker + beat"
@@ -103,6 +103,13 @@ bench-reports: $(VENV)/.installed
 # A case's fund flow graph (10,000 transfers, 5,000 accounts) against plain SQL.
 bench-graph: $(VENV)/.installed
 	PY=$(PY) bin/with-services $(PY) bench/graph.py
+
+# The officer's POST /cases/ under gunicorn (4 workers) and wrk, next to GET /me/ in the same
+# run, on loopback (bench/write_path.py; DURATION=, CONNECTIONS=, PROFILE=1 for pyinstrument).
+BENCH_PACKAGES := wrk
+bench-write: $(VENV)/.installed-dev
+	@bin/install-debian-packages $(BENCH_PACKAGES)
+	PY=$(PY) bin/with-services $(PY) bench/write_path.py
 
 # The locks, made again from requirements*.txt with pip-tools (in a venv of its own, so that
 # it never changes the project's). Run after changing a requirements file.

@@ -14,7 +14,7 @@ from rest_framework import serializers
 
 from accounts.models import Role, User
 from funds import acting_time
-from funds.api.fields import ModelSerializer
+from funds.api.fields import FieldsBuiltOnce, ModelSerializer
 from funds.masking import mask_account_number, mask_id_number, mask_phone
 from funds.models import (
     AllocationObjection,
@@ -66,7 +66,7 @@ class TotalsSerializer(serializers.Serializer[Any]):
     queued = money(help_text="R12: freezes waiting behind another case's; never in frozen or held.")
 
 
-class CaseSerializer(ModelSerializer[Case]):
+class CaseSerializer(FieldsBuiltOnce, ModelSerializer[Case]):
     unit = UnitSerializer(read_only=True)
     loss_amount = serializers.SerializerMethodField()
     totals = serializers.SerializerMethodField()

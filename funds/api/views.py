@@ -152,7 +152,10 @@ class CaseViewSet(
         serializer = serializers.CaseSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         case = case_services.case_report(actor=_user(request), **serializer.validated_data)
-        return self._answer_case(case, status.HTTP_201_CREATED)
+        # Answered as created, not read again: a case just reported totals zero everywhere,
+        # and its unit is the officer's, already loaded.
+        case = selectors.with_zero_totals(case)
+        return Response(serializers.CaseSerializer(case).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         request=serializers.IntakeSerializer, responses={201: serializers.IntakeResultSerializer}

@@ -6,7 +6,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
+from django.db.models import CharField, Func, Value
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -37,24 +38,22 @@ from funds.services.layers import layers_derive
 from funds.transitions import CASE_TRANSITIONS, next_status
 
 
-def _next_case_number(unit: Organization, year: int) -> str:
-    """Give out the next number of the unit's year, safe under concurrent creation.
+def _next_case_number(unit: Organization, year: int) -> Func:
+    """The next number of the unit's year, given out inside the case's INSERT, safe under
+    concurrent creation (funds 0034).
 
     One upsert both creates the year's counter and increments it; PostgreSQL's row lock on
-    the conflicting row makes concurrent callers queue, so no two get the same value.
+    the conflicting row makes concurrent callers queue, so no two get the same value, and
+    the numbers stay consecutive (a report that rolls back gives its number back). Inside
+    the INSERT, the lock is taken one round trip later than a statement of its own would.
     """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO funds_casenumbercounter (unit_id, year, last) VALUES (%s, %s, 1)
-            ON CONFLICT (unit_id, year)
-            DO UPDATE SET last = funds_casenumbercounter.last + 1
-            RETURNING last
-            """,
-            [unit.pk, year],
-        )
-        (last,) = cursor.fetchone()
-    return f"{unit.code}-{year}-{last:05d}"
+    return Func(
+        Value(unit.pk),
+        Value(unit.code),
+        Value(year),
+        function="funds_next_case_number",
+        output_field=CharField(),
+    )
 
 
 def lock_case(case: Case) -> Case:
@@ -104,6 +103,8 @@ def case_report(
     unit = actor.organization
     assert unit is not None and unit.is_police  # officers belong to police units (User.clean)
     now = acting_time.now()
+    # The number comes back from the INSERT's RETURNING: Django refreshes a field given as an
+    # expression.
     case = Case.objects.create(
         number=_next_case_number(unit, timezone.localtime(now).year),
         unit=unit,
