@@ -40,7 +40,7 @@ from funds.transitions import CASE_TRANSITIONS, next_status
 
 def _next_case_number(unit: Organization, year: int) -> Func:
     """The next number of the unit's year, given out inside the case's INSERT, safe under
-    concurrent creation (funds 0034).
+    concurrent creation (funds 0035).
 
     One upsert both creates the year's counter and increments it; PostgreSQL's row lock on
     the conflicting row makes concurrent callers queue, so no two get the same value, and

@@ -15,7 +15,7 @@ from funds.models import Case, CaseNumberCounter, Deadline, DeadlineKind, Event,
 from tests.funds.helpers import FundsTestCase
 
 # The token with its user, BEGIN, the officer's unit, the case (its number from the year's
-# counter in the same INSERT, funds 0034), its first-stop clock (R13), its case_reported
+# counter in the same INSERT, funds 0035), its first-stop clock (R13), its case_reported
 # event, COMMIT. No read of the case afterwards.
 POST_CASE_QUERIES = 7
 # With an Idempotency-Key: and the key's lock, its look-up, the service's savepoint (taken

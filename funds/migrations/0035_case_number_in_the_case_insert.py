@@ -21,9 +21,8 @@ DROP = "DROP FUNCTION IF EXISTS funds_next_case_number(bigint, text, integer);"
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('funds', '0033_approvals_with_opinions'),
+        ("funds", "0034_liaison_inbox_index"),
     ]
 
     operations = [migrations.RunSQL(FUNCTION, DROP)]
