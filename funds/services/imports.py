@@ -1,18 +1,18 @@
-"""Statement imports (docs/imports.md): a file read row by row, checked whole, written in
-batches, all or nothing.
+"""Statement imports (docs/imports.md): a file read row by row, checked whole, streamed into
+PostgreSQL by COPY and written set-based, all or nothing.
 
 ``statement_import_create`` stores the upload (in chunks, in the database) as a queued
 import; ``statement_import_run`` processes it, inline for a small file or in the Celery
 task ``funds.tasks.run_statement_import`` for a large one. The run reads the file once,
-under the case's lock, in one transaction: each batch of rows upserts its accounts and
-inserts its transfers with one statement each (a constant number of queries per batch),
-and the first invalid row stops the writing while the reading goes on to list every
-error; at the end, any error (or a dry run) rolls the whole transaction back, so a file
-with one bad row writes nothing.
+under the case's lock, in one transaction: each converted row is streamed by COPY into a
+temporary table, and a clean file is then written by a fixed set of statements (the
+duplicates dropped, the accounts upserted, the transfers inserted: a constant number of
+queries whatever the rows). The first invalid row stops the streaming while the reading
+goes on to list every error; at the end, any error (or a dry run) rolls the whole
+transaction back, so a file with one bad row writes nothing.
 
 A row whose paying institution and reference (交易流水号) are in the case already is
-skipped, whether an earlier import, an earlier batch of the same file or an earlier row of
-the same batch put them there.
+skipped, whether an earlier import or an earlier row of the same file put them there.
 """
 
 from __future__ import annotations

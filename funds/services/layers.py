@@ -25,6 +25,7 @@ few queries however many transfers the case holds.
 from __future__ import annotations
 
 import heapq
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -142,59 +143,97 @@ def layers_derive(
     return LayerChange(added=len(new), changed=len(changed))
 
 
-# The new involved accounts, each with the holder its transfers in this case recorded (a
-# named one first: every account a victim's money reaches received a transfer), and one
-# account_added event each, as the hand path writes, naming the other cases the account is
-# in: one statement however many accounts join.
-_ADD_INVOLVED = """
-WITH added AS (
-    INSERT INTO funds_involvedaccount (
-        case_id, account_id, holder_name, layer, layer_derived, stage, stopped_amount,
-        frozen_amount, released_amount, returned_amount, created_by_id, created_at
-    )
-    SELECT %(case)s, u.a, left(coalesce(h.name, ''), 100), u.l, true, %(stage)s, 0, 0, 0, 0,
-           %(actor)s, now()
-    FROM unnest(%(accounts)s::text::bigint[], %(layers)s::text::int[]) WITH ORDINALITY
-         AS u(a, l, n)
-    LEFT JOIN LATERAL (
-        SELECT t.to_holder_name FROM funds_transfer t
-        WHERE t.to_account_id = u.a AND t.case_id = %(case)s
-        ORDER BY t.to_holder_name = '', t.occurred_at
-        LIMIT 1
-    ) AS h(name) ON true
-    ORDER BY u.n
-    RETURNING id, account_id, holder_name, layer
-)
+# One account_added event per account that joins, as the hand path writes, in one statement
+# however many join (the events' data built here, the audit chain linked by its trigger).
+_ADD_EVENTS = """
 INSERT INTO funds_event (case_id, instruction_id, actor_id, type, at, data)
-SELECT %(case)s, NULL, %(actor)s, %(type)s, %(at)s, jsonb_build_object(
-    'involved_account', a.id, 'institution', o.code, 'number', b.number,
-    'holder_name', a.holder_name, 'layer', a.layer, 'derived', true,
-    'statement_import', %(import)s::bigint,
-    'other_cases', coalesce((
-        SELECT jsonb_agg(c.number ORDER BY c.number)
-        FROM funds_involvedaccount i JOIN funds_case c ON c.id = i.case_id
-        WHERE i.account_id = a.account_id AND i.case_id <> %(case)s
-    ), '[]'::jsonb))
-FROM added a
-JOIN funds_bankaccount b ON b.id = a.account_id
-JOIN accounts_organization o ON o.id = b.institution_id
-ORDER BY a.layer, a.account_id
+SELECT %s, NULL, %s, %s, %s, u.data
+FROM unnest(%s::text::jsonb[]) WITH ORDINALITY AS u(data, n)
+ORDER BY u.n
 """
 
 
 def _add_involved(*, actor: User, case_id: int, new: dict[int, int], import_id: int | None) -> None:
+    id_array = pg_array(new)
+    # The holder each account's transfers into it recorded in this case, a named one first
+    # (every account a victim's money reaches received a transfer).
+    holders = dict(
+        _fetch(
+            """
+            SELECT DISTINCT ON (t.to_account_id) t.to_account_id, t.to_holder_name
+            FROM unnest(%s::text::bigint[]) AS w(id)
+            JOIN funds_transfer t ON t.to_account_id = w.id AND t.case_id = %s
+            ORDER BY t.to_account_id, t.to_holder_name = '', t.occurred_at
+            """,
+            [id_array, case_id],
+        )
+    )
+    accounts = {
+        pk: (code, number)
+        for pk, code, number in _fetch(
+            "SELECT b.id, o.code, b.number FROM unnest(%s::text::bigint[]) AS w(id)"
+            " JOIN funds_bankaccount b ON b.id = w.id"
+            " JOIN accounts_organization o ON o.id = b.institution_id",
+            [id_array],
+        )
+    }
+    others: dict[int, list[str]] = dict(
+        _fetch(
+            """
+            SELECT i.account_id, array_agg(c.number ORDER BY c.number)
+            FROM unnest(%s::text::bigint[]) AS w(id)
+            JOIN funds_involvedaccount i ON i.account_id = w.id
+            JOIN funds_case c ON c.id = i.case_id
+            WHERE i.case_id <> %s
+            GROUP BY i.account_id
+            """,
+            [id_array, case_id],
+        )
+    )
     ordered = sorted(new.items(), key=lambda item: (item[1], item[0]))
     with connection.cursor() as cursor:
         cursor.execute(
-            _ADD_INVOLVED,
-            {
-                "case": case_id,
-                "stage": Stage.IDENTIFIED,
-                "actor": actor.pk if actor is not None else None,
-                "accounts": pg_array(account for account, _layer in ordered),
-                "layers": pg_array(layer for _account, layer in ordered),
-                "type": EventType.ACCOUNT_ADDED,
-                "at": acting_time.now(),
-                "import": import_id,
-            },
+            """
+            INSERT INTO funds_involvedaccount (
+                case_id, account_id, holder_name, layer, layer_derived, stage, stopped_amount,
+                frozen_amount, released_amount, returned_amount, created_by_id, created_at
+            )
+            SELECT %s, a, h, l, true, %s, 0, 0, 0, 0, %s, now()
+            FROM unnest(%s::text::bigint[], %s::text::text[], %s::text::int[]) AS u(a, h, l)
+            RETURNING id, account_id, holder_name, layer
+            """,
+            [
+                case_id,
+                Stage.IDENTIFIED,
+                actor.pk,
+                pg_array(account for account, _layer in ordered),
+                pg_array((holders.get(account) or "")[:100] for account, _layer in ordered),
+                pg_array(layer for _account, layer in ordered),
+            ],
+        )
+        created = cursor.fetchall()
+        cursor.execute(
+            _ADD_EVENTS,
+            [
+                case_id,
+                actor.pk,
+                EventType.ACCOUNT_ADDED,
+                acting_time.now(),
+                pg_array(
+                    json.dumps(
+                        {
+                            "involved_account": pk,
+                            "institution": accounts[account][0],
+                            "number": accounts[account][1],
+                            "holder_name": holder,
+                            "layer": layer,
+                            "derived": True,
+                            "statement_import": import_id,
+                            "other_cases": others.get(account, []),
+                        },
+                        ensure_ascii=False,
+                    )
+                    for pk, account, holder, layer in created
+                ),
+            ],
         )
