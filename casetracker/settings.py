@@ -609,8 +609,8 @@ SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 # and processed by a Celery task (the API answers 202); smaller ones within the request.
 IMPORT_SYNC_MAX_ROWS = env_int("IMPORT_SYNC_MAX_ROWS", 5000, minimum=1)
 IMPORT_SYNC_MAX_BYTES = env_int("IMPORT_SYNC_MAX_BYTES", 2 * 1024 * 1024, minimum=1)
-# The largest file accepted at all, and the rows written per batch (one upsert of the
-# accounts and one insert of the transfers each).
+# The largest file accepted at all, and the rows read between two updates of the progress
+# shown (the rows are streamed by COPY and written set-based at the end).
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 200 * 1024 * 1024, minimum=1)
 IMPORT_BATCH_ROWS = env_int("IMPORT_BATCH_ROWS", 2000, minimum=1)
 # Errors listed in an answer (all are counted).

@@ -1,18 +1,18 @@
-"""Statement imports (docs/imports.md): a file read row by row, checked whole, written in
-batches, all or nothing.
+"""Statement imports (docs/imports.md): a file read row by row, checked whole, streamed into
+PostgreSQL by COPY and written set-based, all or nothing.
 
 ``statement_import_create`` stores the upload (in chunks, in the database) as a queued
 import; ``statement_import_run`` processes it, inline for a small file or in the Celery
 task ``funds.tasks.run_statement_import`` for a large one. The run reads the file once,
-under the case's lock, in one transaction: each batch of rows upserts its accounts and
-inserts its transfers with one statement each (a constant number of queries per batch),
-and the first invalid row stops the writing while the reading goes on to list every
-error; at the end, any error (or a dry run) rolls the whole transaction back, so a file
-with one bad row writes nothing.
+under the case's lock, in one transaction: each converted row is streamed by COPY into a
+temporary table, and a clean file is then written by a fixed set of statements (the
+duplicates dropped, the accounts upserted, the transfers inserted: a constant number of
+queries whatever the rows). The first invalid row stops the streaming while the reading
+goes on to list every error; at the end, any error (or a dry run) rolls the whole
+transaction back, so a file with one bad row writes nothing.
 
 A row whose paying institution and reference (交易流水号) are in the case already is
-skipped, whether an earlier import, an earlier batch of the same file or an earlier row of
-the same batch put them there.
+skipped, whether an earlier import or an earlier row of the same file put them there.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -41,7 +42,6 @@ from funds.models import (
     StatementFileChunk,
     StatementImport,
 )
-from funds.services.arrays import pg_array
 from funds.services.audit import new_event, record_events
 from funds.services.cases import lock_case, require_open
 from funds.services.layers import layers_derive
@@ -52,7 +52,6 @@ from funds.statements.templates import (
     TEMPLATES,
     Cells,
     Context,
-    Movement,
     NotAMovement,
     RowInvalid,
     StatementTemplate,
@@ -76,6 +75,15 @@ class Outcome:
     error_count: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     template: str = ""
+    # Seconds spent in each phase of the run, in order (logged, and printed by bench/imports.py).
+    phases: dict[str, float] = field(default_factory=dict)
+    _lap: float = field(default_factory=time.perf_counter)
+
+    def lap(self, phase: str) -> None:
+        """Close ``phase``: the time since the previous lap is its."""
+        now = time.perf_counter()
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - self._lap
+        self._lap = now
 
     def error(self, row: Row | None, column: str, message: str) -> None:
         self.error_count += 1
@@ -302,12 +310,20 @@ def statement_import_run(*, import_id: int) -> StatementImport:
         ]
     )  # fmt: skip
     cache.delete(progress_key(import_id))
+    logger.info(
+        "Statement import %s: %s rows in %s",
+        import_id,
+        outcome.rows,
+        ", ".join(f"{phase} {seconds:.3f}s" for phase, seconds in outcome.phases.items()),
+    )
+    statement_import.phases = outcome.phases  # type: ignore[attr-defined]
     return statement_import
 
 
 def _run(statement_import: StatementImport) -> Outcome:
     outcome = Outcome()
     with _file_of(statement_import) as stream:
+        outcome.lap("load the stored file")
         try:
             with transaction.atomic():
                 case = lock_case(statement_import.case)
@@ -320,9 +336,12 @@ def _run(statement_import: StatementImport) -> Outcome:
                     case_id=case.pk,
                     statement_import_id=statement_import.pk,
                 ).added
+                outcome.lap("derive layers, accounts join (with their events)")
                 if statement_import.dry_run:
                     raise _RolledBack
                 _record_import(statement_import, outcome)
+                outcome.lap("audit the import")
+            outcome.lap("commit (deferred foreign-key checks)")
         except _RolledBack:
             if outcome.error_count:  # nothing was written
                 outcome.created = outcome.skipped = outcome.accounts_added = 0
@@ -353,8 +372,75 @@ def _record_import(statement_import: StatementImport, outcome: Outcome) -> None:
     )
 
 
+# The rows of the file being imported, as converted: streamed in by COPY, then turned into
+# accounts and transfers by a few set-based statements (a constant number of queries).
+_CREATE_ROWS = """
+CREATE TEMPORARY TABLE statement_import_rows (
+    seq integer NOT NULL, occurred_at timestamptz NOT NULL,
+    from_institution_id bigint NOT NULL, from_number text NOT NULL, from_holder text NOT NULL,
+    to_institution_id bigint NOT NULL, to_number text NOT NULL, to_holder text NOT NULL,
+    amount numeric(16, 2) NOT NULL, reference text NOT NULL
+) ON COMMIT DROP
+"""
+_COPY_ROWS = """
+COPY statement_import_rows (seq, occurred_at, from_institution_id, from_number, from_holder,
+                   to_institution_id, to_number, to_holder, amount, reference) FROM STDIN
+"""
+# A row whose paying institution and reference are in the case already, or on an earlier
+# row of the file, is skipped (the unique (case, paying account, reference) settles the rest).
+_DROP_SEEN = """
+WITH existing AS MATERIALIZED (
+    SELECT t.reference, a.institution_id FROM funds_transfer t
+    JOIN funds_bankaccount a ON a.id = t.from_account_id
+    WHERE t.case_id = %s
+)
+DELETE FROM statement_import_rows r
+USING (
+    SELECT seq FROM (
+        SELECT seq, row_number() OVER (
+            PARTITION BY from_institution_id, reference ORDER BY seq
+        ) AS n
+        FROM statement_import_rows
+    ) AS d
+    WHERE n > 1
+    UNION
+    SELECT w.seq FROM statement_import_rows w
+    JOIN existing e ON e.reference = w.reference AND e.institution_id = w.from_institution_id
+) AS seen
+WHERE r.seq = seen.seq
+"""
+# Every account of the rows, created where new, in one statement (as
+# funds.services.cases.bank_account_get_or_create would, one by one). The unique
+# (institution, number) settles a race with a concurrent import or a hand-typed account:
+# ON CONFLICT waits for the other's row; the sorted order keeps two imports from deadlocking.
+_UPSERT_ACCOUNTS = """
+INSERT INTO funds_bankaccount (institution_id, number)
+SELECT institution_id, number FROM (
+    SELECT from_institution_id, from_number FROM statement_import_rows
+    UNION
+    SELECT to_institution_id, to_number FROM statement_import_rows
+) AS w(institution_id, number)
+ORDER BY institution_id, number
+ON CONFLICT (institution_id, number) DO NOTHING
+"""
+_INSERT_TRANSFERS = """
+INSERT INTO funds_transfer (
+    case_id, from_account_id, to_account_id, from_holder_name, to_holder_name,
+    amount, occurred_at, reference, statement_import_id, created_by_id, created_at
+)
+SELECT %s, f.id, t.id, r.from_holder, r.to_holder, r.amount, r.occurred_at, r.reference,
+       %s, %s, now()
+FROM statement_import_rows r
+JOIN funds_bankaccount f ON f.institution_id = r.from_institution_id AND f.number = r.from_number
+JOIN funds_bankaccount t ON t.institution_id = r.to_institution_id AND t.number = r.to_number
+ORDER BY r.seq
+ON CONFLICT (case_id, from_account_id, reference) DO NOTHING
+"""
+
+
 class _Writer:
-    """Reads the rows, converts them, and writes them batch by batch while none is wrong."""
+    """Reads the rows and converts them, streaming them into a temporary table by COPY
+    while none is wrong; at the end, writes the accounts and transfers set-based."""
 
     def __init__(
         self, statement_import: StatementImport, case: Case, outcome: Outcome, stream: IO[bytes]
@@ -364,26 +450,38 @@ class _Writer:
         self.outcome = outcome
         self.stream = stream
         self.context = Context(InstitutionResolver(), statement_import.institution)
-        self.batch: list[Movement] = []
         self.size = max(1, statement_import.size)
+        self.copy: Any = None
+        self.written = 0
 
     def run(self) -> None:
         outcome = self.outcome
         requested = TEMPLATES.get(self.statement_import.template_requested)
-        for sheet, rows in _by_sheet(read_rows(self.stream)):
-            found = _find_header(rows, requested)
-            if isinstance(found, list):  # no header in this sheet: say what is missing
-                for column, message in found:
-                    outcome.error(None, column, message if not sheet else f"{sheet}: {message}")
-                continue
-            template, header = found
-            outcome.template = outcome.template or template.name
-            if not self._usable(template, header):
-                return
-            self._rows(template, header, rows)
-        if not outcome.template and not outcome.error_count:
-            outcome.error(None, "file", _("The file holds no rows."))
-        self._flush()
+        with connection.cursor() as cursor:
+            cursor.execute(_CREATE_ROWS)
+            # Django's cursor hands COPY to psycopg's (one statement, outside its query log).
+            with cursor.copy(_COPY_ROWS) as copy:
+                self.copy = copy
+                for sheet, rows in _by_sheet(read_rows(self.stream)):
+                    found = _find_header(rows, requested)
+                    if isinstance(found, list):  # no header in this sheet: say what is missing
+                        for column, message in found:
+                            outcome.error(
+                                None, column, message if not sheet else f"{sheet}: {message}"
+                            )
+                        continue
+                    template, header = found
+                    outcome.template = outcome.template or template.name
+                    if not self._usable(template, header):
+                        break
+                    self._rows(template, header, rows)
+            self.copy = None
+            outcome.lap("read, parse, check and COPY the rows")
+            if not outcome.template and not outcome.error_count:
+                outcome.error(None, "file", _("The file holds no rows."))
+            if not outcome.error_count and self.written:
+                self._write(cursor)
+            cursor.execute("DROP TABLE statement_import_rows")
 
     def _usable(self, template: StatementTemplate, header: list[str]) -> bool:
         outcome = self.outcome
@@ -406,37 +504,51 @@ class _Writer:
 
     def _rows(self, template: StatementTemplate, header: list[str], rows: Iterator[Row]) -> None:
         outcome = self.outcome
-        batch_rows = settings.IMPORT_BATCH_ROWS
+        every = settings.IMPORT_BATCH_ROWS
+        fast = template.fast(header, self.context)
+        write_row = self.copy.write_row
+        context = self.context
+        count = 0
         for row in rows:
-            first = column_key(next((c for c in row.cells if c not in (None, "")), ""))
-            if first.startswith(TRAILERS):
+            cells = row.cells
+            first = next((c for c in cells if c not in (None, "")), "")
+            # A trailer is in Chinese: an ASCII first cell is none.
+            if not (first.__class__ is str and first.isascii()) and column_key(first).startswith(
+                TRAILERS
+            ):
                 continue
             outcome.rows += 1
-            values = {
-                name: row.cells[i] if i < len(row.cells) else None
-                for i, name in enumerate(header)
-                if name
-            }
-            try:
-                movement = template.convert(Cells(values), row.number, self.context)
-            except NotAMovement:
-                outcome.skipped += 1
-                continue
-            except RowInvalid as invalid:
-                for column, message in invalid.problems:
-                    outcome.error(row, column, message)
-                continue
-            if (
-                movement.from_institution_id == movement.to_institution_id
-                and movement.from_number == movement.to_number
-            ):
+            values = fast(cells) if fast is not None else None
+            if values is None:
+                try:
+                    movement = template.convert(
+                        Cells({name: cells[i] if i < len(cells) else None
+                               for i, name in enumerate(header) if name}),
+                        row.number,
+                        context,
+                    )  # fmt: skip
+                except NotAMovement:
+                    outcome.skipped += 1
+                    continue
+                except RowInvalid as invalid:
+                    for column, message in invalid.problems:
+                        outcome.error(row, column, message)
+                    continue
+                values = (
+                    movement.occurred_at, movement.from_institution_id, movement.from_number,
+                    movement.from_holder, movement.to_institution_id, movement.to_number,
+                    movement.to_holder, movement.amount, movement.reference,
+                )  # fmt: skip
+            if values[1] == values[4] and values[2] == values[5]:
                 outcome.error(row, "", _("A transfer needs two different accounts."))
                 continue
             if outcome.error_count:
                 continue  # nothing will be written: only look for further errors
-            self.batch.append(movement)
-            if len(self.batch) >= batch_rows:
-                self._flush()
+            self.written += 1
+            write_row((self.written, *values))
+            count += 1
+            if count >= every:
+                count = 0
                 self._progress()
 
     def _progress(self) -> None:
@@ -450,91 +562,27 @@ class _Writer:
             timeout=24 * 3600,
         )
 
-    def _flush(self) -> None:
-        batch, self.batch = self.batch, []
-        if not batch or self.outcome.error_count:
-            return
+    def _write(self, cursor: Any) -> None:
         case_id = self.case.pk
-        with connection.cursor() as cursor:
-            cursor.execute(
-                """
-                SELECT a.institution_id, t.reference FROM unnest(%s::text::text[]) AS w(ref)
-                JOIN funds_transfer t ON t.reference = w.ref AND t.case_id = %s
-                JOIN funds_bankaccount a ON a.id = t.from_account_id
-                """,
-                [pg_array({m.reference for m in batch}), case_id],
-            )
-            seen = set(cursor.fetchall())
-            fresh: list[Movement] = []
-            for movement in batch:
-                key = (movement.from_institution_id, movement.reference)
-                if key in seen:
-                    self.outcome.skipped += 1
-                    continue
-                seen.add(key)
-                fresh.append(movement)
-            if not fresh:
-                return
-            ids = _upsert_accounts(cursor, fresh)
-            cursor.execute(
-                """
-                INSERT INTO funds_transfer (
-                    case_id, from_account_id, to_account_id, from_holder_name, to_holder_name,
-                    amount, occurred_at, reference, statement_import_id, created_by_id, created_at
-                )
-                SELECT %s, f, t, fh, th, amt, at, ref, %s, %s, now()
-                FROM unnest(%s::text::bigint[], %s::text::bigint[], %s::text::text[],
-                            %s::text::text[], %s::text::numeric[], %s::text::timestamptz[],
-                            %s::text::text[]) AS u(f, t, fh, th, amt, at, ref)
-                ON CONFLICT (case_id, from_account_id, reference) DO NOTHING
-                """,
-                [
-                    case_id,
-                    self.statement_import.pk,
-                    self.statement_import.created_by_id,
-                    pg_array(ids[(m.from_institution_id, m.from_number)] for m in fresh),
-                    pg_array(ids[(m.to_institution_id, m.to_number)] for m in fresh),
-                    pg_array(m.from_holder for m in fresh),
-                    pg_array(m.to_holder for m in fresh),
-                    pg_array(m.amount for m in fresh),
-                    pg_array(m.occurred_at.isoformat() for m in fresh),
-                    pg_array(m.reference for m in fresh),
-                ],
-            )
-            inserted = cursor.rowcount
-        self.outcome.created += inserted
-        self.outcome.skipped += len(fresh) - inserted
-
-
-def _upsert_accounts(cursor: Any, movements: list[Movement]) -> dict[tuple[int, str], int]:
-    """Every account of the batch, created where new, in one statement: the ids by
-    (institution, normalised number), as funds.services.cases.bank_account_get_or_create
-    would answer them one by one. The unique (institution, number) settles a race with a
-    concurrent import or a hand-typed account: ON CONFLICT waits for the other's row."""
-    keys = sorted(
-        {(m.from_institution_id, m.from_number) for m in movements}
-        | {(m.to_institution_id, m.to_number) for m in movements}
-    )
-    institutions = [k[0] for k in keys]
-    numbers = [k[1] for k in keys]
-    cursor.execute(
-        """
-        WITH wanted AS (
-            SELECT * FROM unnest(%s::text::bigint[], %s::text::text[]) AS w(institution_id, number)
-        ), inserted AS (
-            INSERT INTO funds_bankaccount (institution_id, number)
-            SELECT institution_id, number FROM wanted
-            ON CONFLICT (institution_id, number) DO NOTHING
-            RETURNING id, institution_id, number
+        # The sorts and hashes of a large file fit in memory (for this transaction only).
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute("ANALYZE statement_import_rows")
+        cursor.execute(_DROP_SEEN, [case_id])
+        outcome = self.outcome
+        outcome.skipped += cursor.rowcount
+        fresh = self.written - cursor.rowcount
+        outcome.lap("skip the rows already there")
+        if not fresh:
+            return
+        cursor.execute(_UPSERT_ACCOUNTS)
+        outcome.lap("upsert the accounts")
+        cursor.execute(
+            _INSERT_TRANSFERS,
+            [case_id, self.statement_import.pk, self.statement_import.created_by_id],
         )
-        SELECT id, institution_id, number FROM inserted
-        UNION ALL
-        SELECT b.id, b.institution_id, b.number FROM funds_bankaccount b
-        JOIN wanted w ON w.institution_id = b.institution_id AND w.number = b.number
-        """,
-        [pg_array(institutions), pg_array(numbers)],
-    )
-    return {(institution, number): pk for pk, institution, number in cursor.fetchall()}
+        outcome.created += cursor.rowcount
+        outcome.skipped += fresh - cursor.rowcount
+        outcome.lap("insert the transfers")
 
 
 def _by_sheet(rows: Iterator[Row]) -> Iterator[tuple[str, Iterator[Row]]]:

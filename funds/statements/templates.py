@@ -17,8 +17,9 @@ are the same column. The formats are those of ../shared/STATEMENTS.md:
 
 from __future__ import annotations
 
+import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -31,7 +32,14 @@ from django.utils.translation import gettext_lazy
 from accounts.models import Organization
 from funds.account_numbers import NUMBER_MAX_LENGTH, normalise_account_number
 from funds.statements.institutions import InstitutionResolver
-from funds.statements.values import CellError, clean_text, parse_amount, parse_time
+from funds.statements.values import (
+    EMPTY,
+    LOCAL,
+    CellError,
+    clean_text,
+    parse_amount,
+    parse_time,
+)
 
 REFERENCE_MAX_LENGTH = 64
 HOLDER_MAX_LENGTH = 100
@@ -171,8 +179,146 @@ class StatementTemplate:
     def convert(self, cells: Cells, row: int, context: Context) -> Movement:
         raise NotImplementedError
 
+    def fast(self, header: Sequence[str], context: Context) -> FastConvert | None:
+        """A cheap converter for the plain rows of this template, or None: see FastConvert."""
+        return None
+
+
+# A movement as a tuple: (occurred_at, from_institution_id, from_number, from_holder,
+# to_institution_id, to_number, to_holder, amount, reference); the amount is a Decimal or
+# the text of one that PostgreSQL reads as the same number.
+MovementTuple = tuple[datetime, int, str, str, int, str, str, Decimal | str, str]
+# A row's cells to its movement, or None when the row is not plain (padded or non-ASCII
+# values, full-width digits, a currency mark, a value to refuse...): the caller then
+# converts it with ``convert``, which answers the same movement or names the problems.
+FastConvert = Callable[[Sequence[Any]], MovementTuple | None]
+
+# An amount as it is stored: up to eleven digits, at most two places, thousands separators
+# where they belong (parse_amount, which drops every comma, reads it the same).
+_PLAIN_AMOUNT = re.compile(
+    r"(?:\d{1,11}|\d{1,3}(?:,\d{3}){1,2}|\d{1,2}(?:,\d{3}){3})(?:\.\d{1,2})?"
+)
+_NONZERO = re.compile(r"[1-9]")
+# Cache sizes of the fast converter's lookups (cleared when full: memory stays flat).
+_CACHE_MAX = 50_000
+
+
+def _plain(raw: Any) -> str | None:
+    """``raw`` when clean_text would answer it unchanged and it is ASCII, else None."""
+    if raw.__class__ is not str or not raw.isascii():
+        return None
+    if raw != raw.strip() or not raw or raw[0] in "'`=" or raw in EMPTY:
+        return None
+    return raw
+
 
 class DefaultTemplate(StatementTemplate):
+    def fast(self, header: Sequence[str], context: Context) -> FastConvert | None:
+        index = {name: i for i, name in enumerate(header) if name}
+        try:
+            i_time, i_from, i_from_number, i_from_holder, i_to, i_to_number, i_to_holder = (
+                index[c]
+                for c in (
+                    "交易时间",
+                    "付款机构",
+                    "付款账号",
+                    "付款户名",
+                    "收款机构",
+                    "收款账号",
+                    "收款户名",
+                )
+            )
+            i_amount, i_reference = index["交易金额"], index["交易流水号"]
+        except KeyError:
+            return None
+        width = max(index.values()) + 1
+        institutions: dict[Any, int | None] = {}
+        holders: dict[Any, str | None] = {}
+        resolver = context.resolver
+        fromisoformat = datetime.fromisoformat
+        plain_amount = _PLAIN_AMOUNT.fullmatch
+        nonzero = _NONZERO.search
+
+        def institution(raw: Any) -> int | None:
+            try:
+                return institutions[raw]
+            except KeyError:
+                pass
+            found = None
+            if raw.__class__ is str:
+                name = clean_text(raw)
+                if name:
+                    org = resolver.find(name)
+                    found = org.pk if org is not None else None
+            if len(institutions) >= _CACHE_MAX:
+                institutions.clear()
+            institutions[raw] = found
+            return found
+
+        def holder(raw: Any) -> str | None:
+            if raw == "":
+                return ""
+            try:
+                return holders[raw]
+            except KeyError:
+                pass
+            found = None
+            if raw.__class__ is str:
+                name = clean_text(raw)
+                if len(name) <= HOLDER_MAX_LENGTH:
+                    found = name
+            if len(holders) >= _CACHE_MAX:
+                holders.clear()
+            holders[raw] = found
+            return found
+
+        def convert(cells: Sequence[Any]) -> MovementTuple | None:
+            if len(cells) < width:
+                return None
+            when = _plain(cells[i_time])
+            if when is None or "." in when or "  " in when or not when.isprintable():
+                return None
+            try:
+                occurred_at = fromisoformat(when)
+            except ValueError:
+                return None
+            if occurred_at.tzinfo is None:
+                occurred_at = occurred_at.replace(tzinfo=LOCAL)
+            source = institution(cells[i_from])
+            target = institution(cells[i_to])
+            from_number = _plain(cells[i_from_number])
+            to_number = _plain(cells[i_to_number])
+            amount = _plain(cells[i_amount])
+            reference = _plain(cells[i_reference])
+            from_holder = holder(cells[i_from_holder])
+            to_holder = holder(cells[i_to_holder])
+            if (
+                source is None
+                or target is None
+                or from_number is None
+                or not from_number.isalnum()
+                or len(from_number) > NUMBER_MAX_LENGTH
+                or to_number is None
+                or not to_number.isalnum()
+                or len(to_number) > NUMBER_MAX_LENGTH
+                or amount is None
+                or not plain_amount(amount)
+                or not nonzero(amount)
+                or reference is None
+                or len(reference) > REFERENCE_MAX_LENGTH
+                or from_holder is None
+                or to_holder is None
+            ):
+                return None
+            if "," in amount:
+                amount = amount.replace(",", "")
+            return (
+                occurred_at, source, from_number, from_holder,
+                target, to_number, to_holder, amount, reference,
+            )  # fmt: skip
+
+        return convert
+
     def convert(self, cells: Cells, row: int, context: Context) -> Movement:
         occurred_at = cells.time("交易时间")
         source = cells.institution("付款机构", context)

@@ -175,3 +175,69 @@ class AChosenTemplate(ImportTestCase):
         assert body["created"] == 3
         body = self.ok(self.upload(default_file(chain_rows()), template="bank_inquiry"), 400)
         assert "交易卡号" in {e["column"] for e in body["errors"]}
+
+
+class TheFastPathOfTheDefaultTemplate(ImportTestCase):
+    """Plain rows are converted by a precompiled converter; it must answer what the full
+    conversion answers, and leave to it (None) every row it cannot read the same way."""
+
+    def test_it_answers_the_full_conversions_movement_or_leaves_the_row_to_it(self):
+        from funds.statements.institutions import InstitutionResolver
+        from funds.statements.templates import (
+            DEFAULT_COLUMNS,
+            TEMPLATES,
+            Cells,
+            Context,
+            RowInvalid,
+        )
+
+        template = TEMPLATES["default"]
+        header = list(DEFAULT_COLUMNS)
+        context = Context(InstitutionResolver())
+        fast = template.fast(header, context)
+        assert fast is not None
+        plain = ["2026-03-01 10:02:03", "ICBC", VICTIM_CARD, "张三", "ABC", MULE_1, "李四",
+                 "1,234.50", "R1"]  # fmt: skip
+        variants = {
+            "plain": {},
+            "a bank's name": {1: "中国工商银行"},
+            "a padded number": {2: f" {VICTIM_CARD}\t"},
+            "a full-width amount": {7: "１２３.４５"},
+            "a currency mark": {7: "¥1,234.50"},
+            "three places": {7: "1.005"},
+            "a zero amount": {7: "0.00"},
+            "misplaced separators": {7: "12,34.50"},
+            "too many digits": {7: "999,999,999,999"},
+            "milliseconds": {0: "2026-03-01 10:02:03.123"},
+            "a slashed date": {0: "2026/03/01 10:02"},
+            "a zone": {0: "2026-03-01T02:02:03+00:00"},
+            "no time": {0: ""},
+            "an unknown bank": {4: "某某银行"},
+            "a masked number": {5: "6222****1234"},
+            "a long holder": {6: "名" * 101},
+            "a long reference": {8: "R" * 65},
+            "an empty marker": {8: "--"},
+            "a quoted number": {5: f'="{MULE_1}"'},
+        }
+        answered = set()
+        for name, changes in variants.items():
+            cells = [changes.get(i, value) for i, value in enumerate(plain)]
+            quick = fast(cells)
+            try:
+                full = template.convert(Cells(dict(zip(header, cells, strict=True))), 2, context)
+            except RowInvalid:
+                assert quick is None, name
+                continue
+            if quick is None:
+                continue
+            answered.add(name)
+            assert (
+                quick[0] == full.occurred_at
+                and quick[0].utcoffset() == full.occurred_at.utcoffset()
+            ), name
+            assert quick[1:7] == (
+                full.from_institution_id, full.from_number, full.from_holder,
+                full.to_institution_id, full.to_number, full.to_holder,
+            ), name  # fmt: skip
+            assert Decimal(quick[7]) == full.amount and quick[8] == full.reference, name
+        assert {"plain", "a bank's name", "a zone"} <= answered
