@@ -555,6 +555,12 @@ AUDIT_VERIFY_SECONDS = env_int("AUDIT_VERIFY_SECONDS", 3600, minimum=60)
 READY_AUDIT_MAX_AGE = env_duration("READY_AUDIT_MAX_AGE", timedelta(hours=3))
 # The deadline sweep (funds.tasks.sweep_deadlines) runs this often under Celery beat.
 DEADLINE_SWEEP_SECONDS = env_int("DEADLINE_SWEEP_SECONDS", 60, minimum=1)
+# The clocks (and escalating flags) one transaction of the sweep takes at most: a crash loses
+# at most one batch, and its locks last one batch (docs/deadlines.md, "Batches").
+DEADLINE_SWEEP_BATCH = env_int("DEADLINE_SWEEP_BATCH", 20_000, minimum=1)
+# A pass that claimed at least this many clocks VACUUMs funds_deadline after it (sweep_run, outside
+# any transaction), so that the claims' old index entries do not slow the next passes.
+DEADLINE_SWEEP_VACUUM_AFTER = env_int("DEADLINE_SWEEP_VACUUM_AFTER", 100_000, minimum=1)
 # Reports (docs/reports.md): the maintained totals are folded this often
 # (funds.tasks.refresh_reports; reports are exact in between, only a little more work), and
 # the daily, weekly (Mondays) and monthly (the 1st) reports are generated at this local hour.

@@ -173,11 +173,17 @@ def catch_up_institutions(*, older_than: timedelta = timedelta(minutes=1)) -> in
     return sent
 
 
-def flag_mail_queue(*, created_at: datetime) -> int:
+def flag_mail_queue(*, created_at: datetime, from_id: int) -> int:
     """Queue the mail of the flags' notices created at ``created_at`` (by the sweep, in its
-    transaction) that have none yet; answer how many mails were queued."""
+    transaction) that have none yet; answer how many mails were queued.
+
+    ``from_id`` is the first notice of the sweep's batch: the notices are read by a range of
+    the primary key, not by ``created_at`` (not indexed), which would read every notice ever
+    written at each batch."""
     notes = (
-        Notification.objects.filter(created_at=created_at, flag__isnull=False, mail__isnull=True)
+        Notification.objects.filter(
+            pk__gte=from_id, created_at=created_at, flag__isnull=False, mail__isnull=True
+        )
         .exclude(recipient__email="")
         .select_related("recipient", "flag__case")
         .order_by("id")

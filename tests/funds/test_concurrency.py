@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import OperationalError, connection
 from django.db.models import Sum
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -37,10 +37,12 @@ from funds.models import (
     Case,
     EndReason,
     Event,
+    Flag,
     Instruction,
     InstructionKind,
     InstructionStatus,
     InvolvedAccount,
+    Notification,
     RoundStatus,
     Victim,
 )
@@ -58,7 +60,7 @@ from funds.services.instructions import (
 )
 from funds.services.rounds import round_confirm, round_open
 from funds.services.stages import derive_stage
-from funds.services.sweep import sweep
+from funds.services.sweep import SweepResult, sweep
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -844,6 +846,66 @@ def test_two_sweeps_at_once_lapse_each_stop_payment_once(world):
     # Running it again changes nothing.
     assert sweep(later).lapsed == 0
     assert Event.objects.filter(type="stop_lapsed").count() == 3
+
+
+def reported_cases(officer: User, count: int, at: datetime) -> None:
+    with time_machine.travel(at, tick=False):
+        for _ in range(count):
+            report(officer)
+
+
+def committed_flags() -> list[int]:
+    """The flags' clocks as another connection sees them: what was committed."""
+    return run_at_once(lambda: sorted(Flag.objects.values_list("deadline_id", flat=True)))[0]
+
+
+def test_two_sweeps_at_once_in_small_batches_raise_and_tell_each_flag_once(world):
+    start = datetime(2026, 6, 15, 10, 0, tzinfo=SHANGHAI)
+    reported_cases(world.officer_lx, 7, start)
+    # R13's half hour ran out for all seven; two workers sweep, two clocks a transaction.
+    later = start + timedelta(hours=1)
+    results = run_at_once(lambda: sweep(later, batch=2), lambda: sweep(later, batch=2))
+
+    assert not failed(results), results
+    assert sum(r.flags_raised for r in results) == 7, results
+    assert sum(r.notifications for r in results) == 7, results
+    assert Flag.objects.filter(kind="first_stop_overdue", level="overdue").count() == 7
+    assert Flag.objects.count() == 7  # first seen past due: no stale warning
+    assert (
+        list(Notification.objects.values_list("recipient_id", flat=True))
+        == [world.officer_lx.pk] * 7
+    )
+    assert sweep(later, batch=2) == SweepResult()
+
+
+def test_a_failure_in_a_later_batch_leaves_the_earlier_ones_committed_for_the_next_pass(world):
+    start = datetime(2026, 6, 15, 10, 0, tzinfo=SHANGHAI)
+    reported_cases(world.officer_lx, 5, start)
+    later = start + timedelta(hours=1)
+    batches = 0
+
+    def third_batch_fails(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        nonlocal batches
+        if "INSERT INTO funds_flag (deadline_id" in sql:  # the batch raising flags
+            batches += 1
+            if batches == 3:
+                raise OperationalError("the server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    # Five clocks two at a time: the third batch (the fifth clock) fails.
+    with connection.execute_wrapper(third_batch_fails), pytest.raises(OperationalError):
+        sweep(later, batch=2)
+
+    clocks = committed_flags()
+    assert len(clocks) == 4
+    assert Notification.objects.count() == 4
+    # The next pass takes what is still due: the fifth clock, and nothing twice.
+    finished = sweep(later, batch=2)
+    assert (finished.flags_raised, finished.notifications, finished.batches) == (1, 1, 1)
+    assert len(committed_flags()) == 5 == len(set(committed_flags()))
+    assert set(clocks) < set(committed_flags())  # the first four stayed as they were
+    assert Notification.objects.count() == 5
+    assert sweep(later, batch=2) == SweepResult()
 
 
 def test_a_freeze_executed_while_the_sweep_lapses_the_stop_ends_the_stop_once(world):

@@ -2,6 +2,7 @@
 overdue at its deadline, resolved when done; lapses, expiries, working days, notices."""
 
 import re
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from io import StringIO
 from zoneinfo import ZoneInfo
@@ -16,7 +17,15 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from funds.durations import add_months
-from funds.models import Event, Flag, Instruction, InvolvedAccount, Notification
+from funds.models import (
+    Event,
+    Flag,
+    FlagEscalation,
+    Instruction,
+    InvolvedAccount,
+    Notification,
+    OutgoingMail,
+)
 from funds.services.mail import mail_deliver
 from funds.services.sweep import SweepResult, sweep
 from funds.working_days import add_working_days, is_working_day
@@ -582,3 +591,113 @@ class IdleSweepTest(ClockTestCase):
     def test_the_idle_sweeps_queries_do_not_grow_with_the_open_flags(self):
         few, many = self.idle_queries(1), self.idle_queries(5)
         assert few == many
+
+
+class BatchedSweepTest(ClockTestCase):
+    """A pass works in batches of DEADLINE_SWEEP_BATCH clocks, cases or flags, each in a
+    transaction of its own; however small, they leave exactly what one batch does
+    (docs/deadlines.md, "Batches")."""
+
+    def setUp(self):
+        super().setUp()
+        self.officer_lx.email = "lixiaoming@gat.sd"
+        self.officer_lx.save()
+        # Seven cases reported at once: three with no stop-payment asked (their golden half
+        # hour runs out), two waiting for the bank, two stopped (R2: they lapse at 48 h).
+        for n in range(7):
+            case = self.report(reported_at=self.start.isoformat())
+            account = self.add_account(case["id"], number=f"622202000000010{n}")
+            if n >= 3:
+                stop = self.ask(
+                    case["id"], {"kind": "stop_payment", "account": account["id"], "amount": "900"}
+                )
+                if n >= 5:
+                    self.execute(stop["id"], "900.00")
+        self.moments = [
+            self.start + timedelta(minutes=25),  # warnings
+            self.start + timedelta(minutes=30),  # overdue flags
+            self.start + timedelta(minutes=150),  # their first escalation step
+            self.start + timedelta(hours=48),  # lapses
+            self.start + timedelta(days=3),  # everything left, one step per flag
+        ]
+
+    def swept(self, batch: int) -> tuple[list[SweepResult], tuple[list, ...]]:
+        """Sweep at each moment in batches of ``batch``; answer the results and what the
+        sweep wrote, by what it is about (ids of new rows differ from run to run)."""
+        results = []
+        for moment in self.moments:
+            self.at(moment)
+            results.append(sweep(moment, batch=batch))
+        again = sweep(self.moments[-1], batch=batch)
+        assert again == SweepResult(), again
+        written = (
+            sorted(
+                Flag.objects.values_list(
+                    "deadline_id",
+                    "kind",
+                    "level",
+                    "raised_at",
+                    "resolved_at",
+                    "escalation_step",
+                    "escalated_at",
+                    "reached_unit_id",
+                    "next_escalation_at",
+                )
+            ),
+            sorted(
+                Notification.objects.filter(flag__isnull=False).values_list(
+                    "flag__deadline_id", "flag__level", "recipient_id", "reason", "created_at"
+                )
+            ),
+            sorted(
+                OutgoingMail.objects.values_list(
+                    "notification__flag__deadline_id",
+                    "notification__flag__level",
+                    "notification__reason",
+                    "to",
+                    "subject",
+                    "created_at",
+                )
+            ),
+            sorted(
+                FlagEscalation.objects.values_list("flag__deadline_id", "step", "unit_id", "at")
+            ),
+            sorted(Event.objects.filter(actor__isnull=True).values_list("case_id", "type", "at")),
+            sorted(
+                Instruction.objects.values_list(
+                    "pk", "ended_at", "end_reason", "involved_account__stage"
+                )
+            ),
+        )
+        return results, written
+
+    def test_a_pass_in_batches_of_two_leaves_exactly_what_one_batch_does(self):
+        with transaction.atomic():
+            whole, in_one = self.swept(batch=1000)
+            transaction.set_rollback(True)
+        self.at(self.start)
+        batched, in_twos = self.swept(batch=2)
+
+        assert in_twos == in_one
+        flags, notices, mails, escalations, events, instructions = in_one
+        assert {(reason, stage) for _pk, _at, reason, stage in instructions} == {
+            ("", "stop_requested"),
+            ("lapsed", "lapsed"),
+        }
+        # R13's warning and overdue flag for three cases, the bank's for two, and R2's lapse for
+        # two stops first seen at 48 h (past due: no stale warning).
+        assert len(flags) == 3 * 2 + 2 * 2 + 2
+        assert mails and escalations and len(notices) > len(flags)
+        assert {"stop_lapsed", "flag_escalated"} <= {type_ for _c, type_, _at in events}
+        assert [replace(r, batches=0) for r in batched] == [replace(r, batches=0) for r in whole]
+        assert [(r.claimed, r.escalated, r.lapsed) for r in whole] == [
+            (5, 0, 0),  # the five clocks still open warn (two stops were answered)
+            (5, 0, 0),  # and fall due
+            (0, 5, 0),  # their flags climb a step
+            (2, 5, 2),  # the stops lapse; the flags climb again
+            (0, 2, 0),  # the lapsed stops' flags climb
+        ]
+        assert [r.batches for r in whole] == [1, 1, 1, 2, 1]
+        # Five clocks or flags two at a time take three batches; at 48 h one batch of cases
+        # lapses the stops, then three batches take the two lapse clocks and the five flags.
+        assert [r.batches for r in batched] == [3, 3, 3, 4, 1]
